@@ -1,0 +1,82 @@
+// The one table of configuration keys. The environment variable of each key is derived from
+// its name ("orch.listen" → SWARM_ORCH_LISTEN); the file section is the part before the dot.
+// Keep it sorted by section; tests/unit/core/config_test.cpp checks that it is consistent.
+
+#include "core/config.hpp"
+
+namespace swarm::config {
+
+namespace {
+
+using enum KeyType;
+
+constexpr KeyDef k_keys[] = {
+  // --- command-line client (operator verbs, cron) ---
+  {"client.url", string, "http://127.0.0.1:7000", "Gateway (or orchestrator) URL the operator verbs talk to"},
+  {"client.token", string, "", "Admin token for control verbs (or the orchestrator's data_dir/admin.token)", true},
+  {"client.timeout", seconds, "30s", "Timeout of one API call"},
+  {"client.binrepos_conf", string, "/etc/portage/binrepos.conf/swarm.conf", "File `swarm client setup` writes"},
+  {"client.emerge", string, "/usr/bin/emerge", "Portage's emerge, for `fresh`, `build-local` and `client update`"},
+  {"client.repo_dir", string, "/var/db/repos/gentoo", "Ebuild repository whose md5-cache `fresh` reads"},
+  {"client.orch_data_dir", string, "/var/lib/swarm/orch", "Orchestrator data dir (for `drone enroll` and `info`)"},
+
+  // --- drone ---
+  {"drone.url", string, "http://127.0.0.1:7000", "Gateway or orchestrator URL"},
+  {"drone.name", string, "", "Drone name (default: the host name)"},
+  {"drone.token", string, "", "This drone's token, from `swarm drone enroll NAME`", true},
+  {"drone.slots", integer, "0", "Concurrent builds (0: one per 4 cores, at least 1)"},
+  {"drone.jobs", integer, "0", "MAKEOPTS -j per build (0: cores / slots)"},
+  {"drone.spool", string, "/var/cache/swarm/drone", "Spool: PKGDIR, logs, artifacts waiting for upload"},
+  {"drone.emerge", string, "/usr/bin/emerge", "Portage's emerge (tests put a fake here)"},
+  {"drone.portage_configroot", string, "/", "PORTAGE_CONFIGROOT whose binrepos.conf gets the staging repo"},
+  {"drone.repo_dir", string, "/var/db/repos/gentoo", "Ebuild repository (its metadata/timestamp.chk is the tree timestamp)"},
+  {"drone.tree_timestamp", string, "", "Override the Portage tree timestamp (tests)"},
+  {"drone.min_free_disk", bytes, "5G", "Refuse work while the spool's filesystem has less free space"},
+  {"drone.drain", string, "finish", "On SIGTERM: 'finish' running builds, or 'return' them to the queue"},
+  {"drone.upload_retries", integer, "8", "Upload attempts before the build is reported as failed"},
+  {"drone.log", string, "", "Also append the drone's log to this file"},
+
+  // --- gateway ---
+  {"gateway.listen", string, "127.0.0.1:7000", "Address the gateway listens on (port 0: any free port)"},
+  {"gateway.orchestrators", list, "http://127.0.0.1:7070", "Orchestrators as 'URL [PRIORITY]', comma-separated; higher priority wins, default by order"},
+  {"gateway.health_interval", seconds, "2s", "Health-check interval"},
+  {"gateway.health_timeout", seconds, "1s", "Health-check timeout"},
+  {"gateway.threads", integer, "128", "Server threads (each proxied long-poll holds one)"},
+  {"gateway.log", string, "", "Also append the gateway's log to this file"},
+
+  // --- orchestrator ---
+  {"orch.listen", string, "127.0.0.1:7070", "Address the orchestrator listens on (port 0: any free port)"},
+  {"orch.public_url", string, "", "URL clients and drones reach this orchestrator at (default: from listen)"},
+  {"orch.data_dir", string, "/var/lib/swarm/orch", "State database, staging, releases, production"},
+  {"orch.admin_token", string, "", "Admin token (default: data_dir/admin.token, created on first start)", true},
+  {"orch.public_status", boolean, "false", "Serve read-only status without a token"},
+  {"orch.public_binhost", boolean, "true", "Serve the production binhost without a token"},
+  {"orch.threads", integer, "128", "Server threads (each long-poll claim holds one)"},
+  {"orch.claim_wait", seconds, "25s", "Longest a claim long-poll waits for work"},
+  {"orch.heartbeat_interval", seconds, "10s", "How often drones heartbeat"},
+  {"orch.lease_ttl", seconds, "120s", "A lease expires unless a heartbeat extends it within this time"},
+  {"orch.drone_timeout", seconds, "90s", "A drone silent this long goes offline and loses its leases"},
+  {"orch.maintenance_interval", seconds, "60s", "How often the maintenance loop runs"},
+  {"orch.drone_failure_limit", integer, "5", "Consecutive failures that ground a drone"},
+  {"orch.ground_cooldown", seconds, "5m", "How long a grounded drone rests before probation"},
+  {"orch.package_failure_drones", integer, "2", "Distinct drones a package must fail on to be blocked"},
+  {"orch.auto_retry", boolean, "false", "Retry blocked packages with backoff"},
+  {"orch.retry_backoff", seconds, "30m", "First auto-retry delay (doubles each time)"},
+  {"orch.max_upload", bytes, "8G", "Largest artifact accepted"},
+  {"orch.default_build_seconds", seconds, "120s", "Expected build time of a package never built before"},
+  {"orch.heavy_build_seconds", seconds, "1200s", "Packages expected to take longer prefer the biggest drones"},
+  {"orch.keep_releases", integer, "5", "Releases kept after finalize"},
+  {"orch.risk_threshold", integer, "15", "Highest risk score finalize accepts without --force"},
+  {"orch.tls_cert", string, "", "PEM certificate: serve HTTPS"},
+  {"orch.tls_key", string, "", "PEM private key for orch.tls_cert"},
+  {"orch.log", string, "", "Also append the orchestrator's log to this file"},
+};
+
+} // namespace
+
+std::span<const KeyDef> keys()
+{
+  return k_keys;
+}
+
+} // namespace swarm::config

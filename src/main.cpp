@@ -1,0 +1,7 @@
+// swarm: one binary, many roles. Everything lives in swarm_lib; this only dispatches.
+#include "roles/verbs.hpp"
+
+int main(int argc, char** argv)
+{
+  return swarm::roles::main(argc, argv);
+}
