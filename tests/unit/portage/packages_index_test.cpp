@@ -72,7 +72,7 @@ TEST_CASE("packages_index: the desktop workload's index reads and writes back in
   // equals the header's, after REPO. Portage would write the header sorted and omit those CHOST
   // lines, so the bytes cannot match; what must hold is that nothing is lost and that our output
   // is a fixed point.
-  const auto text = read_text(std::string(SWARM_SOURCE_DIR) + "/data/workloads/kde-desktop/Packages");
+  const auto text = read_text(std::filesystem::path(SWARM_SOURCE_DIR) / "data" / "workloads" / "kde-desktop" / "Packages");
   const auto index = read_index(text);
   CHECK(index.packages.size() == 948);
   CHECK(index.header.at("URI") == "https://github.com/naelolaiz/gentoo-binhost/releases/download");
