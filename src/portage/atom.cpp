@@ -414,6 +414,7 @@ Result<> parse_wildcard(Atom& atom, std::string_view body, std::string_view text
   }
   if (const auto cpv = parse_cpv(atom.cpv)) {
     atom.version = cpv->full_version();
+    atom.version_base = cpv->version;
   } else {
     atom.version = std::string(extended_version);
   }
@@ -511,6 +512,7 @@ Result<bool> parse_normal(Atom& atom, std::string_view body, std::string_view te
     atom.cp = cpv->cp();
     atom.cpv = std::string(cpv_text);
     atom.version = cpv->full_version();
+    atom.version_base = cpv->version;
   }
   if (slot_repo->slot) {
     if (auto parsed = parse_slot(atom, *slot_repo->slot, eapi, text); !parsed) {
@@ -562,6 +564,23 @@ std::string strip_leading_zeros(std::string_view version)
   return out;
 }
 
+// "cat/pkg" == cpv.category + "/" + cpv.package, without building the string.
+bool cp_equals(const Cpv& cpv, std::string_view cp)
+{
+  return cp.size() == cpv.category.size() + 1 + cpv.package.size() && cp.starts_with(cpv.category) &&
+         cp[cpv.category.size()] == '/' && cp.ends_with(cpv.package);
+}
+
+// Portage's _pkg_str.version of a candidate, without allocating when no revision was written.
+std::string_view full_version(const Cpv& cpv, std::string& storage)
+{
+  if (cpv.revision == "r0" && !cpv.revision_written) {
+    return cpv.version;
+  }
+  storage = cpv.full_version();
+  return storage;
+}
+
 bool matches_version(const Atom& atom, const MatchCandidate& candidate)
 {
   const auto& op = atom.op;
@@ -581,40 +600,38 @@ bool matches_version(const Atom& atom, const MatchCandidate& candidate)
     }
     return true;
   }
-  if (op.empty()) {
-    return candidate.cpv.cp() == atom.cp;
-  }
-  if (candidate.cpv.cp() != atom.cp) {
+  if (!cp_equals(candidate.cpv, atom.cp)) {
     return false;
   }
+  if (op.empty()) {
+    return true;
+  }
+  std::string storage;
+  const auto candidate_version = full_version(candidate.cpv, storage);
   if (op == "=") {
-    if (vercmp(candidate.cpv.full_version(), atom.version) != 0) {
+    if (vercmp(candidate_version, atom.version) != 0) {
       return false;
     }
     return !(atom.build_id && candidate.build_id && *atom.build_id != *candidate.build_id);
   }
-  const auto atom_cpv = parse_cpv(atom.cpv);
-  if (!atom_cpv) {
-    return false;
-  }
   if (op == "~") {
     // cpvequal on the version without revision, and then the same spelling.
-    return candidate.cpv.version == atom_cpv->version;
+    return candidate.cpv.version == atom.version_base;
   }
   if (op == "=*") {
     // A literal prefix match on the cpv string (after leading-zero normalisation), only on a
     // boundary between version parts: 1* does not match 10 (Portage bug 560466).
-    const auto atom_version = strip_leading_zeros(atom_cpv->version);
+    const auto atom_version = strip_leading_zeros(atom.version_base);
     std::string pattern = atom.cpv;
-    if (atom_version != atom_cpv->version) {
-      pattern = atom.cp + "-" + atom_version + atom.cpv.substr(atom.cp.size() + 1 + atom_cpv->version.size());
+    if (atom_version != atom.version_base) {
+      pattern = atom.cp + "-" + atom_version + atom.cpv.substr(atom.cp.size() + 1 + atom.version_base.size());
     }
     const auto candidate_text = candidate.cpv.str();
-    const auto candidate_version = strip_leading_zeros(candidate.cpv.version);
+    const auto stripped = strip_leading_zeros(candidate.cpv.version);
     std::string text = candidate_text;
-    if (candidate_version != candidate.cpv.version) {
+    if (stripped != candidate.cpv.version) {
       const auto cp = candidate.cpv.cp();
-      text = cp + "-" + candidate_version + candidate_text.substr(cp.size() + 1 + candidate.cpv.version.size());
+      text = cp + "-" + stripped + candidate_text.substr(cp.size() + 1 + candidate.cpv.version.size());
     }
     if (!text.starts_with(pattern)) {
       return false;
@@ -625,7 +642,7 @@ bool matches_version(const Atom& atom, const MatchCandidate& candidate)
     const char next = text[pattern.size()];
     return next == '.' || next == '_' || next == '-' || is_digit(pattern.back()) != is_digit(next);
   }
-  const auto result = vercmp(candidate.cpv.full_version(), atom.version);
+  const auto result = vercmp(candidate_version, atom.version);
   if (!result) {
     return false;
   }

@@ -244,7 +244,7 @@ Result<DepElement> UseReducer::make_token(std::string_view token, size_t positio
     }
     return invalid(fmt::format("Invalid atom ({}), token {}", atom.error().message, position + 1));
   }
-  if (!m_options.match_all) {
+  if (!m_options.match_all && atom->has_use_conditionals()) {
     *atom = atom->evaluate_conditionals(m_options.use);
   }
   element.token = atom->text;
