@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -13,7 +14,7 @@ namespace {
 
 json load_vectors(const std::string& name)
 {
-  std::ifstream in(std::string(SWARM_TEST_DATA_DIR) + "/portage/vectors/" + name);
+  std::ifstream in(std::filesystem::path(SWARM_TEST_DATA_DIR) / "portage" / "vectors" / name);
   REQUIRE(in.good());
   return json::parse(in);
 }

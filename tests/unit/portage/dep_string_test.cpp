@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -15,7 +16,7 @@ namespace {
 
 json load_vectors(const std::string& name)
 {
-  std::ifstream in(std::string(SWARM_TEST_DATA_DIR) + "/portage/vectors/" + name);
+  std::ifstream in(std::filesystem::path(SWARM_TEST_DATA_DIR) / "portage" / "vectors" / name);
   REQUIRE(in.good());
   return json::parse(in);
 }
@@ -47,7 +48,8 @@ json atoms_as_strings(const json& value)
 
 std::string md5_cache_value(const std::string& key)
 {
-  std::ifstream in(std::string(SWARM_TEST_DATA_DIR) + "/portage/md5-cache/dev-qt/qtwebengine-6.8.2");
+  const auto path = std::filesystem::path(SWARM_TEST_DATA_DIR) / "portage" / "md5-cache" / "dev-qt";
+  std::ifstream in(path / "qtwebengine-6.8.2");
   std::ostringstream text;
   text << in.rdbuf();
   auto entry = parse_md5_cache(text.str());

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -11,7 +12,7 @@ namespace {
 
 std::string read_data(const std::string& name)
 {
-  std::ifstream in(std::string(SWARM_TEST_DATA_DIR) + "/portage/emlop/" + name);
+  std::ifstream in(std::filesystem::path(SWARM_TEST_DATA_DIR) / "portage" / "emlop" / name);
   REQUIRE(in.good());
   std::ostringstream text;
   text << in.rdbuf();

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -13,7 +14,7 @@ namespace {
 
 nlohmann::json load_vectors(const std::string& name)
 {
-  std::ifstream in(std::string(SWARM_TEST_DATA_DIR) + "/portage/vectors/" + name);
+  std::ifstream in(std::filesystem::path(SWARM_TEST_DATA_DIR) / "portage" / "vectors" / name);
   REQUIRE(in.good());
   return nlohmann::json::parse(in);
 }
