@@ -1,0 +1,68 @@
+#pragma once
+// The gateway daemon: stateless front of one or more orchestrators. Serves /healthz, /status
+// (every orchestrator's health), /binhost (the active orchestrator's production binhost URL)
+// and proxies /api/* to the active orchestrator (roles/gateway/proxy.hpp).
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+#include "core/error.hpp"
+#include "core/fs.hpp"
+#include "net/http_client.hpp"
+#include "net/http_server.hpp"
+#include "roles/gateway/health_monitor.hpp"
+#include "roles/gateway/orchestrator_list.hpp"
+#include "roles/gateway/proxy.hpp"
+
+namespace swarm::roles::gateway {
+
+struct GatewayOptions {
+  std::string host = "127.0.0.1";
+  int port = 7000; // 0: the kernel chooses
+  std::vector<OrchestratorSpec> orchestrators;
+  std::chrono::milliseconds health_interval{2'000};
+  std::chrono::milliseconds health_timeout{1'000};
+  int threads = 128;
+};
+
+// The gateway.* keys checked and converted; invalid with a one-line message otherwise.
+Result<GatewayOptions> gateway_options(const config::Config& config);
+
+class Gateway {
+public:
+  explicit Gateway(GatewayOptions options);
+  ~Gateway();
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  // Binds, probes every orchestrator once (bounded by the health timeout), then serves on a
+  // background thread and keeps probing. Returns the port listened on.
+  Result<int> start();
+  // Stops probing and serving; calls in flight finish first. Idempotent.
+  void stop();
+
+  int port() const { return m_server.port(); }
+  const std::string& host() const { return m_options.host; }
+
+private:
+  void add_routes();
+  void healthz(httplib::Response& response) const;
+  void status(httplib::Response& response) const;
+  void binhost(httplib::Response& response) const;
+
+  GatewayOptions m_options;
+  std::vector<net::HttpClient> m_upstreams;
+  HealthMonitor m_monitor;
+  fs::TempDir m_spool;
+  Proxy m_proxy;
+  net::HttpServer m_server;
+};
+
+// `swarm gateway`: runs until SIGTERM or SIGINT, printing `gateway ready on HOST:PORT` once
+// serving. Returns the exit code (0 after a signal, 2 for bad configuration).
+int run_gateway(const config::Config& config);
+
+} // namespace swarm::roles::gateway

@@ -1,0 +1,206 @@
+#include "roles/gateway/proxy.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+
+#include "core/fs.hpp"
+#include "core/log.hpp"
+#include "core/strings.hpp"
+
+namespace swarm::roles::gateway {
+
+namespace {
+
+std::string lower(std::string_view text)
+{
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+bool has_dot_segment(std::string_view path)
+{
+  for (const auto& segment : strings::split(path, '/')) {
+    if (segment == "." || segment == "..") {
+      return true;
+    }
+  }
+  return false;
+}
+
+void unavailable(httplib::Response& response, std::string message)
+{
+  net::json_response(response, 503, {{"error", std::move(message)}, {"kind", "unavailable"}});
+}
+
+} // namespace
+
+net::HeaderList forwarded_request_headers(const httplib::Headers& headers)
+{
+  net::HeaderList out;
+  for (const auto& [name, value] : headers) {
+    const auto key = lower(name);
+    if (key == "authorization" || key == "content-type" || key == "accept" || key.starts_with("x-swarm-")) {
+      out.emplace_back(name, value);
+    }
+  }
+  return out;
+}
+
+bool is_forwarded_response_header(std::string_view name)
+{
+  const auto key = lower(name);
+  return key == "www-authenticate" || key == "retry-after" || key.starts_with("x-swarm-");
+}
+
+std::chrono::milliseconds upstream_timeout(std::string_view wait_param)
+{
+  const auto wait = strings::parse_double(strings::trim(wait_param));
+  if (!wait || !std::isfinite(*wait) || *wait < 0) {
+    return k_default_upstream_timeout;
+  }
+  // The orchestrator caps the wait itself (orch.claim_wait); a silly value must not overflow here.
+  const double capped = std::min(*wait, 86'400.0);
+  return std::chrono::milliseconds(static_cast<int64_t>(capped * 1000)) + k_long_poll_margin;
+}
+
+bool is_idempotent(std::string_view method)
+{
+  return method == "GET" || method == "HEAD";
+}
+
+Result<std::string> upstream_target(std::string_view decoded_path, std::string_view raw_target)
+{
+  // Only origin-form targets ("/api/…?…"): an absolute-form one would name another host.
+  if (!raw_target.starts_with("/api/") || !decoded_path.starts_with("/api/")) {
+    return fail(ErrorKind::not_found, "no such endpoint: {}", decoded_path);
+  }
+  const auto raw_path = raw_target.substr(0, raw_target.find('?'));
+  // Dot segments would let "/api/../staging/…" reach a path outside the API once normalised
+  // upstream, carrying the caller's credentials there.
+  if (has_dot_segment(decoded_path) || has_dot_segment(raw_path)) {
+    return fail(ErrorKind::invalid, "path with '.' or '..' segments: {}", decoded_path);
+  }
+  return std::string(raw_target);
+}
+
+// A request body: in memory, or (large uploads) in a spool file removed when this goes away.
+struct Proxy::Body {
+  std::string memory;
+  std::optional<fs::AtomicFileWriter> spool;
+};
+
+Proxy::Proxy(HealthMonitor& monitor, const std::vector<net::HttpClient>& upstreams, std::filesystem::path spool_dir)
+  : m_monitor(monitor), m_upstreams(upstreams), m_spool_dir(std::move(spool_dir))
+{
+}
+
+void Proxy::forward(const httplib::Request& request, httplib::Response& response) const
+{
+  Body body;
+  body.memory = request.body;
+  send(request, response, body);
+}
+
+void Proxy::forward_stream(const httplib::Request& request, httplib::Response& response, net::RequestBody& body) const
+{
+  // Refused before reading: an upload of gigabytes must not be spooled for nobody.
+  if (!m_monitor.active()) {
+    unavailable(response, "no healthy orchestrator");
+    return;
+  }
+  auto read = read_body(request, body);
+  if (!read) {
+    net::error_response(response, read.error());
+    return;
+  }
+  send(request, response, *read);
+}
+
+Result<Proxy::Body> Proxy::read_body(const httplib::Request& request, net::RequestBody& body) const
+{
+  // net::HttpClient streams a file upstream for PUT only (put_file), which is what artifact
+  // uploads use; the bodies of other methods are JSON or log chunks, bounded by their route's
+  // limit (the protocol's 16 MiB), and stay in memory.
+  const bool may_spool = request.method == "PUT";
+  Body out;
+  auto read = body.read([&](std::string_view chunk) -> Result<> {
+    if (out.spool) {
+      return out.spool->write(chunk);
+    }
+    if (!may_spool || out.memory.size() + chunk.size() <= k_spool_threshold) {
+      out.memory.append(chunk);
+      return {};
+    }
+    auto spool = fs::AtomicFileWriter::create(m_spool_dir / "upload", 0600);
+    if (!spool) {
+      return fail(spool.error());
+    }
+    out.spool.emplace(std::move(*spool));
+    if (auto written = out.spool->write(out.memory); !written) {
+      return written;
+    }
+    out.memory = std::string(); // releases the buffer
+    return out.spool->write(chunk);
+  });
+  if (!read) {
+    return fail(read.error());
+  }
+  return out;
+}
+
+void Proxy::send(const httplib::Request& request, httplib::Response& response, const Body& body) const
+{
+  auto target = upstream_target(request.path, request.target);
+  if (!target) {
+    net::error_response(response, target.error());
+    return;
+  }
+  const auto headers = forwarded_request_headers(request.headers);
+  net::CallOptions call;
+  call.on_http_error = net::OnHttpError::return_response;
+  if (!body.spool) {
+    // A spooled upload keeps the client's stall timeout instead: it takes as long as it takes.
+    call.timeout = upstream_timeout(request.get_param_value("wait"));
+  }
+
+  const int attempts = is_idempotent(request.method) ? 2 : 1;
+  for (int attempt = 0; attempt < attempts; ++attempt) {
+    const auto active = m_monitor.active();
+    if (!active) {
+      unavailable(response, "no healthy orchestrator");
+      return;
+    }
+    const auto& upstream = m_upstreams.at(active->index);
+    auto answer = body.spool ? upstream.put_file(*target, body.spool->temp_path(), headers, {}, call)
+                             : upstream.request(request.method, *target, body.memory, headers, call);
+    if (answer) {
+      response.status = answer->status;
+      for (const auto& [name, value] : answer->headers) {
+        if (is_forwarded_response_header(name)) {
+          response.set_header(name, value);
+        }
+      }
+      auto content_type = answer->header("Content-Type");
+      response.set_content(std::move(answer->body), content_type.empty() ? "application/octet-stream" : content_type);
+      return;
+    }
+    const auto& error = answer.error();
+    if (error.kind != ErrorKind::unavailable) {
+      // The orchestrator answered, but not in a way we can pass on (an answer too large to buffer …).
+      LOG_WARN("proxy {} {} via {}: {}", request.method, request.path, active->url, error.message);
+      net::json_response(response, 502,
+                         {{"error", fmt::format("orchestrator {}: {}", active->url, error.message)}, {"kind", "unavailable"}});
+      return;
+    }
+    LOG_WARN("proxy {} {}: orchestrator {} unreachable: {}", request.method, request.path, active->url, error.message);
+    m_monitor.mark_down(active->index, error.message);
+    if (attempt + 1 == attempts) {
+      unavailable(response, fmt::format("orchestrator {} unreachable: {}", active->url, error.message));
+      return;
+    }
+  }
+}
+
+} // namespace swarm::roles::gateway

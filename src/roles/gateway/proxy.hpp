@@ -1,0 +1,72 @@
+#pragma once
+// The gateway's /api/* proxy: each call goes to the active orchestrator with the same method,
+// path and query and the headers that matter; the answer's status, body and Content-Type come
+// back. Large request bodies (artifact uploads, GBs) are spooled to a temporary file and
+// streamed upstream, never held whole in memory; answers are JSON and are buffered. A call that
+// cannot reach its orchestrator marks it down at once; an idempotent one is retried once on the
+// next healthy orchestrator.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <httplib.h>
+
+#include "core/error.hpp"
+#include "net/http_client.hpp"
+#include "net/http_server.hpp"
+#include "roles/gateway/health_monitor.hpp"
+
+namespace swarm::roles::gateway {
+
+// Request bodies up to this size are kept in memory; bigger ones go to a spool file.
+inline constexpr uint64_t k_spool_threshold = 1u << 20;
+// Upstream time limit of a call without a `wait` parameter (releases can take a while).
+inline constexpr std::chrono::milliseconds k_default_upstream_timeout{300'000};
+// Added to a long-poll's `wait` for the orchestrator to answer after waiting.
+inline constexpr std::chrono::milliseconds k_long_poll_margin{15'000};
+
+// The request headers sent upstream: Authorization, Content-Type, Accept and X-Swarm-*.
+// Content-Length is left to the client, which sets it from the very bytes it sends; hop-by-hop
+// headers (Host, Connection, Transfer-Encoding, Expect …) belong to each connection.
+net::HeaderList forwarded_request_headers(const httplib::Headers& headers);
+
+// True for the answer headers passed back besides Content-Type: WWW-Authenticate (the Basic
+// challenge Portage needs), Retry-After and X-Swarm-*.
+bool is_forwarded_response_header(std::string_view name);
+
+// Upstream time limit for a call whose query has `wait` = `wait_param` ("" when absent): a
+// long-poll gets its wait plus k_long_poll_margin, anything else k_default_upstream_timeout.
+std::chrono::milliseconds upstream_timeout(std::string_view wait_param);
+
+// GET and HEAD: safe to send again to another orchestrator.
+bool is_idempotent(std::string_view method);
+
+// The path and query to request upstream: the raw request target, which must be below /api/
+// and hold no "." or ".." segment (`decoded_path` is the server's decoded path, checked too).
+Result<std::string> upstream_target(std::string_view decoded_path, std::string_view raw_target);
+
+class Proxy {
+public:
+  // `upstreams[i]` talks to orchestrator i of `monitor`; spool files go to `spool_dir`.
+  Proxy(HealthMonitor& monitor, const std::vector<net::HttpClient>& upstreams, std::filesystem::path spool_dir);
+
+  // A call whose body, if any, is already in request.body (GET, HEAD, DELETE).
+  void forward(const httplib::Request& request, httplib::Response& response) const;
+  // A call with a streamed body (POST, PUT, PATCH).
+  void forward_stream(const httplib::Request& request, httplib::Response& response, net::RequestBody& body) const;
+
+private:
+  struct Body;
+  void send(const httplib::Request& request, httplib::Response& response, const Body& body) const;
+  Result<Body> read_body(const httplib::Request& request, net::RequestBody& body) const;
+
+  HealthMonitor& m_monitor;
+  const std::vector<net::HttpClient>& m_upstreams;
+  std::filesystem::path m_spool_dir;
+};
+
+} // namespace swarm::roles::gateway

@@ -1,0 +1,308 @@
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <map>
+#include <thread>
+
+#include "core/config.hpp"
+#include "core/fs.hpp"
+#include "net/protocol_version.hpp"
+#include "roles/gateway/gateway.hpp"
+
+using namespace swarm;
+using namespace swarm::roles::gateway;
+using namespace std::chrono_literals;
+
+namespace {
+
+Result<config::Config> load(std::map<std::string, std::string> flags)
+{
+  std::map<std::string, std::string> no_env;
+  config::Sources sources;
+  sources.flags = std::move(flags);
+  sources.env_override = &no_env;
+  return config::Config::load(sources);
+}
+
+// A stand-in orchestrator on a kernel-chosen port: /healthz, an echo of each /api call, and an
+// upload route that counts the bytes it receives.
+class FakeOrch {
+public:
+  explicit FakeOrch(std::string id) : m_id(std::move(id))
+  {
+    m_server.get("/healthz", [this](const httplib::Request&, httplib::Response& response) {
+      net::json_response(response, 200,
+                         {{"status", "ok"},
+                          {"role", "orch"},
+                          {"version", "test"},
+                          {"protocol", net::k_protocol_version},
+                          {"orch_id", m_id},
+                          {"paused", false},
+                          {"production_url", "http://binhost.example/" + m_id + "/"}});
+    });
+    const auto echo = [this](const httplib::Request& request, httplib::Response& response) {
+      ++m_calls;
+      response.set_header("X-Swarm-Served-By", m_id);
+      response.set_header("Set-Cookie", "no=thanks");
+      net::json_response(response, request.has_param("status") ? std::stoi(request.get_param_value("status")) : 200,
+                         {{"orch_id", m_id},
+                          {"method", request.method},
+                          {"target", request.target},
+                          {"authorization", request.get_header_value("Authorization")},
+                          {"swarm_header", request.get_header_value("X-Swarm-Test")},
+                          {"cookie", request.get_header_value("Cookie")},
+                          {"body", request.body}});
+    };
+    m_server.get("/api/.*", echo);
+    m_server.post("/api/.*", echo);
+    m_server.del("/api/.*", echo);
+    m_server.put_stream("/api/v1/leases/.*/artifact", 1ull << 30,
+                        [this](const httplib::Request& request, httplib::Response& response, net::RequestBody& body) {
+                          ++m_calls;
+                          uint64_t checksum = 0;
+                          auto size = body.read([&](std::string_view chunk) -> Result<> {
+                            for (unsigned char c : chunk) {
+                              checksum = checksum * 31 + c;
+                            }
+                            return {};
+                          });
+                          REQUIRE(size);
+                          net::json_response(response, 201,
+                                             {{"orch_id", m_id},
+                                              {"size", *size},
+                                              {"checksum", checksum},
+                                              {"sha", request.get_header_value("X-Swarm-Sha256")},
+                                              {"length", request.get_header_value("Content-Length")}});
+                        });
+    REQUIRE(m_server.bind("127.0.0.1", 0));
+    REQUIRE(m_server.listen_in_thread());
+  }
+
+  std::string url() const { return fmt::format("http://127.0.0.1:{}", m_server.port()); }
+  void kill() { m_server.stop(); }
+  int calls() const { return m_calls; }
+
+private:
+  std::string m_id;
+  std::atomic<int> m_calls{0};
+  net::HttpServer m_server;
+};
+
+GatewayOptions options_for(const std::vector<std::pair<std::string, int>>& orchestrators)
+{
+  GatewayOptions options;
+  options.port = 0;
+  // Long: in these tests only calls that fail mark an orchestrator down.
+  options.health_interval = 60s;
+  options.health_timeout = 2s;
+  options.threads = 8;
+  for (size_t i = 0; i < orchestrators.size(); ++i) {
+    options.orchestrators.push_back({orchestrators[i].first, orchestrators[i].second, i});
+  }
+  return options;
+}
+
+net::CallOptions raw_answers()
+{
+  net::CallOptions call;
+  call.on_http_error = net::OnHttpError::return_response;
+  return call;
+}
+
+net::HttpClient client_for(const Gateway& gateway)
+{
+  net::ClientOptions options;
+  options.base_url = fmt::format("http://127.0.0.1:{}", gateway.port());
+  options.timeout = 10s;
+  return net::HttpClient(options);
+}
+
+nlohmann::json json_of(const Result<net::Response>& response)
+{
+  REQUIRE(response);
+  auto parsed = response->json();
+  REQUIRE(parsed);
+  return *parsed;
+}
+
+} // namespace
+
+TEST_CASE("gateway: options from the configuration")
+{
+  auto defaults = load({});
+  REQUIRE(defaults);
+  auto options = gateway_options(*defaults);
+  REQUIRE(options);
+  CHECK(options->host == "127.0.0.1");
+  CHECK(options->port == 7000);
+  REQUIRE(options->orchestrators.size() == 1);
+  CHECK(options->orchestrators[0].url == "http://127.0.0.1:7070");
+  CHECK(options->health_interval == 2s);
+  CHECK(options->health_timeout == 1s);
+  CHECK(options->threads == 128);
+
+  auto custom = load({{"gateway.listen", "0.0.0.0:0"},
+                      {"gateway.orchestrators", "http://a:1 100, http://b:2 50"},
+                      {"gateway.health_interval", "300ms"}});
+  REQUIRE(custom);
+  auto parsed = gateway_options(*custom);
+  REQUIRE(parsed);
+  CHECK(parsed->host == "0.0.0.0");
+  CHECK(parsed->port == 0);
+  REQUIRE(parsed->orchestrators.size() == 2);
+  CHECK(parsed->orchestrators[1].priority == 50);
+  CHECK(parsed->health_interval == 300ms);
+
+  for (const std::map<std::string, std::string>& bad :
+       {std::map<std::string, std::string>{{"gateway.listen", "nowhere"}},
+        {{"gateway.listen", ":0"}},
+        {{"gateway.orchestrators", "http://a:1 high"}},
+        {{"gateway.orchestrators", " , "}},
+        {{"gateway.health_interval", "0s"}},
+        {{"gateway.threads", "0"}}}) {
+    CAPTURE(bad.begin()->second);
+    auto config = load(bad);
+    REQUIRE(config);
+    auto refused = gateway_options(*config);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().kind == ErrorKind::invalid);
+    CHECK(refused.error().message.find('\n') == std::string::npos);
+  }
+}
+
+TEST_CASE("gateway: proxies to the active orchestrator and passes method, target, headers, status and body")
+{
+  FakeOrch primary("primary");
+  FakeOrch standby("standby");
+  Gateway gateway(options_for({{standby.url(), 50}, {primary.url(), 100}}));
+  REQUIRE(gateway.start());
+  const auto client = client_for(gateway);
+
+  auto health = json_of(client.request("GET", "/healthz"));
+  CHECK(health["role"] == "gateway");
+  CHECK(health["status"] == "ok");
+  CHECK(health["protocol"] == net::k_protocol_version);
+  CHECK(health["active"] == primary.url());
+
+  const net::HeaderList headers{{"Authorization", "Bearer tok"}, {"X-Swarm-Test", "yes"}, {"Cookie", "c=1"}};
+  auto answer = client.request("GET", "/api/v1/packages?state=needed&x=a%20b", {}, headers);
+  REQUIRE(answer);
+  CHECK(answer->status == 200);
+  CHECK(answer->header("X-Swarm-Served-By") == "primary");
+  CHECK(answer->header("Set-Cookie").empty());
+  CHECK(answer->header("Content-Type") == "application/json");
+  auto echoed = json_of(answer);
+  CHECK(echoed["orch_id"] == "primary");
+  CHECK(echoed["method"] == "GET");
+  CHECK(echoed["target"] == "/api/v1/packages?state=needed&x=a%20b");
+  CHECK(echoed["authorization"] == "Bearer tok");
+  CHECK(echoed["swarm_header"] == "yes");
+  CHECK(echoed["cookie"] == "");
+
+  auto posted = client.request("POST", "/api/v1/control/pause?status=409", R"({"a": 1})",
+                               {{"Content-Type", "application/json"}}, raw_answers());
+  REQUIRE(posted);
+  CHECK(posted->status == 409);
+  auto posted_json = json_of(posted);
+  CHECK(posted_json["method"] == "POST");
+  CHECK(posted_json["body"] == R"({"a": 1})");
+
+  auto head = client.request("HEAD", "/api/v1/status");
+  REQUIRE(head);
+  CHECK(head->status == 200);
+  CHECK(head->body.empty());
+
+  auto deleted = json_of(client.request("DELETE", "/api/v1/thing"));
+  CHECK(deleted["method"] == "DELETE");
+
+  auto status = json_of(client.request("GET", "/status"));
+  CHECK(status["active"] == primary.url());
+  REQUIRE(status["orchestrators"].size() == 2);
+  CHECK(status["orchestrators"][0]["url"] == standby.url());
+  CHECK(status["orchestrators"][0]["healthy"] == true);
+  CHECK(status["orchestrators"][1]["orch_id"] == "primary");
+  CHECK(status["orchestrators"][1]["priority"] == 100);
+
+  auto binhost = json_of(client.request("GET", "/binhost"));
+  CHECK(binhost["url"] == "http://binhost.example/primary/");
+  CHECK(binhost["orchestrator"] == primary.url());
+
+  // Sent raw (curl would normalise the dots away before sending).
+  httplib::Client raw_client("127.0.0.1", gateway.port());
+  auto escape = raw_client.Get("/api/../healthz");
+  REQUIRE(escape);
+  CHECK(escape->status == 400);
+  CHECK(standby.calls() == 0);
+  gateway.stop();
+}
+
+TEST_CASE("gateway: uploads bigger than the spool threshold are streamed through intact")
+{
+  FakeOrch orch("only");
+  Gateway gateway(options_for({{orch.url(), 0}}));
+  REQUIRE(gateway.start());
+  const auto client = client_for(gateway);
+
+  fs::TempDir dir("gateway-test");
+  const auto file = dir / "big.gpkg.tar";
+  std::string content;
+  content.reserve(3u << 20);
+  uint64_t expected_checksum = 0;
+  for (size_t i = 0; i < (3u << 20) + 17; ++i) {
+    const auto c = static_cast<char>((i * 7 + i / 1000) & 0xff);
+    content.push_back(c);
+    expected_checksum = expected_checksum * 31 + static_cast<unsigned char>(c);
+  }
+  REQUIRE(fs::write_file_atomic(file, content));
+
+  auto answer = client.put_file("/api/v1/leases/7/artifact", file, {{"X-Swarm-Sha256", "feed"}});
+  REQUIRE(answer);
+  CHECK(answer->status == 201);
+  auto body = json_of(answer);
+  CHECK(body["size"] == content.size());
+  CHECK(body["checksum"] == expected_checksum);
+  CHECK(body["sha"] == "feed");
+  CHECK(body["length"] == std::to_string(content.size()));
+
+  // A small one stays in memory on the way.
+  REQUIRE(fs::write_file_atomic(file, "tiny"));
+  auto small = json_of(client.put_file("/api/v1/leases/8/artifact", file));
+  CHECK(small["size"] == 4);
+  gateway.stop();
+}
+
+TEST_CASE("gateway: an unreachable orchestrator is marked down at once; GET retries, POST gets 503")
+{
+  FakeOrch primary("primary");
+  FakeOrch standby("standby");
+  Gateway gateway(options_for({{primary.url(), 100}, {standby.url(), 50}}));
+  REQUIRE(gateway.start());
+  const auto client = client_for(gateway);
+  CHECK(json_of(client.request("GET", "/api/v1/status"))["orch_id"] == "primary");
+
+  primary.kill();
+  // No health check runs in between (interval 60 s): the failed call itself fails over.
+  auto retried = json_of(client.request("GET", "/api/v1/status"));
+  CHECK(retried["orch_id"] == "standby");
+  auto status = json_of(client.request("GET", "/status"));
+  CHECK(status["active"] == standby.url());
+  CHECK(status["orchestrators"][0]["healthy"] == false);
+  CHECK(status["orchestrators"][0]["last_error"] != "");
+
+  standby.kill();
+  const auto raw = raw_answers();
+  auto post = client.request("POST", "/api/v1/claim?wait=1", "{}", {{"Content-Type", "application/json"}}, raw);
+  REQUIRE(post);
+  CHECK(post->status == 503);
+  CHECK(json_of(post)["kind"] == "unavailable");
+
+  auto none = client.request("GET", "/api/v1/status", {}, {}, raw);
+  REQUIRE(none);
+  CHECK(none->status == 503);
+  CHECK(json_of(none)["error"] == "no healthy orchestrator");
+  auto binhost = client.request("GET", "/binhost", {}, {}, raw);
+  REQUIRE(binhost);
+  CHECK(binhost->status == 503);
+  CHECK(json_of(client.request("GET", "/healthz"))["active"].is_null());
+  gateway.stop();
+}
