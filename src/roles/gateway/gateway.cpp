@@ -1,5 +1,6 @@
 #include "roles/gateway/gateway.hpp"
 
+#include <algorithm>
 #include <csignal>
 
 #include <pthread.h>

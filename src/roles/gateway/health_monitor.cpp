@@ -1,5 +1,7 @@
 #include "roles/gateway/health_monitor.hpp"
 
+#include <algorithm>
+
 #include "core/log.hpp"
 #include "net/protocol_version.hpp"
 
