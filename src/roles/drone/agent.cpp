@@ -1,0 +1,837 @@
+#include "roles/drone/agent.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include "core/fs.hpp"
+#include "core/log.hpp"
+#include "core/strings.hpp"
+#include "roles/drone/backoff.hpp"
+#include "roles/drone/log_shipper.hpp"
+
+namespace swarm::roles::drone {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// The report carries the end of the build log.
+constexpr uint64_t k_log_tail_bytes = 64u << 10;
+// A claim answered at once with no lease (paused, grounded …) is not retried at once.
+constexpr auto k_quick_claim = 1s;
+constexpr auto k_idle_pause = 5s;
+// How often a drone short of disk looks again.
+constexpr auto k_disk_recheck = 30s;
+// Giving a lease back is a courtesy (it expires anyway): a few attempts only.
+constexpr int k_return_attempts = 3;
+
+int64_t epoch_seconds()
+{
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string status_of(const Result<Answer>& result)
+{
+  return result ? std::to_string(result->status) : std::string("none");
+}
+
+} // namespace
+
+std::optional<DrainMode> drain_mode_from_name(std::string_view name)
+{
+  if (name == "finish") {
+    return DrainMode::finish;
+  }
+  if (name == "return") {
+    return DrainMode::return_leases;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> disk_refusal(uint64_t free_bytes, uint64_t min_free_bytes)
+{
+  if (free_bytes >= min_free_bytes) {
+    return std::nullopt;
+  }
+  return fmt::format("free disk {} below the minimum {}", strings::human_bytes(free_bytes),
+                     strings::human_bytes(min_free_bytes));
+}
+
+std::string read_tree_timestamp(const std::filesystem::path& repo_dir, std::string_view override_value)
+{
+  if (!override_value.empty()) {
+    return std::string(override_value);
+  }
+  auto text = fs::read_file(repo_dir / "metadata/timestamp.chk", 64u << 10);
+  if (!text) {
+    return {};
+  }
+  const auto end = text->find('\n');
+  return std::string(strings::trim(std::string_view(*text).substr(0, end)));
+}
+
+DroneAgent::DroneAgent(DroneSettings settings, OrchApi& api, Builder& builder, AgentHooks hooks)
+  : m_settings(std::move(settings)), m_api(api), m_builder(builder), m_hooks(std::move(hooks)),
+    m_spool(m_settings.spool)
+{
+}
+
+DroneAgent::~DroneAgent()
+{
+  {
+    std::lock_guard lock(m_mutex);
+    m_stopping = true;
+    m_done = true;
+  }
+  m_changed.notify_all();
+  if (m_heartbeat.joinable()) {
+    m_heartbeat.join();
+  }
+  for (auto& worker : m_workers) {
+    if (worker->thread.joinable()) {
+      worker->thread.join();
+    }
+  }
+}
+
+bool DroneAgent::left_threads_behind() const
+{
+  std::lock_guard lock(m_mutex);
+  return m_left_behind;
+}
+
+int DroneAgent::exit_code() const
+{
+  std::lock_guard lock(m_mutex);
+  return m_exit_code;
+}
+
+void DroneAgent::request_stop(DrainMode mode)
+{
+  {
+    std::lock_guard lock(m_mutex);
+    m_stopping = true;
+    if (mode == DrainMode::return_leases && !m_aborting) {
+      m_aborting = true;
+      for (auto& [id, active] : m_active) {
+        active->stop.request_stop();
+      }
+    }
+  }
+  m_changed.notify_all();
+}
+
+void DroneAgent::fatal(std::string_view why)
+{
+  LOG_ERROR("{}", why);
+  {
+    std::lock_guard lock(m_mutex);
+    m_fatal = true;
+    m_stopping = true;
+    m_aborting = true;
+    m_exit_code = 1;
+    for (auto& [id, active] : m_active) {
+      active->stop.request_stop();
+    }
+  }
+  m_changed.notify_all();
+}
+
+bool DroneAgent::stopping() const
+{
+  std::lock_guard lock(m_mutex);
+  return m_stopping;
+}
+
+bool DroneAgent::aborting() const
+{
+  std::lock_guard lock(m_mutex);
+  return m_aborting;
+}
+
+std::shared_ptr<DroneAgent::Active> DroneAgent::track(const std::string& lease_id)
+{
+  std::lock_guard lock(m_mutex);
+  auto active = std::make_shared<Active>();
+  if (m_aborting) {
+    active->stop.request_stop();
+  }
+  m_active[lease_id] = active;
+  return active;
+}
+
+void DroneAgent::untrack(const std::string& lease_id)
+{
+  {
+    std::lock_guard lock(m_mutex);
+    m_active.erase(lease_id);
+  }
+  m_changed.notify_all();
+}
+
+bool DroneAgent::is_cancelled(const std::shared_ptr<Active>& active) const
+{
+  std::lock_guard lock(m_mutex);
+  return active->cancelled;
+}
+
+std::vector<std::string> DroneAgent::active_leases() const
+{
+  std::lock_guard lock(m_mutex);
+  std::vector<std::string> out;
+  for (const auto& [id, active] : m_active) {
+    out.push_back(id);
+  }
+  return out;
+}
+
+bool DroneAgent::pause(std::chrono::milliseconds duration, const std::function<bool()>& interrupted)
+{
+  if (m_hooks.pause) {
+    if (interrupted()) {
+      return false;
+    }
+    return m_hooks.pause(duration) && !interrupted();
+  }
+  // `interrupted` reads state guarded by m_mutex, so it is called without holding it; every
+  // change of that state notifies m_changed, and the short slices bound a missed wake-up.
+  const auto deadline = std::chrono::steady_clock::now() + duration;
+  while (!interrupted()) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) {
+      return true;
+    }
+    std::unique_lock lock(m_mutex);
+    m_changed.wait_for(lock, std::min<std::chrono::steady_clock::duration>(deadline - now, 200ms));
+  }
+  return false;
+}
+
+uint64_t DroneAgent::free_disk() const
+{
+  auto free = m_hooks.free_disk ? m_hooks.free_disk() : fs::free_disk_bytes(m_settings.spool);
+  if (!free) {
+    LOG_WARN("cannot measure free disk of {}: {}", m_settings.spool.string(), free.error().message);
+    return 0;
+  }
+  return *free;
+}
+
+RegisterRequest DroneAgent::register_request() const
+{
+  RegisterRequest request;
+  request.name = m_settings.name;
+  request.version = m_settings.version;
+  request.cores = m_settings.cores;
+  request.slots = m_settings.slots;
+  request.ram_bytes = m_settings.ram_bytes;
+  request.disk_free_bytes = free_disk();
+  request.tree_timestamp = read_tree_timestamp(m_settings.repo_dir, m_settings.tree_timestamp_override);
+  return request;
+}
+
+Result<std::optional<Registration>> DroneAgent::register_with_retry()
+{
+  Backoff backoff;
+  bool warned = false;
+  while (true) {
+    const auto result = m_api.register_drone(register_request());
+    switch (verdict_of(result)) {
+    case Verdict::done: {
+      auto registration = registration_from_json(result->body);
+      if (!registration) {
+        return fail(ErrorKind::invalid, "the orchestrator's register answer is not usable: {}",
+                    registration.error().message);
+      }
+      return std::optional<Registration>(std::move(*registration));
+    }
+    case Verdict::retry:
+      if (!warned) {
+        LOG_WARN("cannot register yet ({}); retrying until the orchestrator answers", describe(result));
+        warned = true;
+      } else {
+        LOG_DEBUG("register: {}", describe(result));
+      }
+      if (!pause(backoff.next(), [this] { return stopping(); })) {
+        return std::optional<Registration>();
+      }
+      break;
+    case Verdict::drone_unknown:
+    case Verdict::rejected:
+      return fail(ErrorKind::forbidden, "the orchestrator refused to register drone {}: {}", m_settings.name,
+                  describe(result));
+    }
+  }
+}
+
+void DroneAgent::give_back(const std::string& lease_id, int attempts)
+{
+  Backoff backoff;
+  for (int attempt = 1; attempt <= attempts; ++attempt) {
+    const auto result = m_api.return_lease(lease_id);
+    const auto verdict = verdict_of(result);
+    if (verdict == Verdict::done) {
+      LOG_INFO("lease {}: returned", lease_id);
+      return;
+    }
+    if (verdict != Verdict::retry) {
+      LOG_WARN("lease {}: return refused ({}); it will expire", lease_id, describe(result));
+      return;
+    }
+    if (attempt == attempts || !pause(backoff.next(), [this] {
+          std::lock_guard lock(m_mutex);
+          return m_fatal;
+        })) {
+      LOG_WARN("lease {}: could not return it ({}); it will expire", lease_id, describe(result));
+      return;
+    }
+  }
+}
+
+void DroneAgent::resume(const std::vector<Lease>& registered)
+{
+  std::set<std::string> in_spool;
+  for (auto& entry : m_spool.scan()) {
+    in_spool.insert(entry.id);
+    if (!entry.state) {
+      LOG_WARN("lease {}: unreadable spool state ({}); returning it", entry.id, entry.state.error().message);
+      give_back(entry.id, k_return_attempts);
+      (void)m_spool.remove(entry.id);
+      continue;
+    }
+    auto& state = *entry.state;
+    switch (resume_action(state.phase)) {
+    case ResumeAction::return_lease:
+      LOG_INFO("lease {}: the build of {} never finished; returning it", entry.id, state.lease.cpv);
+      give_back(entry.id, k_return_attempts);
+      (void)m_spool.remove(entry.id);
+      break;
+    case ResumeAction::upload:
+    case ResumeAction::report:
+      LOG_INFO("lease {}: resuming delivery of {} ({})", entry.id, state.lease.cpv, lease_phase_name(state.phase));
+      deliver(std::move(state));
+      break;
+    }
+  }
+  // Leases the orchestrator thinks we hold but that never reached the spool (a crash right
+  // after the claim): hand them back now rather than let them wait for their expiry.
+  for (const auto& lease : registered) {
+    if (!in_spool.contains(lease.id)) {
+      LOG_INFO("lease {}: {} is not in the spool; returning it", lease.id, lease.cpv);
+      give_back(lease.id, k_return_attempts);
+    }
+  }
+}
+
+DroneAgent::ClaimStep DroneAgent::claim_step()
+{
+  ClaimStep step;
+  if (stopping()) {
+    step.status = ClaimStatus::stopped;
+    return step;
+  }
+  if (auto refusal = disk_refusal(free_disk(), m_settings.min_free_disk)) {
+    bool first = false;
+    {
+      std::lock_guard lock(m_mutex);
+      first = !m_disk_refused;
+      m_disk_refused = true;
+    }
+    if (first) {
+      LOG_WARN("not claiming work: {} (spool {})", *refusal, m_settings.spool.string());
+    }
+    step.status = ClaimStatus::no_disk;
+    step.reason = *refusal;
+    return step;
+  }
+  {
+    std::lock_guard lock(m_mutex);
+    if (m_disk_refused) {
+      LOG_INFO("free disk is back above the minimum; claiming again");
+      m_disk_refused = false;
+    }
+  }
+
+  const auto result = m_api.claim(m_settings.claim_wait);
+  switch (verdict_of(result)) {
+  case Verdict::done:
+    break;
+  case Verdict::retry:
+    step.status = ClaimStatus::unavailable;
+    step.reason = describe(result);
+    return step;
+  case Verdict::drone_unknown:
+    step.status = ClaimStatus::fatal;
+    step.reason = describe(result);
+    return step;
+  case Verdict::rejected:
+    if (result->status == 403) {
+      step.status = ClaimStatus::fatal;
+    } else {
+      step.status = ClaimStatus::unavailable;
+    }
+    step.reason = describe(result);
+    return step;
+  }
+
+  const auto& body = result->body;
+  const auto lease_json = body.is_object() && body.contains("lease") ? body["lease"] : nlohmann::json();
+  if (lease_json.is_null()) {
+    step.status = ClaimStatus::idle;
+    if (body.is_object() && body.contains("reason") && body["reason"].is_string()) {
+      step.reason = body["reason"].get<std::string>();
+    }
+    return step;
+  }
+  auto lease = lease_from_json(lease_json);
+  if (!lease) {
+    LOG_ERROR("the orchestrator handed out an unusable lease: {}", lease.error().message);
+    if (lease_json.is_object() && lease_json.contains("id") && lease_json["id"].is_string() &&
+        is_safe_lease_id(lease_json["id"].get<std::string>())) {
+      give_back(lease_json["id"].get<std::string>(), k_return_attempts);
+    }
+    step.status = ClaimStatus::idle;
+    step.reason = lease.error().message;
+    return step;
+  }
+  if (stopping()) {
+    // The long-poll answered after the stop: this drone will not build it.
+    LOG_INFO("lease {}: {} arrived while stopping; returning it", lease->id, lease->cpv);
+    give_back(lease->id, k_return_attempts);
+    step.status = ClaimStatus::stopped;
+    return step;
+  }
+  step.status = ClaimStatus::lease;
+  step.lease = std::move(*lease);
+  return step;
+}
+
+void DroneAgent::work_lease(const Lease& lease)
+{
+  LeaseState state;
+  state.lease = lease;
+  state.phase = LeasePhase::building;
+  state.started_at = epoch_seconds();
+  if (auto saved = m_spool.save(state); !saved) {
+    LOG_ERROR("lease {}: cannot write its spool state ({}); returning it", lease.id, saved.error().message);
+    give_back(lease.id, k_return_attempts);
+    return;
+  }
+  const auto active = track(lease.id);
+  LOG_INFO("lease {}: building {} ({} dependencies)", lease.id, lease.cpv, lease.deps.size());
+
+  LogShipper shipper(m_spool.log_path(lease.id), [this, id = lease.id](std::string_view chunk) {
+    const auto result = m_api.send_log(id, chunk);
+    switch (verdict_of(result)) {
+    case Verdict::done:
+      return SendResult::sent;
+    case Verdict::retry:
+      return SendResult::later;
+    case Verdict::drone_unknown:
+    case Verdict::rejected:
+      LOG_DEBUG("lease {}: log chunk refused ({}); not sending more of it", id, describe(result));
+      return SendResult::stop;
+    }
+    return SendResult::stop;
+  });
+  shipper.start();
+  const auto& staging = lease.staging_url.empty() ? m_staging_url : lease.staging_url;
+  auto outcome =
+    m_builder.build(lease, staging, m_spool.work_dir(lease.id), m_spool.log_path(lease.id), active->stop.get_token());
+
+  if (outcome.status == BuildOutcome::Status::stopped) {
+    shipper.finish();
+    bool cancelled = false;
+    bool fatal_stop = false;
+    {
+      std::lock_guard lock(m_mutex);
+      cancelled = active->cancelled;
+      fatal_stop = m_fatal;
+    }
+    if (cancelled) {
+      LOG_INFO("lease {}: build of {} cancelled by the orchestrator", lease.id, lease.cpv);
+      (void)m_spool.remove(lease.id);
+    } else if (fatal_stop) {
+      LOG_INFO("lease {}: build of {} killed", lease.id, lease.cpv);
+    } else {
+      LOG_INFO("lease {}: build of {} killed for the drain; returning the lease", lease.id, lease.cpv);
+      give_back(lease.id, k_return_attempts);
+      (void)m_spool.remove(lease.id);
+    }
+    untrack(lease.id);
+    return;
+  }
+
+  state.duration_seconds = outcome.seconds;
+  if (outcome.status == BuildOutcome::Status::success) {
+    state.phase = LeasePhase::built;
+    state.artifact = outcome.artifact.filename().string();
+    state.sha256 = outcome.sha256;
+    state.xxh3_128 = outcome.xxh3_128;
+    state.size = outcome.size;
+    LOG_INFO("lease {}: built {} in {} ({})", lease.id, lease.cpv, strings::human_duration(outcome.seconds),
+             strings::human_bytes(outcome.size));
+  } else {
+    state.phase = LeasePhase::failed;
+    state.reason = outcome.reason;
+    LOG_WARN("lease {}: build of {} failed: {}", lease.id, lease.cpv, outcome.reason);
+  }
+  if (auto saved = m_spool.save(state); !saved) {
+    LOG_ERROR("lease {}: cannot record the build's end in the spool: {}", lease.id, saved.error().message);
+  }
+  // Only now the rest of the log: with the result recorded, a drone killed while an unreachable
+  // orchestrator holds up the last chunks still delivers the artifact after its restart.
+  shipper.finish();
+  deliver_tracked(std::move(state), active);
+  untrack(lease.id);
+}
+
+void DroneAgent::deliver(LeaseState state)
+{
+  const auto id = state.lease.id;
+  const auto active = track(id);
+  deliver_tracked(std::move(state), active);
+  untrack(id);
+}
+
+void DroneAgent::deliver_tracked(LeaseState state, const std::shared_ptr<Active>& active)
+{
+  const auto& id = state.lease.id;
+  // Retries stop early only when the lease is cancelled or the drone aborts (drain=return, or
+  // an orchestrator that no longer knows us): the spool then keeps the lease for next time.
+  const auto interrupted = [this, &active] {
+    std::lock_guard lock(m_mutex);
+    return active->cancelled || m_aborting;
+  };
+  const auto give_up_if_cancelled = [&] {
+    if (is_cancelled(active)) {
+      LOG_INFO("lease {}: cancelled by the orchestrator; dropping its result", id);
+      (void)m_spool.remove(id);
+    }
+  };
+
+  if (state.phase == LeasePhase::built) {
+    Backoff backoff;
+    bool warned = false;
+    while (true) {
+      const auto artifact = m_spool.artifact_path(state);
+      if (!std::filesystem::exists(artifact)) {
+        state.phase = LeasePhase::failed;
+        state.reason = fmt::format("the artifact {} vanished from the spool before it was uploaded", state.artifact);
+        LOG_ERROR("lease {}: {}", id, state.reason);
+        (void)m_spool.save(state);
+        break;
+      }
+      const auto result = m_api.upload_artifact(id, artifact, state.sha256, state.xxh3_128);
+      const auto verdict = verdict_of(result);
+      if (verdict == Verdict::done) {
+        LOG_INFO("lease {}: uploaded {} (HTTP {})", id, state.artifact, result->status);
+        std::error_code error;
+        std::filesystem::remove(artifact, error);
+        state.phase = LeasePhase::uploaded;
+        if (auto saved = m_spool.save(state); !saved) {
+          LOG_ERROR("lease {}: cannot record the upload in the spool: {}", id, saved.error().message);
+        }
+        break;
+      }
+      if (verdict == Verdict::retry) {
+        if (!warned) {
+          LOG_WARN("lease {}: upload failed ({}); retrying with backoff", id, describe(result));
+          warned = true;
+        }
+        if (!pause(backoff.next(), interrupted)) {
+          give_up_if_cancelled();
+          return;
+        }
+        continue;
+      }
+      if (verdict == Verdict::drone_unknown) {
+        fatal(fmt::format("lease {}: the orchestrator no longer knows this drone ({})", id, describe(result)));
+        return;
+      }
+      // Refused for good.
+      const int status = result ? result->status : 0;
+      if (status == 409) {
+        LOG_INFO("lease {}: {} was already received from another build; dropping ours", id, state.lease.cpv);
+        (void)m_spool.remove(id);
+        return;
+      }
+      if (status == 400 || status == 413 || status == 422) {
+        state.phase = LeasePhase::failed;
+        state.reason = fmt::format("the orchestrator refused the artifact ({})", describe(result));
+        LOG_WARN("lease {}: {}", id, state.reason);
+        std::error_code error;
+        std::filesystem::remove(artifact, error);
+        (void)m_spool.save(state);
+        break;
+      }
+      LOG_WARN("lease {}: upload refused ({}); the lease is no longer ours, dropping it", id, describe(result));
+      (void)m_spool.remove(id);
+      return;
+    }
+  }
+
+  ReportRequest report;
+  report.result = state.phase == LeasePhase::uploaded ? ReportResult::success : ReportResult::failure;
+  report.duration_seconds = state.duration_seconds;
+  report.log_tail = read_tail(m_spool.log_path(id), k_log_tail_bytes);
+  report.reason = report.result == ReportResult::success ? std::string() : state.reason;
+
+  Backoff backoff;
+  bool warned = false;
+  while (true) {
+    const auto result = m_api.report(id, report);
+    const auto verdict = verdict_of(result);
+    if (verdict == Verdict::done) {
+      LOG_INFO("lease {}: reported {} of {}", id, report.result == ReportResult::success ? "success" : "failure",
+               state.lease.cpv);
+      (void)m_spool.remove(id);
+      return;
+    }
+    if (verdict == Verdict::retry) {
+      if (!warned) {
+        LOG_WARN("lease {}: report failed ({}); retrying with backoff", id, describe(result));
+        warned = true;
+      }
+      if (!pause(backoff.next(), interrupted)) {
+        give_up_if_cancelled();
+        return;
+      }
+      continue;
+    }
+    if (verdict == Verdict::drone_unknown) {
+      fatal(fmt::format("lease {}: the orchestrator no longer knows this drone ({})", id, describe(result)));
+      return;
+    }
+    LOG_WARN("lease {}: report refused ({}, status {}); dropping it", id, describe(result), status_of(result));
+    (void)m_spool.remove(id);
+    return;
+  }
+}
+
+bool DroneAgent::heartbeat_once()
+{
+  HeartbeatRequest request;
+  const auto stats = m_hooks.stats ? m_hooks.stats() : m_stats.sample();
+  request.cpu_percent = stats.cpu_percent;
+  request.mem_percent = stats.mem_percent;
+  request.load1 = stats.load1;
+  request.disk_free_bytes = free_disk();
+  request.tree_timestamp = read_tree_timestamp(m_settings.repo_dir, m_settings.tree_timestamp_override);
+  request.leases = active_leases();
+
+  const auto result = m_api.heartbeat(request);
+  const auto verdict = verdict_of(result);
+  if (verdict == Verdict::drone_unknown || (result && result->status == 403)) {
+    fatal(fmt::format("the orchestrator no longer knows drone {} ({}); was it enrolled again elsewhere? exiting",
+                      m_settings.name, describe(result)));
+    return false;
+  }
+  if (verdict != Verdict::done) {
+    LOG_DEBUG("heartbeat: {}", describe(result));
+    return true;
+  }
+  auto answer = heartbeat_answer_from_json(result->body);
+  if (!answer) {
+    LOG_WARN("heartbeat answer not understood: {}", answer.error().message);
+    return true;
+  }
+  if (!answer->state.empty() && answer->state != "online") {
+    LOG_DEBUG("orchestrator says this drone is {}{}", answer->state,
+              answer->reason.empty() ? "" : " (" + answer->reason + ")");
+  }
+  bool any = false;
+  {
+    std::lock_guard lock(m_mutex);
+    for (const auto& id : answer->cancel) {
+      auto it = m_active.find(id);
+      if (it == m_active.end()) {
+        continue;
+      }
+      LOG_INFO("lease {}: cancelled by the orchestrator", id);
+      it->second->cancelled = true;
+      it->second->stop.request_stop();
+      any = true;
+    }
+  }
+  if (any) {
+    m_changed.notify_all();
+  }
+  return true;
+}
+
+void DroneAgent::heartbeat_loop(double interval_seconds)
+{
+  const auto interval = std::chrono::milliseconds(static_cast<int64_t>(std::max(0.05, interval_seconds) * 1000));
+  while (true) {
+    if (!pause(interval, [this] {
+          std::lock_guard lock(m_mutex);
+          return m_done || m_fatal;
+        })) {
+      return;
+    }
+    try {
+      if (!heartbeat_once()) {
+        return;
+      }
+    } catch (const std::exception& e) {
+      LOG_ERROR("heartbeat: internal error: {}", e.what());
+    }
+  }
+}
+
+void DroneAgent::worker_loop(size_t index)
+{
+  Worker& self = *m_workers[index];
+  Backoff backoff;
+  bool warned = false;
+  const auto stop_waiting = [this] { return stopping(); };
+  while (!stopping()) {
+    {
+      std::lock_guard lock(m_mutex);
+      self.in_claim = true;
+    }
+    m_changed.notify_all(); // a stopping run() counts idle long-polls as settled
+    const auto started = std::chrono::steady_clock::now();
+    ClaimStep step;
+    try {
+      step = claim_step();
+    } catch (const std::exception& e) {
+      LOG_ERROR("claim: internal error: {}", e.what());
+      step.status = ClaimStatus::unavailable;
+    }
+    {
+      std::lock_guard lock(m_mutex);
+      self.in_claim = false;
+    }
+    switch (step.status) {
+    case ClaimStatus::lease:
+      backoff.reset();
+      warned = false;
+      try {
+        work_lease(*step.lease);
+      } catch (const std::exception& e) {
+        LOG_ERROR("lease {}: internal error: {}", step.lease->id, e.what());
+        untrack(step.lease->id);
+      }
+      break;
+    case ClaimStatus::idle:
+      backoff.reset();
+      warned = false;
+      LOG_DEBUG("no lease: {}", step.reason);
+      if (std::chrono::steady_clock::now() - started < k_quick_claim) {
+        pause(k_idle_pause, stop_waiting);
+      }
+      break;
+    case ClaimStatus::no_disk:
+      pause(k_disk_recheck, stop_waiting);
+      break;
+    case ClaimStatus::unavailable:
+      if (!warned) {
+        LOG_WARN("cannot claim work ({}); retrying with backoff", step.reason);
+        warned = true;
+      }
+      pause(backoff.next(), stop_waiting);
+      break;
+    case ClaimStatus::stopped:
+      break;
+    case ClaimStatus::fatal:
+      fatal(fmt::format("the orchestrator no longer knows drone {} ({}); exiting", m_settings.name, step.reason));
+      break;
+    }
+  }
+  std::lock_guard lock(m_mutex);
+  self.exited = true;
+  m_changed.notify_all();
+}
+
+int DroneAgent::run()
+{
+  if (auto prepared = m_spool.prepare(); !prepared) {
+    LOG_ERROR("cannot prepare the spool: {}", prepared.error().message);
+    return 1;
+  }
+  auto registered = register_with_retry();
+  if (!registered) {
+    LOG_ERROR("{}", registered.error().message);
+    return 1;
+  }
+  if (!registered->has_value()) {
+    LOG_INFO("stopped before registering");
+    return 0;
+  }
+  const auto registration = std::move(**registered);
+  m_staging_url = registration.staging_url;
+  if (!m_staging_url.empty()) {
+    if (auto written = m_builder.ensure_staging_binrepos(m_staging_url); !written) {
+      LOG_ERROR("cannot configure the staging binhost for Portage: {}", written.error().message);
+      return 1;
+    }
+  }
+  LOG_INFO("drone {} ready ({} slots)", m_settings.name, m_settings.slots);
+
+  m_heartbeat = std::thread([this, interval = registration.heartbeat_interval] { heartbeat_loop(interval); });
+  resume(registration.leases);
+
+  {
+    std::lock_guard lock(m_mutex);
+    if (!m_stopping) {
+      for (int i = 0; i < m_settings.slots; ++i) {
+        m_workers.push_back(std::make_unique<Worker>());
+      }
+    }
+  }
+  for (size_t i = 0; i < m_workers.size(); ++i) {
+    m_workers[i]->thread = std::thread([this, i] { worker_loop(i); });
+  }
+
+  // Wait for a stop, then for every worker to be done or idle in a long-poll that cannot be
+  // interrupted; give those a moment to answer, then leave them behind.
+  const auto settled = [this] {
+    if (!m_stopping) {
+      return false;
+    }
+    if (!m_active.empty()) {
+      return false;
+    }
+    return std::all_of(m_workers.begin(), m_workers.end(), [](const auto& w) { return w->exited || w->in_claim; });
+  };
+  {
+    std::unique_lock lock(m_mutex);
+    m_changed.wait(lock, settled);
+    const auto grace_end = std::chrono::steady_clock::now() + m_settings.exit_grace;
+    m_changed.wait_until(lock, grace_end, [this] {
+      return std::all_of(m_workers.begin(), m_workers.end(), [](const auto& w) { return w->exited; });
+    });
+    for (auto& worker : m_workers) {
+      if (!worker->exited) {
+        m_left_behind = true;
+      }
+    }
+    m_done = true;
+  }
+  m_changed.notify_all();
+  if (m_heartbeat.joinable()) {
+    m_heartbeat.join();
+  }
+  {
+    std::lock_guard lock(m_mutex);
+    if (m_left_behind) {
+      // Their threads stay blocked in a long-poll; the caller ends the process.
+      for (auto& worker : m_workers) {
+        if (!worker->exited && worker->thread.joinable()) {
+          worker->thread.detach();
+        }
+      }
+    }
+  }
+  for (auto& worker : m_workers) {
+    if (worker->thread.joinable()) {
+      worker->thread.join();
+    }
+  }
+  LOG_INFO("drone {} stopped", m_settings.name);
+  return exit_code();
+}
+
+} // namespace swarm::roles::drone

@@ -1,0 +1,756 @@
+#include "roles/fake_emerge.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "core/config.hpp"
+#include "core/exit_codes.hpp"
+#include "core/fs.hpp"
+#include "core/hash.hpp"
+#include "core/strings.hpp"
+#include "core/unique_fd.hpp"
+#include "net/http_client.hpp"
+#include "net/url.hpp"
+#include "portage/atom.hpp"
+#include "portage/gpkg.hpp"
+#include "portage/packages_index.hpp"
+#include "portage/version.hpp"
+
+namespace swarm::roles {
+
+namespace {
+
+using portage::EdgeKind;
+
+constexpr double k_default_time_scale = 0.001;
+constexpr std::string_view k_gpkg_suffix = ".gpkg.tar";
+
+// Progress goes to stdout and errors to stderr, each line flushed at once: the drone streams
+// the output live and tests read it after a kill.
+template <class... Args>
+void say(fmt::format_string<Args...> format, Args&&... args)
+{
+  fmt::print(stdout, "{}\n", fmt::format(format, std::forward<Args>(args)...));
+  std::fflush(stdout);
+}
+
+template <class... Args>
+void complain(fmt::format_string<Args...> format, Args&&... args)
+{
+  fmt::print(stderr, "{}\n", fmt::format(format, std::forward<Args>(args)...));
+  std::fflush(stderr);
+}
+
+struct SplitCpv {
+  std::string category, package, pf;
+};
+
+std::optional<SplitCpv> split_cpv(std::string_view text)
+{
+  const auto cpv = portage::parse_cpv(text);
+  if (!cpv || text.find('/') == std::string_view::npos || !portage::is_valid_category(cpv->category)) {
+    return std::nullopt;
+  }
+  return SplitCpv{cpv->category, cpv->package, fmt::format("{}-{}", cpv->package, cpv->full_version())};
+}
+
+// `--opt=y|n` style values of emerge's boolean options.
+Result<bool> yes_no(std::string_view option, std::string_view value)
+{
+  if (value == "y" || value == "yes" || value == "True" || value == "true") {
+    return true;
+  }
+  if (value == "n" || value == "no" || value == "False" || value == "false") {
+    return false;
+  }
+  return fail(ErrorKind::invalid, "emerge: invalid value '{}' for {}", std::string(value), std::string(option));
+}
+
+// Every `*.conf` of a binrepos.conf directory (sorted), or the file itself.
+struct BinRepo {
+  std::string name;
+  std::string sync_uri;
+  int priority = 0;
+};
+
+std::vector<BinRepo> read_binrepos(const std::filesystem::path& path)
+{
+  std::vector<std::filesystem::path> files;
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) {
+    for (const auto& entry : std::filesystem::directory_iterator(path, error)) {
+      if (entry.path().extension() == ".conf") {
+        files.push_back(entry.path());
+      }
+    }
+    std::sort(files.begin(), files.end());
+  } else if (std::filesystem::exists(path, error)) {
+    files.push_back(path);
+  }
+  std::vector<BinRepo> repos;
+  for (const auto& file : files) {
+    auto text = fs::read_file(file, 1u << 20);
+    if (!text) {
+      continue;
+    }
+    BinRepo* current = nullptr;
+    for (const auto& raw : strings::split(*text, '\n')) {
+      const auto line = strings::trim(raw);
+      if (line.empty() || line.starts_with('#')) {
+        continue;
+      }
+      if (line.starts_with('[') && line.ends_with(']')) {
+        repos.push_back(BinRepo{std::string(line.substr(1, line.size() - 2)), "", 0});
+        current = &repos.back();
+        continue;
+      }
+      const auto equals = line.find('=');
+      if (current == nullptr || equals == std::string_view::npos) {
+        continue;
+      }
+      const auto key = strings::trim(line.substr(0, equals));
+      const auto value = std::string(strings::trim(line.substr(equals + 1)));
+      if (key == "sync-uri") {
+        current->sync_uri = value;
+        while (current->sync_uri.ends_with('/')) {
+          current->sync_uri.pop_back();
+        }
+      } else if (key == "priority") {
+        current->priority = static_cast<int>(strings::parse_int(value).value_or(0));
+      }
+    }
+  }
+  std::erase_if(repos, [](const BinRepo& repo) { return repo.sync_uri.empty() || repo.name == "DEFAULT"; });
+  std::stable_sort(repos.begin(), repos.end(), [](const auto& a, const auto& b) { return a.priority > b.priority; });
+  return repos;
+}
+
+std::filesystem::path env_path(std::string_view name, std::string_view fallback)
+{
+  auto value = config::env_get(name);
+  if (!value || value->empty()) {
+    return std::filesystem::path(std::string(fallback));
+  }
+  return std::filesystem::path(*value);
+}
+
+bool is_installed(const std::filesystem::path& root, std::string_view cpv)
+{
+  std::error_code error;
+  return std::filesystem::is_directory(fake_vdb_dir(root, cpv), error);
+}
+
+// Writes the vdb entry like Portage's: one file per key with a trailing newline, into a
+// temporary directory renamed into place (a concurrent install of the same package wins or
+// loses as a whole).
+Result<> install_into_vdb(const std::filesystem::path& root, std::string_view cpv,
+                          const std::map<std::string, std::string>& metadata)
+{
+  const auto target = fake_vdb_dir(root, cpv);
+  const auto category_dir = target.parent_path();
+  if (auto made = fs::make_dirs(category_dir); !made) {
+    return made;
+  }
+  const auto temp = category_dir / fmt::format(".{}.swarm-{}", target.filename().string(), ::getpid());
+  std::error_code error;
+  std::filesystem::remove_all(temp, error);
+  if (auto made = fs::make_dirs(temp); !made) {
+    return made;
+  }
+  for (const auto& [key, value] : metadata) {
+    if (auto written = fs::write_file_atomic(temp / key, value + "\n"); !written) {
+      return written;
+    }
+  }
+  std::filesystem::remove_all(target, error); // a reinstall replaces the entry
+  std::filesystem::rename(temp, target, error);
+  if (error) {
+    std::filesystem::remove_all(temp);
+    if (std::filesystem::is_directory(target)) {
+      return {}; // installed by a concurrent emerge meanwhile
+    }
+    return fail(ErrorKind::io, "cannot install {} into {}: {}", std::string(cpv), target.string(), error.message());
+  }
+  return {};
+}
+
+std::optional<portage::Plan> load_plan(int& status)
+{
+  const auto path = config::env_get("SWARM_FAKE_PLAN");
+  if (!path || path->empty()) {
+    return std::nullopt;
+  }
+  auto text = fs::read_file(*path);
+  if (!text) {
+    complain("fake-emerge: cannot read SWARM_FAKE_PLAN: {}", text.error().message);
+    status = exit_code::k_usage;
+    return std::nullopt;
+  }
+  try {
+    auto plan = portage::plan_from_json(nlohmann::json::parse(*text));
+    if (!plan) {
+      complain("fake-emerge: bad plan {}: {}", *path, plan.error().message);
+      status = exit_code::k_usage;
+      return std::nullopt;
+    }
+    return std::move(*plan);
+  } catch (const nlohmann::json::exception& e) {
+    complain("fake-emerge: plan {} is not JSON: {}", *path, e.what());
+    status = exit_code::k_usage;
+    return std::nullopt;
+  }
+}
+
+// --- step 1: binary packages from the binhost ---
+
+// The binhost's URL carries the drone token as userinfo; libcurl sends it as HTTP Basic, as
+// Portage's fetcher does.
+net::ClientOptions client_for(const std::string& sync_uri)
+{
+  net::ClientOptions options;
+  options.base_url = sync_uri;
+  return options;
+}
+
+int install_binaries(const FakeEmergeArgs& args)
+{
+  const auto root = env_path("ROOT", "/");
+  const auto configroot = env_path("PORTAGE_CONFIGROOT", "/");
+  const auto repos = read_binrepos(configroot / "etc/portage/binrepos.conf");
+
+  std::vector<std::string> wanted;
+  for (const auto& cpv : args.cpvs) {
+    if (args.noreplace && is_installed(root, cpv)) {
+      continue;
+    }
+    wanted.push_back(cpv);
+  }
+  if (wanted.empty()) {
+    say(">>> All binary packages are already installed.");
+    return exit_code::k_ok;
+  }
+
+  // Like Portage, resolve everything before installing anything.
+  struct Source {
+    const BinRepo* repo;
+    portage::IndexBlock block;
+  };
+  std::vector<portage::PackagesIndex> indexes;
+  for (const auto& repo : repos) {
+    net::HttpClient client(client_for(repo.sync_uri));
+    net::CallOptions call;
+    call.on_http_error = net::OnHttpError::return_response;
+    auto response = client.request("GET", repo.sync_uri + "/Packages", {}, {}, call);
+    if (!response) {
+      complain("!!! Error fetching binhost package info from '{}': {}", net::url::redact(repo.sync_uri),
+               response.error().message);
+      indexes.emplace_back();
+      continue;
+    }
+    if (!response->ok()) {
+      complain("!!! Error fetching binhost package info from '{}': HTTP {}", net::url::redact(repo.sync_uri),
+               response->status);
+      indexes.emplace_back();
+      continue;
+    }
+    auto index = portage::read_packages_index(response->body);
+    if (!index) {
+      complain("!!! Invalid binhost index from '{}': {}", net::url::redact(repo.sync_uri), index.error().message);
+      indexes.emplace_back();
+      continue;
+    }
+    indexes.push_back(std::move(*index));
+  }
+  std::vector<Source> sources;
+  for (const auto& cpv : wanted) {
+    std::optional<Source> found;
+    for (size_t i = 0; i < repos.size() && !found; ++i) {
+      // Several instances of one cpv: the highest BUILD_ID, as Portage prefers the newest.
+      uint64_t best_id = 0;
+      for (const auto& block : indexes[i].packages) {
+        const auto it = block.find("CPV");
+        if (it == block.end() || it->second != cpv) {
+          continue;
+        }
+        const auto build_id = block.contains("BUILD_ID") ? strings::parse_uint(block.at("BUILD_ID")).value_or(0) : 0;
+        if (!found || build_id >= best_id) {
+          found = Source{&repos[i], block};
+          best_id = build_id;
+        }
+      }
+    }
+    if (!found) {
+      complain("emerge: there are no binary packages to satisfy \"={}\".", cpv);
+      return exit_code::k_failure;
+    }
+    sources.push_back(std::move(*found));
+  }
+
+  fs::TempDir downloads("fake-emerge");
+  for (size_t i = 0; i < wanted.size(); ++i) {
+    const auto& cpv = wanted[i];
+    const auto& source = sources[i];
+    const auto split = split_cpv(cpv);
+    const auto repo_name = source.block.contains("REPO") ? source.block.at("REPO") : std::string("gentoo");
+    say(">>> Emerging binary ({} of {}) {}::{}", i + 1, wanted.size(), cpv, repo_name);
+    std::string relative;
+    if (source.block.contains("PATH")) {
+      relative = source.block.at("PATH");
+    } else {
+      relative = fmt::format("{}/{}.gpkg.tar", split->category, split->pf);
+    }
+    while (relative.starts_with('/')) {
+      relative.erase(0, 1);
+    }
+    net::HttpClient client(client_for(source.repo->sync_uri));
+    const auto file = downloads / fmt::format("{}.gpkg.tar", i);
+    auto fetched = client.get_to_file(source.repo->sync_uri + "/" + relative, file);
+    if (!fetched) {
+      complain("!!! Couldn't download '{}': {}", relative, fetched.error().message);
+      return exit_code::k_failure;
+    }
+    portage::GpkgOptions options;
+    options.expect_cpv = cpv;
+    options.file_digests = {hash::Algo::md5};
+    auto report = portage::validate_gpkg(file, options);
+    if (!report) {
+      complain("!!! Fetched binary package {} cannot be read: {}", cpv, report.error().message);
+      return exit_code::k_failure;
+    }
+    if (!report->valid) {
+      complain("!!! Fetched binary package {} is corrupt: {}", cpv, report->reason);
+      return exit_code::k_failure;
+    }
+    if (source.block.contains("SIZE") && source.block.at("SIZE") != std::to_string(report->size)) {
+      complain("!!! Fetched binary package {} is corrupt: SIZE {} in the index, {} downloaded", cpv,
+               source.block.at("SIZE"), report->size);
+      return exit_code::k_failure;
+    }
+    if (source.block.contains("MD5") && source.block.at("MD5") != report->file_digests[hash::Algo::md5]) {
+      complain("!!! Fetched binary package {} is corrupt: MD5 differs from the index", cpv);
+      return exit_code::k_failure;
+    }
+    say(">>> Installing ({} of {}) {}::{}", i + 1, wanted.size(), cpv, repo_name);
+    std::map<std::string, std::string> vdb;
+    for (const auto key : {"CATEGORY", "PF", "SLOT", "USE", "BUILD_ID", "EAPI", "repository", "DEPEND", "RDEPEND"}) {
+      if (const auto it = report->metadata.find(key); it != report->metadata.end()) {
+        vdb[key] = it->second;
+      }
+    }
+    vdb.try_emplace("CATEGORY", split->category);
+    vdb.try_emplace("PF", split->pf);
+    if (auto installed = install_into_vdb(root, cpv, vdb); !installed) {
+      complain("!!! {}", installed.error().message);
+      return exit_code::k_failure;
+    }
+    say(">>> Completed ({} of {}) {}::{}", i + 1, wanted.size(), cpv, repo_name);
+  }
+  return exit_code::k_ok;
+}
+
+// --- step 2: build a package ---
+
+bool fail_requested(std::string_view cpv)
+{
+  const auto value = config::env_get("SWARM_FAKE_FAIL");
+  if (!value) {
+    return false;
+  }
+  for (const auto& item : strings::split(*value, ',')) {
+    const auto trimmed = strings::trim(item);
+    if (trimmed == "*" || trimmed == cpv) {
+      return true;
+    }
+  }
+  return false;
+}
+
+double time_scale()
+{
+  const auto value = config::env_get("SWARM_FAKE_TIME_SCALE");
+  if (!value || value->empty()) {
+    return k_default_time_scale;
+  }
+  const auto parsed = strings::parse_double(*value);
+  return parsed && *parsed >= 0 ? *parsed : k_default_time_scale;
+}
+
+// The `=CAT/PF` atoms of the package's edges of one kind, space-separated.
+std::string edge_atoms(const portage::Plan& plan, std::string_view cpv, EdgeKind kind)
+{
+  std::vector<std::string> atoms;
+  for (const auto& edge : plan.edges) {
+    if (edge.package == cpv && edge.kind == kind) {
+      atoms.push_back("=" + edge.needs);
+    }
+  }
+  return strings::join(atoms, " ");
+}
+
+int build_package(const std::string& cpv, size_t number, size_t total, const std::optional<portage::Plan>& plan)
+{
+  const auto root = env_path("ROOT", "/");
+  const auto pkgdir = env_path("PKGDIR", "/var/cache/binpkgs");
+  const auto split = split_cpv(cpv);
+
+  portage::PlanPackage package;
+  package.cpv = cpv;
+  package.slot = "0";
+  package.repo = "gentoo";
+  if (plan) {
+    const auto it = std::find_if(plan->packages.begin(), plan->packages.end(),
+                                 [&](const portage::PlanPackage& p) { return p.cpv == cpv; });
+    if (it == plan->packages.end()) {
+      complain("emerge: there are no ebuilds to satisfy \"={}\".", cpv);
+      return exit_code::k_failure;
+    }
+    package = *it;
+    const auto deps = fake_build_dependencies(*plan, cpv);
+    std::vector<std::string> missing;
+    for (const auto& dep : deps.required) {
+      if (!is_installed(root, dep)) {
+        missing.push_back(dep);
+      }
+    }
+    if (!missing.empty()) {
+      for (const auto& dep : missing) {
+        const auto dep_split = split_cpv(dep);
+        complain("missing build dependency {}/{} (needed by {})", dep_split->category, dep_split->pf, cpv);
+      }
+      return exit_code::k_failure;
+    }
+  }
+  const auto repo = package.repo.empty() ? std::string("gentoo") : package.repo;
+  say(">>> Emerging ({} of {}) {}::{}", number, total, cpv, repo);
+  const auto seconds = std::max(0.0, package.build_seconds * time_scale());
+  if (seconds > 0) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  }
+  if (fail_requested(cpv)) {
+    complain("fake-emerge: failing {} as asked", cpv);
+    return exit_code::k_failure;
+  }
+
+  // Claim the BUILD_ID with an exclusive create, as Portage does, so concurrent builds of one
+  // PF into the same PKGDIR never take the same number.
+  const auto dir = pkgdir / split->category / split->package;
+  if (auto made = fs::make_dirs(dir); !made) {
+    complain("!!! {}", made.error().message);
+    return exit_code::k_failure;
+  }
+  uint64_t build_id = next_build_id(pkgdir, cpv);
+  std::filesystem::path path;
+  while (true) {
+    path = dir / fmt::format("{}-{}{}", split->pf, build_id, k_gpkg_suffix);
+    UniqueFd claimed(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (claimed) {
+      break;
+    }
+    if (errno != EEXIST) {
+      complain("!!! cannot create {}: {}", path.string(), fs::errno_text(errno));
+      return exit_code::k_failure;
+    }
+    ++build_id;
+  }
+
+  portage::GpkgContent content;
+  content.dir_name = fmt::format("{}-{}", split->pf, build_id);
+  const auto now =
+    std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+  content.metadata = {{"CATEGORY", split->category},
+                      {"PF", split->pf},
+                      {"SLOT", package.slot.empty() ? std::string("0") : package.slot},
+                      {"USE", strings::join(package.use, " ")},
+                      {"BUILD_ID", std::to_string(build_id)},
+                      {"BUILD_TIME", std::to_string(now.count())},
+                      {"EAPI", "8"},
+                      {"KEYWORDS", "amd64"},
+                      {"DESCRIPTION", fmt::format("swarm fake build of {}", cpv)},
+                      {"repository", repo}};
+  if (plan) {
+    for (auto kind : {EdgeKind::depend, EdgeKind::bdepend, EdgeKind::idepend, EdgeKind::rdepend, EdgeKind::pdepend}) {
+      auto atoms = edge_atoms(*plan, cpv, kind);
+      if (!atoms.empty()) {
+        content.metadata[std::string(portage::edge_kind_name(kind))] = std::move(atoms);
+      }
+    }
+  }
+  content.image[fmt::format("usr/share/swarm-fake/{}", split->pf)] =
+    portage::ImageFile{fmt::format("fake build of {} (BUILD_ID {})\n", cpv, build_id), 0644,
+                       portage::TarEntryType::regular, ""};
+  if (auto written = portage::write_gpkg(path, content); !written) {
+    std::error_code error;
+    std::filesystem::remove(path, error);
+    complain("!!! cannot write {}: {}", path.string(), written.error().message);
+    return exit_code::k_failure;
+  }
+  say(">>> Completed ({} of {}) {}::{}", number, total, cpv, repo);
+  return exit_code::k_ok;
+}
+
+} // namespace
+
+Result<FakeEmergeArgs> parse_fake_emerge_args(const std::vector<std::string>& args)
+{
+  FakeEmergeArgs out;
+  // Boolean options: long name, short letter (0: none), field.
+  struct Flag {
+    std::string_view name;
+    char letter;
+    bool FakeEmergeArgs::*field;
+  };
+  static constexpr Flag k_flags[] = {
+    {"oneshot", '1', &FakeEmergeArgs::oneshot},       {"usepkg", 'k', &FakeEmergeArgs::usepkg},
+    {"usepkgonly", 'K', &FakeEmergeArgs::usepkgonly}, {"getbinpkg", 'g', &FakeEmergeArgs::getbinpkg},
+    {"getbinpkgonly", 'G', &FakeEmergeArgs::getbinpkgonly}, {"nodeps", 'O', &FakeEmergeArgs::nodeps},
+    {"noreplace", 'n', &FakeEmergeArgs::noreplace},   {"buildpkg", 'b', &FakeEmergeArgs::buildpkg},
+    {"buildpkgonly", 'B', &FakeEmergeArgs::buildpkgonly}, {"quiet", 'q', &FakeEmergeArgs::quiet},
+    {"verbose", 'v', &FakeEmergeArgs::verbose},
+  };
+  // Options accepted and ignored (with their value forms).
+  static constexpr std::string_view k_ignored_plain[] = {"nospinner", "ask-enter-invalid"};
+  static constexpr std::string_view k_ignored_valued[] = {"color", "jobs", "load-average", "with-bdeps",
+                                                           "binpkg-respect-use", "binpkg-changed-deps"};
+  // Options whose y|n value may also come as the next argument.
+  const auto takes_next = [&](std::string_view name, size_t i) {
+    return i + 1 < args.size() && (args[i + 1] == "y" || args[i + 1] == "n") &&
+           std::find(std::begin(k_ignored_valued), std::end(k_ignored_valued), name) != std::end(k_ignored_valued);
+  };
+
+  bool only_atoms = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const auto& arg = args[i];
+    if (!only_atoms && arg == "--") {
+      only_atoms = true;
+      continue;
+    }
+    if (!only_atoms && arg.starts_with("--")) {
+      const auto body = std::string_view(arg).substr(2);
+      const auto equals = body.find('=');
+      const auto name = body.substr(0, equals);
+      // (A plain flag pair rather than optional<string_view>: g++ 12 warns falsely on the latter.)
+      const bool has_value = equals != std::string_view::npos;
+      const auto value = has_value ? body.substr(equals + 1) : std::string_view();
+      if (const auto* flag = std::find_if(std::begin(k_flags), std::end(k_flags),
+                                          [&](const Flag& f) { return f.name == name; });
+          flag != std::end(k_flags)) {
+        bool on = true;
+        if (has_value) {
+          auto parsed = yes_no(arg, value);
+          if (!parsed) {
+            return fail(parsed.error());
+          }
+          on = *parsed;
+        }
+        out.*(flag->field) = on;
+        continue;
+      }
+      if (std::find(std::begin(k_ignored_plain), std::end(k_ignored_plain), name) != std::end(k_ignored_plain)) {
+        continue;
+      }
+      if (std::find(std::begin(k_ignored_valued), std::end(k_ignored_valued), name) != std::end(k_ignored_valued)) {
+        if (!has_value && takes_next(name, i)) {
+          ++i;
+        }
+        continue;
+      }
+      return fail(ErrorKind::invalid, "emerge: unrecognized option '{}'", arg);
+    }
+    if (!only_atoms && arg.size() > 1 && arg.starts_with('-')) {
+      for (const char letter : std::string_view(arg).substr(1)) {
+        const auto* flag = std::find_if(std::begin(k_flags), std::end(k_flags),
+                                        [&](const Flag& f) { return f.letter == letter; });
+        if (flag == std::end(k_flags)) {
+          return fail(ErrorKind::invalid, "emerge: unrecognized option '-{}' in '{}'", letter, arg);
+        }
+        out.*(flag->field) = true;
+      }
+      continue;
+    }
+    auto atom = portage::parse_atom(arg);
+    if (!atom) {
+      return fail(ErrorKind::invalid, "emerge: '{}' is not a valid atom", arg);
+    }
+    if (atom->op != "=" || atom->blocker != portage::BlockerKind::none || atom->slot || atom->repo || atom->has_use) {
+      return fail(ErrorKind::invalid, "fake-emerge: only exact atoms (=cat/pkg-ver) are supported, not '{}'", arg);
+    }
+    out.cpvs.push_back(atom->cpv);
+  }
+  return out;
+}
+
+FakeBuildDependencies fake_build_dependencies(const portage::Plan& plan, std::string_view cpv)
+{
+  std::map<std::string, std::vector<std::string>, std::less<>> build_edges;   // DEPEND/BDEPEND/IDEPEND
+  std::map<std::string, std::vector<std::string>, std::less<>> runtime_edges; // RDEPEND
+  for (const auto& edge : plan.edges) {
+    if (edge.kind == EdgeKind::depend || edge.kind == EdgeKind::bdepend || edge.kind == EdgeKind::idepend) {
+      build_edges[edge.package].push_back(edge.needs);
+    } else if (edge.kind == EdgeKind::rdepend) {
+      runtime_edges[edge.package].push_back(edge.needs);
+    }
+  }
+  const auto targets = [](const auto& edges, std::string_view from) -> const std::vector<std::string>& {
+    static const std::vector<std::string> k_none;
+    const auto it = edges.find(from);
+    return it == edges.end() ? k_none : it->second;
+  };
+
+  // needs(P): P's build edges, then the RDEPEND closure of their targets. The closure does not
+  // go through P itself: P is not installed, so nothing is pulled in by its RDEPEND.
+  const auto needs = [&](std::string_view package) {
+    std::vector<std::string> order;
+    std::set<std::string, std::less<>> seen{std::string(package)};
+    std::deque<std::string> queue;
+    for (const auto& target : targets(build_edges, package)) {
+      if (seen.insert(target).second) {
+        queue.push_back(target);
+      }
+    }
+    while (!queue.empty()) {
+      auto current = std::move(queue.front());
+      queue.pop_front();
+      for (const auto& target : targets(runtime_edges, current)) {
+        if (seen.insert(target).second) {
+          queue.push_back(target);
+        }
+      }
+      order.push_back(std::move(current));
+    }
+    return order;
+  };
+
+  // Does `from` need `goal` to be built, directly or through what it needs? (The transitive
+  // closure of needs(): a first build edge, then build or runtime edges.)
+  const auto depends_on = [&](const std::string& from, std::string_view goal) {
+    std::set<std::string, std::less<>> seen;
+    std::deque<std::string> queue;
+    for (const auto& target : targets(build_edges, from)) {
+      if (seen.insert(target).second) {
+        queue.push_back(target);
+      }
+    }
+    while (!queue.empty()) {
+      auto current = std::move(queue.front());
+      queue.pop_front();
+      if (current == goal) {
+        return true;
+      }
+      for (const auto* edges : {&build_edges, &runtime_edges}) {
+        for (const auto& target : targets(*edges, current)) {
+          if (seen.insert(target).second) {
+            queue.push_back(target);
+          }
+        }
+      }
+    }
+    return false;
+  };
+
+  FakeBuildDependencies out;
+  for (auto& dep : needs(cpv)) {
+    if (depends_on(dep, cpv)) {
+      out.cyclic.push_back(std::move(dep));
+    } else {
+      out.required.push_back(std::move(dep));
+    }
+  }
+  return out;
+}
+
+std::filesystem::path fake_vdb_dir(const std::filesystem::path& root, std::string_view cpv)
+{
+  const auto split = split_cpv(cpv);
+  if (!split) {
+    return root / "var/db/pkg" / std::string(cpv);
+  }
+  return root / "var/db/pkg" / split->category / split->pf;
+}
+
+uint64_t next_build_id(const std::filesystem::path& pkgdir, std::string_view cpv)
+{
+  const auto split = split_cpv(cpv);
+  if (!split) {
+    return 1;
+  }
+  uint64_t highest = 0;
+  const auto prefix = split->pf + "-";
+  std::error_code error;
+  std::filesystem::directory_iterator it(pkgdir / split->category / split->package, error);
+  if (error) {
+    return 1;
+  }
+  for (const auto& entry : it) {
+    const auto name = entry.path().filename().string();
+    if (!name.starts_with(prefix) || !name.ends_with(k_gpkg_suffix)) {
+      continue;
+    }
+    const auto middle =
+      std::string_view(name).substr(prefix.size(), name.size() - prefix.size() - k_gpkg_suffix.size());
+    if (middle.empty() || !std::all_of(middle.begin(), middle.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      continue;
+    }
+    highest = std::max(highest, strings::parse_uint(middle).value_or(0));
+  }
+  return highest + 1;
+}
+
+int run_fake_emerge(const std::vector<std::string>& args)
+{
+  auto parsed = parse_fake_emerge_args(args);
+  if (!parsed) {
+    complain("{}", parsed.error().message);
+    return exit_code::k_usage;
+  }
+  if (parsed->cpvs.empty()) {
+    complain("emerge: no targets given");
+    return exit_code::k_usage;
+  }
+  if (parsed->buildpkgonly) {
+    int status = exit_code::k_ok;
+    const auto plan = load_plan(status);
+    if (status != exit_code::k_ok) {
+      return status;
+    }
+    for (size_t i = 0; i < parsed->cpvs.size(); ++i) {
+      if (const int result = build_package(parsed->cpvs[i], i + 1, parsed->cpvs.size(), plan); result != 0) {
+        return result;
+      }
+    }
+    return exit_code::k_ok;
+  }
+  if (parsed->usepkgonly || parsed->getbinpkgonly) {
+    return install_binaries(*parsed);
+  }
+  complain("fake-emerge: only --buildpkgonly builds and --usepkgonly/--getbinpkgonly installs are supported");
+  return exit_code::k_usage;
+}
+
+void add_fake_emerge_verb(std::vector<Verb>& verbs)
+{
+  Verb verb;
+  verb.name = "fake-emerge";
+  verb.summary = "Test stand-in for Portage's emerge (takes emerge's arguments)";
+  verb.hidden = true;
+  verb.add_options = [](CLI::App& app, VerbArgs& args) {
+    // Everything after the verb is emerge's, options included: CLI11 only collects it.
+    app.prefix_command();
+    app.allow_extras();
+    app.fallthrough(false);
+    app.parse_complete_callback([&app, &args] { args.lists["emerge-args"] = app.remaining(); });
+  };
+  verb.run = [](VerbArgs& args) { return run_fake_emerge(args.list("emerge-args")); };
+  verbs.push_back(std::move(verb));
+}
+
+} // namespace swarm::roles
