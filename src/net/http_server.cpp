@@ -277,7 +277,7 @@ HttpServer::HttpServer(ServerOptions options) : m_options(std::move(options))
   });
   m_server->set_logger([](const httplib::Request& request, const httplib::Response& response) {
     // The path only: never headers (credentials) or the query.
-    LOG_DEBUG("http {} {} {} → {}", peer_address(request), request.method, request.path, response.status);
+    LOG_DEBUG("http {} {} {} -> {}", peer_address(request), request.method, request.path, response.status);
   });
 }
 

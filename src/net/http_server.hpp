@@ -30,7 +30,7 @@ struct ServerOptions {
   int threads = 16;
   std::chrono::milliseconds read_timeout{30'000};
   std::chrono::milliseconds write_timeout{30'000};
-  std::chrono::milliseconds keep_alive_timeout{5'000};
+  std::chrono::milliseconds keep_alive_timeout{5'000}; // httplib counts whole seconds (rounded up)
   size_t keep_alive_max_requests = 100;
   // Limit of the bodies of buffered routes (post/put/del); streaming routes name their own.
   uint64_t max_body_bytes = 16u << 20;

@@ -162,7 +162,9 @@ TEST_CASE("http_client: a 50 MB put_file streams through with flat memory")
   const uint64_t growth_kib = after_kib > before_kib ? after_kib - before_kib : 0;
   CAPTURE(before_kib);
   CAPTURE(after_kib);
-  CHECK(growth_kib < 12u * 1024); // far below the 50 MiB body
+  // Buffering the body anywhere would add at least its 50 MiB; streaming adds a few MiB (more
+  // under sanitizers, whose shadow memory counts in RSS).
+  CHECK(growth_kib < 25u * 1024);
 }
 
 TEST_CASE("http_client: get_to_file streams to disk and leaves nothing on failure")
@@ -303,11 +305,8 @@ TEST_CASE("http_client: timeouts, per-call overrides for long-polls, and a dead 
   CHECK(refused.error().kind == ErrorKind::unavailable);
   CHECK(refused.error().message.find(fmt::format("127.0.0.1:{}", server.port)) != std::string::npos);
 
-  const HttpClient nowhere(ClientOptions{.base_url = "http://127.0.0.1:1", .token = "", .timeout = 1s,
-                                         .connect_timeout = 1s, .ca_file = ""});
-  CHECK(nowhere.get_json("/x").error().kind == ErrorKind::unavailable);
-  const HttpClient bad_scheme(ClientOptions{.base_url = "gopher://127.0.0.1:1", .token = "", .timeout = 1s,
-                                            .connect_timeout = 1s, .ca_file = ""});
+  const HttpClient bad_scheme(ClientOptions{.base_url = fmt::format("gopher://127.0.0.1:{}", server.port), .token = "",
+                                            .timeout = 1s, .connect_timeout = 1s, .ca_file = ""});
   CHECK_FALSE(bad_scheme.get_json("/x").has_value());
 }
 
