@@ -1,0 +1,34 @@
+#pragma once
+// The orchestrator's HTTP API (docs/protocol.md): authentication, request parsing and the
+// mapping of every route onto the Coordinator. Artifact uploads stream to disk.
+
+#include <filesystem>
+#include <string>
+
+#include "net/http_server.hpp"
+#include "roles/orch/coordinator.hpp"
+
+namespace swarm::roles::orch {
+
+struct ApiOptions {
+  std::string admin_token;
+  bool public_status = false;
+  bool public_binhost = true;
+  uint64_t max_upload = 8ull << 30;
+  std::string orch_id;
+  std::string public_url;   // http://host:port, how drones and clients reach this orchestrator
+  std::string version;
+  std::filesystem::path data_dir;
+  std::filesystem::path staging_dir;
+  std::filesystem::path incoming_dir;
+  std::filesystem::path production_link; // data_dir/production → releases/N
+};
+
+// URLs derived from the public URL.
+std::string staging_url(const ApiOptions& options);
+std::string production_url(const ApiOptions& options);
+
+// Registers every route on `server`.
+void install_routes(net::HttpServer& server, Coordinator& coordinator, const ApiOptions& options);
+
+} // namespace swarm::roles::orch

@@ -1,0 +1,253 @@
+#include "roles/orch/daemon.hpp"
+
+#include <atomic>
+#include <csignal>
+#include <thread>
+
+#include <sys/stat.h>
+
+#include "core/build_info.hpp"
+#include "core/exit_codes.hpp"
+#include "core/fs.hpp"
+#include "core/log.hpp"
+#include "core/random.hpp"
+#include "core/strings.hpp"
+#include "net/http_server.hpp"
+#include "net/url.hpp"
+#include "roles/orch/api.hpp"
+#include "roles/orch/coordinator.hpp"
+#include "roles/orch/store.hpp"
+#include "roles/verbs.hpp"
+
+namespace swarm::roles::orch {
+
+namespace {
+
+// The admin token: configured, or the one in data_dir/admin.token (created on first start,
+// readable by root only).
+Result<std::string> admin_token(const config::Config& config, const std::filesystem::path& data_dir)
+{
+  if (!config.get("orch.admin_token").empty()) {
+    return config.get("orch.admin_token");
+  }
+  const auto path = data_dir / "admin.token";
+  if (auto existing = fs::read_file(path, 4096)) {
+    const auto token = std::string(strings::trim(*existing));
+    if (!token.empty()) {
+      return token;
+    }
+  }
+  const auto token = "swa_" + random::hex_token(24);
+  if (auto written = fs::write_file_atomic(path, token + "\n", 0600); !written) {
+    return fail(written.error());
+  }
+  LOG_INFO("created the admin token in {}", path.string());
+  return token;
+}
+
+// The id in the staging URL path: Portage caches a binhost index by host and path.
+Result<std::string> orch_id(Store& store)
+{
+  if (auto id = store.get_meta("orch_id")) {
+    return *id;
+  }
+  const auto id = random::hex_token(6);
+  auto ok = store.transaction([&] { store.set_meta("orch_id", id); });
+  if (!ok) {
+    return fail(ok.error());
+  }
+  return id;
+}
+
+CoordinatorOptions coordinator_options(const config::Config& config, const std::filesystem::path& data_dir)
+{
+  CoordinatorOptions options;
+  options.staging_dir = data_dir / "staging";
+  options.logs_dir = data_dir / "logs";
+  options.lease_ttl = config.get_seconds("orch.lease_ttl");
+  options.heartbeat_interval = config.get_seconds("orch.heartbeat_interval");
+  options.drone_timeout = config.get_seconds("orch.drone_timeout");
+  options.claim_wait = config.get_seconds("orch.claim_wait");
+  options.default_build_seconds = config.get_seconds("orch.default_build_seconds");
+  options.heavy_build_seconds = config.get_seconds("orch.heavy_build_seconds");
+  options.ground_cooldown = config.get_seconds("orch.ground_cooldown");
+  options.retry_backoff = config.get_seconds("orch.retry_backoff");
+  options.drone_failure_limit = static_cast<int>(config.get_int("orch.drone_failure_limit"));
+  options.package_failure_drones = static_cast<int>(config.get_int("orch.package_failure_drones"));
+  options.auto_retry = config.get_bool("orch.auto_retry");
+  return options;
+}
+
+// Blocks SIGTERM/SIGINT in every thread (call before starting any) and waits for one.
+sigset_t termination_signals()
+{
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  return set;
+}
+
+} // namespace
+
+int run_daemon(const config::Config& config)
+{
+  if (!config.get("orch.log").empty()) {
+    log::set_file(config.get("orch.log"));
+  }
+  const std::filesystem::path data_dir = config.get("orch.data_dir");
+  for (const auto& dir : {data_dir, data_dir / "staging" / ".incoming", data_dir / "logs", data_dir / "releases"}) {
+    if (auto made = fs::make_dirs(dir); !made) {
+      print_error(fmt::format("cannot create {}: {}", dir.string(), made.error().message));
+      return exit_code::k_usage;
+    }
+  }
+  // Partial uploads of a previous run: their drones will send them again.
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(data_dir / "staging" / ".incoming", ec)) {
+    std::filesystem::remove(entry.path(), ec);
+  }
+
+  auto listen = net::url::parse_host_port(config.get("orch.listen"));
+  if (!listen) {
+    print_error(fmt::format("orch.listen: {}", listen.error().message));
+    return exit_code::k_usage;
+  }
+  auto token = admin_token(config, data_dir);
+  if (!token) {
+    print_error(token.error().message);
+    return exit_code::k_failure;
+  }
+  log::add_secret(*token);
+
+  auto store = Store::open((data_dir / "state.db").string());
+  if (!store) {
+    print_error(store.error().message);
+    return exit_code::k_failure;
+  }
+  auto id = orch_id(**store);
+  if (!id) {
+    print_error(id.error().message);
+    return exit_code::k_failure;
+  }
+  Coordinator coordinator(**store, coordinator_options(config, data_dir));
+  if (auto loaded = coordinator.load(); !loaded) {
+    print_error(loaded.error().message);
+    return exit_code::k_failure;
+  }
+
+  const auto signals = termination_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  net::ServerOptions server_options;
+  server_options.threads = static_cast<int>(std::max<int64_t>(8, config.get_int("orch.threads")));
+  server_options.read_timeout = std::chrono::milliseconds(60'000);
+  server_options.write_timeout = std::chrono::milliseconds(60'000);
+  server_options.tls_cert_file = config.get("orch.tls_cert");
+  server_options.tls_key_file = config.get("orch.tls_key");
+  net::HttpServer server(server_options);
+  auto port = server.bind(listen->host, listen->port);
+  if (!port) {
+    print_error(fmt::format("cannot listen on {}: {}", config.get("orch.listen"), port.error().message));
+    return exit_code::k_failure;
+  }
+
+  ApiOptions api;
+  api.admin_token = *token;
+  api.public_status = config.get_bool("orch.public_status");
+  api.public_binhost = config.get_bool("orch.public_binhost");
+  api.max_upload = config.get_bytes("orch.max_upload");
+  api.orch_id = *id;
+  api.version = build_info::k_version;
+  api.public_url = config.get("orch.public_url");
+  if (api.public_url.empty()) {
+    api.public_url = fmt::format("{}://{}", server.is_tls() ? "https" : "http", net::url::format_host_port(listen->host, *port));
+  }
+  while (!api.public_url.empty() && api.public_url.back() == '/') {
+    api.public_url.pop_back();
+  }
+  api.data_dir = data_dir;
+  api.staging_dir = data_dir / "staging";
+  api.incoming_dir = data_dir / "staging" / ".incoming";
+  api.production_link = data_dir / "production";
+  install_routes(server, coordinator, api);
+
+  if (auto started = server.listen_in_thread(); !started) {
+    print_error(started.error().message);
+    return exit_code::k_failure;
+  }
+
+  std::atomic<bool> stopping{false};
+  std::mutex wake_mutex;
+  std::condition_variable wake;
+  const double maintenance_interval = std::max(0.05, config.get_seconds("orch.maintenance_interval"));
+  const double tick_interval = std::clamp(config.get_seconds("orch.lease_ttl") / 4, 0.05, 1.0);
+  std::thread periodic([&] {
+    auto next_maintenance = std::chrono::steady_clock::now();
+    while (!stopping) {
+      try {
+        coordinator.tick();
+        if (std::chrono::steady_clock::now() >= next_maintenance) {
+          coordinator.maintenance();
+          next_maintenance = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                                  std::chrono::duration<double>(maintenance_interval));
+        }
+      } catch (const std::exception& e) {
+        LOG_ERROR("internal error in periodic work: {}", e.what());
+      }
+      std::unique_lock lock(wake_mutex);
+      wake.wait_for(lock, std::chrono::duration<double>(tick_interval), [&] { return stopping.load(); });
+    }
+  });
+
+  LOG_INFO("orch ready on {}", net::url::format_host_port(listen->host, *port));
+  LOG_INFO("staging binhost {}, production binhost {}", staging_url(api), production_url(api));
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  LOG_INFO("signal {}: shutting down", signal_number);
+  stopping = true;
+  wake.notify_all();
+  coordinator.shutdown();
+  server.stop();
+  periodic.join();
+  LOG_INFO("orch stopped");
+  return exit_code::k_ok;
+}
+
+int enroll_locally(const std::string& data_dir, const std::string& name, bool json)
+{
+  const auto db = std::filesystem::path(data_dir) / "state.db";
+  if (!std::filesystem::exists(db)) {
+    print_error(fmt::format("no orchestrator state in {} (start `swarm orch` once, or pass --data-dir)", data_dir));
+    return exit_code::k_usage;
+  }
+  auto store = Store::open(db.string());
+  if (!store) {
+    print_error(store.error().message);
+    return exit_code::k_failure;
+  }
+  // The running orchestrator keeps drones in memory: enroll through a Coordinator on the same
+  // database, then the daemon picks it up on its next load — so prefer the API when it runs.
+  CoordinatorOptions options;
+  options.staging_dir = std::filesystem::path(data_dir) / "staging";
+  options.logs_dir = std::filesystem::path(data_dir) / "logs";
+  Coordinator coordinator(**store, options);
+  if (auto loaded = coordinator.load(); !loaded) {
+    print_error(loaded.error().message);
+    return exit_code::k_failure;
+  }
+  auto token = coordinator.enroll(name);
+  if (!token) {
+    print_error(token.error().message);
+    return token.error().kind == ErrorKind::invalid ? exit_code::k_usage : exit_code::k_failure;
+  }
+  if (json) {
+    fmt::print("{}\n", nlohmann::json{{"name", name}, {"token", *token}}.dump());
+  } else {
+    fmt::print("{}\n", *token);
+  }
+  return exit_code::k_ok;
+}
+
+} // namespace swarm::roles::orch

@@ -1,0 +1,503 @@
+#include "roles/orch/store.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "core/log.hpp"
+
+namespace swarm::roles::orch {
+
+namespace {
+
+constexpr int k_schema_version = 1;
+
+constexpr const char* k_schema = R"sql(
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS packages (
+  id INTEGER PRIMARY KEY,
+  cpv TEXT NOT NULL UNIQUE,
+  slot TEXT NOT NULL, repo TEXT NOT NULL, use TEXT NOT NULL,
+  plan_seconds REAL NOT NULL, plan_position INTEGER NOT NULL, in_plan INTEGER NOT NULL, state TEXT NOT NULL,
+  failures INTEGER NOT NULL, failed_on TEXT NOT NULL, last_failure TEXT NOT NULL,
+  retry_at REAL NOT NULL, retries INTEGER NOT NULL,
+  artifact_path TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL, build_id INTEGER NOT NULL,
+  received_at REAL NOT NULL, built_by TEXT NOT NULL, built_tree_timestamp TEXT NOT NULL,
+  index_entry TEXT NOT NULL, released_in INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS edges (
+  package INTEGER NOT NULL, needs INTEGER NOT NULL, kind TEXT NOT NULL,
+  PRIMARY KEY (package, needs, kind));
+CREATE TABLE IF NOT EXISTS drones (
+  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, token_hash TEXT NOT NULL UNIQUE,
+  enrolled_at REAL NOT NULL, cores INTEGER NOT NULL, slots INTEGER NOT NULL,
+  ram_bytes INTEGER NOT NULL, disk_free_bytes INTEGER NOT NULL, tree_timestamp TEXT NOT NULL,
+  version TEXT NOT NULL, last_seen REAL NOT NULL, online INTEGER NOT NULL,
+  consecutive_failures INTEGER NOT NULL, grounded_until REAL NOT NULL, probation INTEGER NOT NULL,
+  cpu_percent REAL NOT NULL, mem_percent REAL NOT NULL, load1 REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS leases (
+  id TEXT PRIMARY KEY, package INTEGER NOT NULL, drone INTEGER NOT NULL,
+  created REAL NOT NULL, expires REAL NOT NULL, state TEXT NOT NULL, build INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS leases_state ON leases (state);
+CREATE TABLE IF NOT EXISTS builds (
+  id INTEGER PRIMARY KEY, package INTEGER NOT NULL, drone INTEGER NOT NULL, lease TEXT NOT NULL,
+  started REAL NOT NULL, ended REAL NOT NULL, result TEXT NOT NULL, duration REAL NOT NULL,
+  reason TEXT NOT NULL, log_tail TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS builds_package ON builds (package);
+CREATE TABLE IF NOT EXISTS events (
+  id INTEGER PRIMARY KEY, time REAL NOT NULL, kind TEXT NOT NULL, drone TEXT NOT NULL,
+  package TEXT NOT NULL, detail TEXT NOT NULL);
+)sql";
+
+std::string to_json_text(const std::vector<std::string>& items)
+{
+  return nlohmann::json(items).dump();
+}
+
+std::string to_json_text(const std::set<std::string>& items)
+{
+  return nlohmann::json(items).dump();
+}
+
+template <class Container>
+Container from_json_text(const std::string& text)
+{
+  Container out;
+  auto parsed = nlohmann::json::parse(text, nullptr, false);
+  if (parsed.is_array()) {
+    for (const auto& item : parsed) {
+      if (item.is_string()) {
+        out.insert(out.end(), item.get<std::string>());
+      }
+    }
+  }
+  return out;
+}
+
+} // namespace
+
+Store::Store(const std::string& path) : m_db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE)
+{
+  m_db.setBusyTimeout(5000);
+  m_db.exec("PRAGMA journal_mode=WAL");
+  // NORMAL in WAL mode: a commit is durable against a process crash (kill -9); fsync happens
+  // at checkpoints. That is the failure this system must survive at hundreds of commits/s.
+  m_db.exec("PRAGMA synchronous=NORMAL");
+  m_db.exec("PRAGMA foreign_keys=OFF");
+}
+
+Result<std::unique_ptr<Store>> Store::open(const std::string& path)
+{
+  try {
+    std::unique_ptr<Store> store(new Store(path));
+    store->migrate();
+    return store;
+  } catch (const std::exception& e) {
+    return fail(ErrorKind::io, "cannot open state database {}: {}", path, e.what());
+  }
+}
+
+void Store::migrate()
+{
+  SQLite::Transaction transaction(m_db);
+  m_db.exec(k_schema);
+  const auto version = get_meta("schema_version");
+  if (version && std::stoi(*version) > k_schema_version) {
+    throw std::runtime_error("the state database was written by a newer swarm (schema " + *version + ")");
+  }
+  set_meta("schema_version", std::to_string(k_schema_version));
+  transaction.commit();
+}
+
+SQLite::Statement& Store::statement(const char* sql)
+{
+  auto& slot = m_statements[sql];
+  if (!slot) {
+    slot = std::make_unique<SQLite::Statement>(m_db, sql);
+  } else {
+    slot->reset();
+    slot->clearBindings();
+  }
+  return *slot;
+}
+
+Result<> Store::transaction(const std::function<void()>& body)
+{
+  try {
+    SQLite::Transaction transaction(m_db);
+    body();
+    transaction.commit();
+    return {};
+  } catch (const SQLite::Exception& e) {
+    // Statements may be mid-step; reset them so the next use starts clean.
+    for (auto& [sql, statement] : m_statements) {
+      try {
+        statement->reset();
+      } catch (...) {
+      }
+    }
+    LOG_ERROR("state database: {}", e.what());
+    return fail(ErrorKind::io, "state database: {}", e.what());
+  }
+}
+
+std::optional<std::string> Store::get_meta(const std::string& key)
+{
+  auto& q = statement("SELECT value FROM meta WHERE key = ?");
+  q.bind(1, key);
+  if (q.executeStep()) {
+    return q.getColumn(0).getString();
+  }
+  return std::nullopt;
+}
+
+void Store::set_meta(const std::string& key, const std::string& value)
+{
+  auto& q = statement("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+  q.bind(1, key);
+  q.bind(2, value);
+  q.exec();
+}
+
+std::vector<PackageRow> Store::load_packages()
+{
+  std::vector<PackageRow> out;
+  auto& q = statement(
+    "SELECT id, cpv, slot, repo, use, plan_seconds, plan_position, in_plan, state, failures, failed_on, last_failure, retry_at, "
+    "retries, artifact_path, sha256, size, build_id, received_at, built_by, built_tree_timestamp, index_entry, "
+    "released_in FROM packages ORDER BY id");
+  while (q.executeStep()) {
+    PackageRow row;
+    int c = 0;
+    row.id = q.getColumn(c++).getInt64();
+    row.cpv = q.getColumn(c++).getString();
+    row.slot = q.getColumn(c++).getString();
+    row.repo = q.getColumn(c++).getString();
+    row.use = from_json_text<std::vector<std::string>>(q.getColumn(c++).getString());
+    row.plan_seconds = q.getColumn(c++).getDouble();
+    row.plan_position = q.getColumn(c++).getInt64();
+    row.in_plan = q.getColumn(c++).getInt() != 0;
+    row.state = parse_pkg_state(q.getColumn(c++).getString()).value_or(PkgState::needed);
+    row.failures = q.getColumn(c++).getInt();
+    row.failed_on = from_json_text<std::set<std::string>>(q.getColumn(c++).getString());
+    row.last_failure = q.getColumn(c++).getString();
+    row.retry_at = q.getColumn(c++).getDouble();
+    row.retries = q.getColumn(c++).getInt();
+    row.artifact_path = q.getColumn(c++).getString();
+    row.sha256 = q.getColumn(c++).getString();
+    row.size = static_cast<uint64_t>(q.getColumn(c++).getInt64());
+    row.build_id = q.getColumn(c++).getInt64();
+    row.received_at = q.getColumn(c++).getDouble();
+    row.built_by = q.getColumn(c++).getString();
+    row.built_tree_timestamp = q.getColumn(c++).getString();
+    row.index_entry = q.getColumn(c++).getString();
+    row.released_in = q.getColumn(c++).getInt64();
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+void Store::save_package(PackageRow& row)
+{
+  const bool insert = row.id == 0;
+  auto& q = insert ? statement(
+                       "INSERT INTO packages (cpv, slot, repo, use, plan_seconds, plan_position, in_plan, state, failures, failed_on, "
+                       "last_failure, retry_at, retries, artifact_path, sha256, size, build_id, received_at, built_by, "
+                       "built_tree_timestamp, index_entry, released_in) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                   : statement(
+                       "UPDATE packages SET cpv = ?, slot = ?, repo = ?, use = ?, plan_seconds = ?, plan_position = ?, in_plan = ?, "
+                       "state = ?, failures = ?, failed_on = ?, last_failure = ?, retry_at = ?, retries = ?, "
+                       "artifact_path = ?, sha256 = ?, size = ?, build_id = ?, received_at = ?, built_by = ?, "
+                       "built_tree_timestamp = ?, index_entry = ?, released_in = ? WHERE id = ?");
+  int c = 1;
+  q.bind(c++, row.cpv);
+  q.bind(c++, row.slot);
+  q.bind(c++, row.repo);
+  q.bind(c++, to_json_text(row.use));
+  q.bind(c++, row.plan_seconds);
+  q.bind(c++, row.plan_position);
+  q.bind(c++, row.in_plan ? 1 : 0);
+  q.bind(c++, std::string(to_string(row.state)));
+  q.bind(c++, row.failures);
+  q.bind(c++, to_json_text(row.failed_on));
+  q.bind(c++, row.last_failure);
+  q.bind(c++, row.retry_at);
+  q.bind(c++, row.retries);
+  q.bind(c++, row.artifact_path);
+  q.bind(c++, row.sha256);
+  q.bind(c++, static_cast<int64_t>(row.size));
+  q.bind(c++, row.build_id);
+  q.bind(c++, row.received_at);
+  q.bind(c++, row.built_by);
+  q.bind(c++, row.built_tree_timestamp);
+  q.bind(c++, row.index_entry);
+  q.bind(c++, row.released_in);
+  if (!insert) {
+    q.bind(c++, row.id);
+  }
+  q.exec();
+  if (insert) {
+    row.id = m_db.getLastInsertRowid();
+  }
+}
+
+void Store::delete_package(int64_t id)
+{
+  auto& q = statement("DELETE FROM packages WHERE id = ?");
+  q.bind(1, id);
+  q.exec();
+}
+
+std::vector<EdgeRow> Store::load_edges()
+{
+  std::vector<EdgeRow> out;
+  auto& q = statement("SELECT package, needs, kind FROM edges ORDER BY package, needs, kind");
+  while (q.executeStep()) {
+    out.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getInt64(), q.getColumn(2).getString()});
+  }
+  return out;
+}
+
+void Store::replace_edges(const std::vector<EdgeRow>& edges)
+{
+  statement("DELETE FROM edges").exec();
+  for (const auto& edge : edges) {
+    auto& q = statement("INSERT OR IGNORE INTO edges (package, needs, kind) VALUES (?, ?, ?)");
+    q.bind(1, edge.package);
+    q.bind(2, edge.needs);
+    q.bind(3, edge.kind);
+    q.exec();
+  }
+}
+
+std::vector<DroneRow> Store::load_drones()
+{
+  std::vector<DroneRow> out;
+  auto& q = statement(
+    "SELECT id, name, token_hash, enrolled_at, cores, slots, ram_bytes, disk_free_bytes, tree_timestamp, version, "
+    "last_seen, online, consecutive_failures, grounded_until, probation, cpu_percent, mem_percent, load1 "
+    "FROM drones ORDER BY name");
+  while (q.executeStep()) {
+    DroneRow row;
+    int c = 0;
+    row.id = q.getColumn(c++).getInt64();
+    row.name = q.getColumn(c++).getString();
+    row.token_hash = q.getColumn(c++).getString();
+    row.enrolled_at = q.getColumn(c++).getDouble();
+    row.cores = q.getColumn(c++).getInt();
+    row.slots = q.getColumn(c++).getInt();
+    row.ram_bytes = static_cast<uint64_t>(q.getColumn(c++).getInt64());
+    row.disk_free_bytes = static_cast<uint64_t>(q.getColumn(c++).getInt64());
+    row.tree_timestamp = q.getColumn(c++).getString();
+    row.version = q.getColumn(c++).getString();
+    row.last_seen = q.getColumn(c++).getDouble();
+    row.online = q.getColumn(c++).getInt() != 0;
+    row.consecutive_failures = q.getColumn(c++).getInt();
+    row.grounded_until = q.getColumn(c++).getDouble();
+    row.probation = q.getColumn(c++).getInt() != 0;
+    row.cpu_percent = q.getColumn(c++).getDouble();
+    row.mem_percent = q.getColumn(c++).getDouble();
+    row.load1 = q.getColumn(c++).getDouble();
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+void Store::save_drone(DroneRow& row)
+{
+  const bool insert = row.id == 0;
+  auto& q = insert ? statement(
+                       "INSERT INTO drones (name, token_hash, enrolled_at, cores, slots, ram_bytes, disk_free_bytes, "
+                       "tree_timestamp, version, last_seen, online, consecutive_failures, grounded_until, probation, "
+                       "cpu_percent, mem_percent, load1) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                   : statement(
+                       "UPDATE drones SET name = ?, token_hash = ?, enrolled_at = ?, cores = ?, slots = ?, "
+                       "ram_bytes = ?, disk_free_bytes = ?, tree_timestamp = ?, version = ?, last_seen = ?, "
+                       "online = ?, consecutive_failures = ?, grounded_until = ?, probation = ?, cpu_percent = ?, "
+                       "mem_percent = ?, load1 = ? WHERE id = ?");
+  int c = 1;
+  q.bind(c++, row.name);
+  q.bind(c++, row.token_hash);
+  q.bind(c++, row.enrolled_at);
+  q.bind(c++, row.cores);
+  q.bind(c++, row.slots);
+  q.bind(c++, static_cast<int64_t>(row.ram_bytes));
+  q.bind(c++, static_cast<int64_t>(row.disk_free_bytes));
+  q.bind(c++, row.tree_timestamp);
+  q.bind(c++, row.version);
+  q.bind(c++, row.last_seen);
+  q.bind(c++, row.online ? 1 : 0);
+  q.bind(c++, row.consecutive_failures);
+  q.bind(c++, row.grounded_until);
+  q.bind(c++, row.probation ? 1 : 0);
+  q.bind(c++, row.cpu_percent);
+  q.bind(c++, row.mem_percent);
+  q.bind(c++, row.load1);
+  if (!insert) {
+    q.bind(c++, row.id);
+  }
+  q.exec();
+  if (insert) {
+    row.id = m_db.getLastInsertRowid();
+  }
+}
+
+std::vector<LeaseRow> Store::load_open_leases()
+{
+  std::vector<LeaseRow> out;
+  auto& q = statement("SELECT id, package, drone, created, expires, state, build FROM leases "
+                      "WHERE state IN ('active', 'uploaded', 'expired') ORDER BY created");
+  while (q.executeStep()) {
+    LeaseRow row;
+    row.id = q.getColumn(0).getString();
+    row.package = q.getColumn(1).getInt64();
+    row.drone = q.getColumn(2).getInt64();
+    row.created = q.getColumn(3).getDouble();
+    row.expires = q.getColumn(4).getDouble();
+    row.state = parse_lease_state(q.getColumn(5).getString()).value_or(LeaseState::expired);
+    row.build = q.getColumn(6).getInt64();
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+void Store::save_lease(const LeaseRow& row)
+{
+  auto& q = statement("INSERT INTO leases (id, package, drone, created, expires, state, build) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                      "ON CONFLICT(id) DO UPDATE SET expires = excluded.expires, state = excluded.state, "
+                      "build = excluded.build");
+  q.bind(1, row.id);
+  q.bind(2, row.package);
+  q.bind(3, row.drone);
+  q.bind(4, row.created);
+  q.bind(5, row.expires);
+  q.bind(6, std::string(to_string(row.state)));
+  q.bind(7, row.build);
+  q.exec();
+}
+
+std::optional<LeaseRow> Store::get_lease(const std::string& id)
+{
+  auto& q = statement("SELECT id, package, drone, created, expires, state, build FROM leases WHERE id = ?");
+  q.bind(1, id);
+  if (!q.executeStep()) {
+    return std::nullopt;
+  }
+  LeaseRow row;
+  row.id = q.getColumn(0).getString();
+  row.package = q.getColumn(1).getInt64();
+  row.drone = q.getColumn(2).getInt64();
+  row.created = q.getColumn(3).getDouble();
+  row.expires = q.getColumn(4).getDouble();
+  row.state = parse_lease_state(q.getColumn(5).getString()).value_or(LeaseState::expired);
+  row.build = q.getColumn(6).getInt64();
+  return row;
+}
+
+void Store::save_build(BuildRow& row)
+{
+  const bool insert = row.id == 0;
+  auto& q = insert ? statement("INSERT INTO builds (package, drone, lease, started, ended, result, duration, reason, "
+                               "log_tail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                   : statement("UPDATE builds SET package = ?, drone = ?, lease = ?, started = ?, ended = ?, "
+                               "result = ?, duration = ?, reason = ?, log_tail = ? WHERE id = ?");
+  int c = 1;
+  q.bind(c++, row.package);
+  q.bind(c++, row.drone);
+  q.bind(c++, row.lease);
+  q.bind(c++, row.started);
+  q.bind(c++, row.ended);
+  q.bind(c++, row.result);
+  q.bind(c++, row.duration);
+  q.bind(c++, row.reason);
+  q.bind(c++, row.log_tail);
+  if (!insert) {
+    q.bind(c++, row.id);
+  }
+  q.exec();
+  if (insert) {
+    row.id = m_db.getLastInsertRowid();
+  }
+}
+
+void Store::finish_build(int64_t id, double ended, const std::string& result, double duration,
+                         const std::string& reason, const std::string& log_tail)
+{
+  auto& q = statement("UPDATE builds SET ended = ?, result = ?, duration = ?, reason = ?, log_tail = ? WHERE id = ?");
+  q.bind(1, ended);
+  q.bind(2, result);
+  q.bind(3, duration);
+  q.bind(4, reason);
+  q.bind(5, log_tail);
+  q.bind(6, id);
+  q.exec();
+}
+
+std::vector<std::pair<int64_t, double>> Store::load_success_durations()
+{
+  std::vector<std::pair<int64_t, double>> out;
+  auto& q = statement("SELECT package, duration FROM builds WHERE result = 'success' AND duration > 0 ORDER BY id");
+  while (q.executeStep()) {
+    out.emplace_back(q.getColumn(0).getInt64(), q.getColumn(1).getDouble());
+  }
+  return out;
+}
+
+std::vector<BuildRow> Store::list_builds(int64_t package, int64_t drone, size_t limit)
+{
+  std::vector<BuildRow> out;
+  auto& q = statement("SELECT id, package, drone, lease, started, ended, result, duration, reason, log_tail FROM builds "
+                      "WHERE (?1 = 0 OR package = ?1) AND (?2 = 0 OR drone = ?2) ORDER BY id DESC LIMIT ?3");
+  q.bind(1, package);
+  q.bind(2, drone);
+  q.bind(3, static_cast<int64_t>(limit));
+  while (q.executeStep()) {
+    BuildRow row;
+    int c = 0;
+    row.id = q.getColumn(c++).getInt64();
+    row.package = q.getColumn(c++).getInt64();
+    row.drone = q.getColumn(c++).getInt64();
+    row.lease = q.getColumn(c++).getString();
+    row.started = q.getColumn(c++).getDouble();
+    row.ended = q.getColumn(c++).getDouble();
+    row.result = q.getColumn(c++).getString();
+    row.duration = q.getColumn(c++).getDouble();
+    row.reason = q.getColumn(c++).getString();
+    row.log_tail = q.getColumn(c++).getString();
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+int64_t Store::add_event(EventRow& row)
+{
+  auto& q = statement("INSERT INTO events (time, kind, drone, package, detail) VALUES (?, ?, ?, ?, ?)");
+  q.bind(1, row.time);
+  q.bind(2, row.kind);
+  q.bind(3, row.drone);
+  q.bind(4, row.package);
+  q.bind(5, row.detail);
+  q.exec();
+  row.id = m_db.getLastInsertRowid();
+  return row.id;
+}
+
+std::vector<EventRow> Store::list_events(int64_t since, size_t limit)
+{
+  std::vector<EventRow> out;
+  auto& q = statement("SELECT id, time, kind, drone, package, detail FROM events WHERE id > ? ORDER BY id LIMIT ?");
+  q.bind(1, since);
+  q.bind(2, static_cast<int64_t>(limit));
+  while (q.executeStep()) {
+    out.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getDouble(), q.getColumn(2).getString(),
+                   q.getColumn(3).getString(), q.getColumn(4).getString(), q.getColumn(5).getString()});
+  }
+  return out;
+}
+
+int64_t Store::last_event_id()
+{
+  auto& q = statement("SELECT COALESCE(MAX(id), 0) FROM events");
+  q.executeStep();
+  return q.getColumn(0).getInt64();
+}
+
+} // namespace swarm::roles::orch

@@ -1,0 +1,67 @@
+#pragma once
+// The orchestrator's durable state in SQLite (WAL). Every state transition is one
+// transaction: callers wrap the writes of one transition in transaction(). With WAL and
+// synchronous=NORMAL a committed transaction survives kill -9 of the process (only a power
+// loss can take the last commits; `orch` documents this).
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include "core/error.hpp"
+#include "roles/orch/model.hpp"
+
+namespace swarm::roles::orch {
+
+class Store {
+public:
+  // Opens (creating if needed) the database at `path` and brings its schema up to date.
+  static Result<std::unique_ptr<Store>> open(const std::string& path);
+
+  // Runs `body` in one transaction; any SQLite error rolls it back and becomes an Error.
+  Result<> transaction(const std::function<void()>& body);
+
+  std::optional<std::string> get_meta(const std::string& key);
+  void set_meta(const std::string& key, const std::string& value);
+
+  std::vector<PackageRow> load_packages();
+  void save_package(PackageRow& row); // inserts when row.id == 0 (and sets it), else updates
+  void delete_package(int64_t id);
+
+  std::vector<EdgeRow> load_edges();
+  void replace_edges(const std::vector<EdgeRow>& edges);
+
+  std::vector<DroneRow> load_drones();
+  void save_drone(DroneRow& row);
+
+  // Leases that may still matter: active, uploaded or expired (a late result may arrive).
+  std::vector<LeaseRow> load_open_leases();
+  void save_lease(const LeaseRow& row); // insert or replace
+  std::optional<LeaseRow> get_lease(const std::string& id);
+
+  void save_build(BuildRow& row);
+  void finish_build(int64_t id, double ended, const std::string& result, double duration, const std::string& reason,
+                    const std::string& log_tail);
+  // (package id, duration) of every successful build, oldest first: the history of durations.
+  std::vector<std::pair<int64_t, double>> load_success_durations();
+  std::vector<BuildRow> list_builds(int64_t package, int64_t drone, size_t limit);
+
+  int64_t add_event(EventRow& row);
+  std::vector<EventRow> list_events(int64_t since, size_t limit);
+  int64_t last_event_id();
+
+private:
+  explicit Store(const std::string& path);
+  SQLite::Statement& statement(const char* sql);
+  void migrate();
+
+  SQLite::Database m_db;
+  std::unordered_map<const char*, std::unique_ptr<SQLite::Statement>> m_statements;
+};
+
+} // namespace swarm::roles::orch
