@@ -240,6 +240,18 @@ Result<HostPort> parse_host_port(std::string_view text, int default_port)
   return out;
 }
 
+Result<HostPort> parse_listen_address(std::string_view text)
+{
+  if (text.ends_with(":0")) {
+    auto parsed = parse_host_port(text.substr(0, text.size() - 2), 1);
+    if (parsed) {
+      parsed->port = 0;
+    }
+    return parsed;
+  }
+  return parse_host_port(text);
+}
+
 std::string format_host_port(std::string_view host, int port)
 {
   if (host.find(':') != std::string_view::npos) {

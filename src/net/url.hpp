@@ -53,6 +53,9 @@ struct HostPort {
 // unless `default_port` is given (> 0).
 Result<HostPort> parse_host_port(std::string_view text, int default_port = 0);
 
+// A listen address: like parse_host_port, but port 0 is allowed and means "any free port".
+Result<HostPort> parse_listen_address(std::string_view text);
+
 // "host:port", with brackets around an IPv6 literal.
 std::string format_host_port(std::string_view host, int port);
 

@@ -83,6 +83,7 @@ const std::vector<Verb>& all_verbs()
     add_gateway_verbs(out);
     add_drone_verbs(out);
     add_operator_verbs(out);
+    add_release_verbs(out);
     add_demo_verbs(out);
     add_portage_verbs(out);
     add_info_verbs(out);
@@ -281,7 +282,14 @@ int main(int argc, char** argv)
     return run_verb(*selected, args, config_file, config_required);
   } catch (const Fatal& fatal) {
     print_error(fatal.error.message);
-    return fatal.error.kind == ErrorKind::invalid ? exit_code::k_usage : exit_code::k_failure;
+    switch (fatal.error.kind) {
+    case ErrorKind::invalid:
+      return exit_code::k_usage;
+    case ErrorKind::unavailable:
+      return exit_code::k_unavailable;
+    default:
+      return exit_code::k_failure;
+    }
   } catch (const std::exception& e) {
     print_error(fmt::format("internal error: {}", e.what()));
     return exit_code::k_internal;

@@ -25,19 +25,9 @@ std::chrono::milliseconds to_millis(double seconds)
   return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000.0));
 }
 
-// "HOST:PORT" where PORT may be 0 (net::url::parse_host_port refuses port 0, which for a
-// listener means "any free port").
 Result<net::url::HostPort> parse_listen(std::string_view text)
 {
-  if (text.ends_with(":0")) {
-    auto parsed = net::url::parse_host_port(fmt::format("{}1", text.substr(0, text.size() - 1)));
-    if (!parsed) {
-      return fail(ErrorKind::invalid, "bad gateway.listen {:?}: {}", text, parsed.error().message);
-    }
-    parsed->port = 0;
-    return parsed;
-  }
-  auto parsed = net::url::parse_host_port(text);
+  auto parsed = net::url::parse_listen_address(text);
   if (!parsed) {
     return fail(ErrorKind::invalid, "bad gateway.listen {:?}: {}", text, parsed.error().message);
   }

@@ -333,7 +333,11 @@ void Coordinator::add_event(const std::string& kind, const std::string& drone, c
 {
   EventRow row{0, now(), kind, drone, package, detail};
   m_store.add_event(row);
-  LOG_INFO("{} {}{}{}", kind, package, drone.empty() ? "" : " on " + drone, detail.empty() ? "" : ": " + detail);
+  std::string subject = package;
+  if (!drone.empty()) {
+    subject += subject.empty() ? "drone " + drone : " on " + drone;
+  }
+  LOG_INFO("{}{}{}", kind, subject.empty() ? "" : " " + subject, detail.empty() ? "" : ": " + detail);
 }
 
 Result<> Coordinator::commit(const std::function<void()>& writes)

@@ -108,7 +108,7 @@ int run_daemon(const config::Config& config)
     std::filesystem::remove(entry.path(), ec);
   }
 
-  auto listen = net::url::parse_host_port(config.get("orch.listen"));
+  auto listen = net::url::parse_listen_address(config.get("orch.listen"));
   if (!listen) {
     print_error(fmt::format("orch.listen: {}", listen.error().message));
     return exit_code::k_usage;

@@ -1,0 +1,69 @@
+#include "roles/operator/api_client.hpp"
+
+#include <cstdio>
+#include <iostream>
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "core/fs.hpp"
+#include "core/strings.hpp"
+
+namespace swarm::roles::operator_cli {
+
+void add_client_flags(CLI::App& app, VerbArgs& args)
+{
+  bind_config_flag(app, args, "--url", "client.url");
+  bind_config_flag(app, args, "--token", "client.token");
+  bind_config_flag(app, args, "--timeout", "client.timeout");
+  bind_config_flag(app, args, "--orch-data-dir", "client.orch_data_dir");
+}
+
+std::string admin_token(const config::Config& config)
+{
+  if (!config.get("client.token").empty()) {
+    return config.get("client.token");
+  }
+  const auto path = std::filesystem::path(config.get("client.orch_data_dir")) / "admin.token";
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    return {};
+  }
+  auto text = fs::read_file(path);
+  if (!text) {
+    return {};
+  }
+  return std::string(strings::trim(*text));
+}
+
+net::HttpClient make_client(const config::Config& config)
+{
+  net::ClientOptions options;
+  options.base_url = config.get("client.url");
+  options.token = admin_token(config);
+  options.timeout = std::chrono::milliseconds(static_cast<int64_t>(config.get_seconds("client.timeout") * 1000.0));
+  return net::HttpClient(std::move(options));
+}
+
+void print_json(const nlohmann::json& value)
+{
+  fmt::print("{}\n", value.dump(2));
+}
+
+bool confirm(const VerbArgs& args, const std::string& question)
+{
+  if (args.yes) {
+    return true;
+  }
+  if (isatty(STDIN_FILENO) == 0) {
+    throw Fatal{Error{ErrorKind::invalid, fmt::format("{} — refusing without a terminal; pass --yes", question)}};
+  }
+  fmt::print(stderr, "{} [y/N] ", question);
+  std::fflush(stderr);
+  std::string answer;
+  std::getline(std::cin, answer);
+  return answer == "y" || answer == "Y" || answer == "yes";
+}
+
+} // namespace swarm::roles::operator_cli
