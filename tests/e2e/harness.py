@@ -1,0 +1,322 @@
+"""Shared harness of the end-to-end tests: real `swarm` processes on 127.0.0.1.
+
+Every server listens on port 0 and is waited for through its readiness line and `/healthz`
+(never a sleep); every child runs in its own session and is killed when the test exits, however
+it exits. A child's output is collected on a thread so that a test can assert on it and so that
+"internal error" or sanitizer reports fail the test.
+
+    sw = Swarm()                      # a temp dir, removed at exit unless SWARM_KEEP_E2E is set
+    orch = sw.start_orch("o1")
+    tok = sw.enroll(orch, "d1")
+    sw.submit(orch, make_plan(60))
+    d1 = sw.start_drone(orch, "d1", tok, slots=2)
+    sw.wait_until(lambda: sw.status(orch)["counts"]["received"] == 60, timeout=60)
+    sw.finish()                       # asserts no failures, exits 0 or 1
+"""
+
+import atexit
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+SWARM = os.environ.get("SWARM_BIN", "swarm")
+HERE = os.path.dirname(os.path.abspath(__file__))
+FAKE_EMERGE = os.path.join(HERE, "..", "fake-emerge", "emerge")
+TREE = "Tue, 01 Dec 2026 00:00:00 +0000"
+BAD_OUTPUT = re.compile(r"internal error|AddressSanitizer|UndefinedBehaviorSanitizer|ThreadSanitizer|runtime error:")
+
+_CHILDREN = []
+
+
+def _kill_all():
+    for child in _CHILDREN:
+        child.kill()
+
+
+atexit.register(_kill_all)
+for _sig in (signal.SIGTERM, signal.SIGINT):
+    signal.signal(_sig, lambda *_: sys.exit(1))
+
+
+class Proc:
+    """A child process whose combined output is read line by line on a thread."""
+
+    def __init__(self, name, argv, env=None, cwd=None):
+        self.name = name
+        self.argv = argv
+        self.lines = []
+        self.lock = threading.Lock()
+        self.popen = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                      env=env, cwd=cwd, start_new_session=True)
+        _CHILDREN.append(self)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.popen.stdout:
+            with self.lock:
+                self.lines.append(line.rstrip("\n"))
+
+    def output(self):
+        with self.lock:
+            return list(self.lines)
+
+    def wait_for_line(self, pattern, timeout=30):
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while time.monotonic() < deadline:
+            lines = self.output()
+            for line in lines[seen:]:
+                match = regex.search(line)
+                if match:
+                    return match
+            seen = len(lines)
+            if self.popen.poll() is not None and seen == len(self.output()):
+                raise AssertionError(f"{self.name} exited ({self.popen.returncode}) before /{pattern}/:\n"
+                                     + "\n".join(self.output()[-30:]))
+            time.sleep(0.02)
+        raise AssertionError(f"{self.name}: no /{pattern}/ within {timeout}s:\n" + "\n".join(self.output()[-30:]))
+
+    def alive(self):
+        return self.popen.poll() is None
+
+    def signal(self, sig):
+        if self.alive():
+            os.killpg(self.popen.pid, sig)
+
+    def kill(self):
+        try:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            self.popen.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def wait(self, timeout=30):
+        return self.popen.wait(timeout=timeout)
+
+    def bad_lines(self):
+        return [line for line in self.output() if BAD_OUTPUT.search(line)]
+
+
+class HttpResult:
+    def __init__(self, status, body, headers):
+        self.status = status
+        self.body = body
+        self.headers = headers
+
+    def json(self):
+        return json.loads(self.body) if self.body else None
+
+
+def http(method, url, body=None, token=None, headers=None, timeout=30):
+    """One request; any status comes back as an HttpResult (no exception for 4xx/5xx)."""
+    data = None
+    all_headers = dict(headers or {})
+    if body is not None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        all_headers.setdefault("Content-Type", "application/json")
+    if token:
+        all_headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return HttpResult(response.status, response.read(), dict(response.headers))
+    except urllib.error.HTTPError as error:
+        return HttpResult(error.code, error.read(), dict(error.headers))
+
+
+class Orch:
+    def __init__(self, proc, data_dir, port, args):
+        self.proc = proc
+        self.data_dir = data_dir
+        self.port = port
+        self.args = args
+        self.url = f"http://127.0.0.1:{port}"
+
+    @property
+    def admin_token(self):
+        with open(os.path.join(self.data_dir, "admin.token")) as f:
+            return f.read().strip()
+
+    def api(self, method, path, body=None, token=None, **kwargs):
+        return http(method, self.url + path, body, token if token is not None else self.admin_token, **kwargs)
+
+
+class Swarm:
+    def __init__(self, name="e2e"):
+        self.dir = tempfile.mkdtemp(prefix=f"swarm-{name}-")
+        self.failures = []
+        self.procs = []
+        if not os.environ.get("SWARM_KEEP_E2E"):
+            atexit.register(shutil.rmtree, self.dir, True)
+        else:
+            print(f"keeping {self.dir}", file=sys.stderr)
+
+    # -- checks ---------------------------------------------------------------------------------
+    def check(self, condition, what):
+        if not condition:
+            self.failures.append(what)
+            print(f"FAIL: {what}", file=sys.stderr, flush=True)
+        else:
+            print(f"ok: {what}", flush=True)
+        return condition
+
+    def finish(self):
+        for proc in self.procs:
+            bad = proc.bad_lines()
+            self.check(not bad, f"{proc.name} printed no internal error or sanitizer report {bad[:3]}")
+        _kill_all()
+        if self.failures:
+            print(f"{len(self.failures)} failure(s)", file=sys.stderr)
+            for proc in self.procs:
+                print(f"---- {proc.name} (last lines)", file=sys.stderr)
+                print("\n".join(proc.output()[-25:]), file=sys.stderr)
+            sys.exit(1)
+        print("all checks passed")
+        sys.exit(0)
+
+    def wait_until(self, predicate, timeout=60, what="condition", interval=0.05):
+        deadline = time.monotonic() + timeout
+        last_error = None
+        while time.monotonic() < deadline:
+            try:
+                value = predicate()
+                if value:
+                    return value
+            except (OSError, ValueError, KeyError, TypeError) as error:  # a server restarting
+                last_error = error
+            time.sleep(interval)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_error})")
+
+    def spawn(self, name, argv, env=None):
+        proc = Proc(name, argv, env=env)
+        self.procs.append(proc)
+        return proc
+
+    # -- roles ----------------------------------------------------------------------------------
+    def start_orch(self, name="orch", extra=(), data_dir=None, port=0):
+        data_dir = data_dir or os.path.join(self.dir, name)
+        args = ["--data-dir", data_dir, "--lease-ttl", "3s", "--heartbeat-interval", "0.5s",
+                "--claim-wait", "2s", "--maintenance-interval", "1s", "--drone-timeout", "3s", *extra]
+        proc = self.spawn(name, [SWARM, "orch", "--listen", f"127.0.0.1:{port}", *args])
+        port = int(proc.wait_for_line(r"orch ready on 127\.0\.0\.1:(\d+)").group(1))
+        orch = Orch(proc, data_dir, port, args)
+        self.wait_until(lambda: http("GET", orch.url + "/healthz").status == 200, 10, f"{name} /healthz")
+        return orch
+
+    def restart_orch(self, orch):
+        """Starts the orchestrator again on the same port and data dir (after a kill)."""
+        orch.proc.kill()
+        proc = self.spawn(orch.proc.name + "+", [SWARM, "orch", "--listen", f"127.0.0.1:{orch.port}", *orch.args])
+        proc.wait_for_line(r"orch ready on")
+        orch.proc = proc
+        self.wait_until(lambda: http("GET", orch.url + "/healthz").status == 200, 10, "restarted orch /healthz")
+        return orch
+
+    def enroll(self, orch, name):
+        result = subprocess.run([SWARM, "drone", "enroll", name, "--data-dir", orch.data_dir, "--json"],
+                                capture_output=True, text=True, timeout=30)
+        if result.returncode != 0:
+            raise AssertionError(f"enroll {name}: {result.stderr}")
+        return json.loads(result.stdout)["token"]
+
+    def drone_env(self, name, plan_file, fail=None, time_scale=None, extra_env=None):
+        root = os.path.join(self.dir, "drones", name, "root")
+        os.makedirs(root, exist_ok=True)
+        env = dict(os.environ)
+        env.update({"SWARM_BIN": SWARM, "ROOT": root, "SWARM_FAKE_PLAN": plan_file})
+        if fail:
+            env["SWARM_FAKE_FAIL"] = fail
+        if time_scale is not None:
+            env["SWARM_FAKE_TIME_SCALE"] = str(time_scale)
+        env.update(extra_env or {})
+        return env
+
+    def start_drone(self, url, name, token, plan_file, slots=1, fail=None, time_scale=None, tree=TREE,
+                    extra=(), extra_env=None):
+        base = os.path.join(self.dir, "drones", name)
+        os.makedirs(os.path.join(base, "configroot"), exist_ok=True)
+        argv = [SWARM, "drone", "--url", url, "--name", name, "--token", token, "--slots", str(slots),
+                "--spool", os.path.join(base, "spool"), "--emerge", os.path.abspath(FAKE_EMERGE),
+                "--portage-configroot", os.path.join(base, "configroot"), "--tree-timestamp", tree,
+                "--min-free-disk", "1M", *extra]
+        return self.spawn(f"drone-{name}", argv, env=self.drone_env(name, plan_file, fail, time_scale, extra_env))
+
+    def start_gateway(self, orchestrators, interval="0.3s", extra=()):
+        argv = [SWARM, "gateway", "--listen", "127.0.0.1:0", "--orchestrators", ",".join(orchestrators),
+                "--health-interval", interval, *extra]
+        proc = self.spawn("gateway", argv)
+        port = int(proc.wait_for_line(r"gateway ready on 127\.0\.0\.1:(\d+)").group(1))
+        url = f"http://127.0.0.1:{port}"
+        self.wait_until(lambda: http("GET", url + "/healthz").status == 200, 10, "gateway /healthz")
+        return url
+
+    # -- plans and state ------------------------------------------------------------------------
+    def write_plan(self, plan, name="plan.json"):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            json.dump(plan, f)
+        return path
+
+    def submit(self, orch, plan, mode="replace"):
+        result = orch.api("POST", "/api/v1/plan", {"plan": plan, "mode": mode})
+        if result.status != 200:
+            raise AssertionError(f"plan submission: HTTP {result.status} {result.body[:300]}")
+        return result.json()
+
+    def status(self, orch):
+        return orch.api("GET", "/api/v1/status", timeout=5).json()
+
+    def packages(self, orch, state=None):
+        query = f"?state={state}" if state else ""
+        return orch.api("GET", "/api/v1/packages" + query, timeout=10).json()["packages"]
+
+    def events(self, orch, since=0):
+        return orch.api("GET", f"/api/v1/events?since={since}", timeout=10).json()["events"]
+
+
+def make_plan(count, seed=7, build_seconds=(20, 400), width=6, tree=TREE):
+    """A layered DAG of `count` packages in plan.json form: each package (after the first layer)
+    needs one to three packages of earlier layers through DEPEND/BDEPEND edges."""
+    import random
+    rng = random.Random(seed)
+    packages, edges, names = [], [], []
+    for i in range(count):
+        cpv = f"app-test/pkg{i:03d}-1.{i % 5}"
+        packages.append({"cpv": cpv, "slot": "0", "repo": "gentoo", "use": [],
+                         "build_seconds": rng.randint(*build_seconds), "duration_source": "test"})
+        layer = i // width
+        if layer > 0:
+            earlier = names[: layer * width]
+            for need in rng.sample(earlier, min(len(earlier), rng.randint(1, 3))):
+                edges.append({"package": cpv, "needs": need, "kind": rng.choice(["DEPEND", "BDEPEND"])})
+        names.append(cpv)
+    return {"source": "e2e synthetic layered DAG", "tree_timestamp": tree, "profile": "default/linux/amd64/23.0",
+            "packages": packages, "edges": edges}
+
+
+def dependants_closure(plan, roots):
+    """Every package that (transitively) needs one of `roots`."""
+    needed_by = {}
+    for edge in plan["edges"]:
+        needed_by.setdefault(edge["needs"], []).append(edge["package"])
+    out, todo = set(), list(roots)
+    while todo:
+        for dependant in needed_by.get(todo.pop(), []):
+            if dependant not in out:
+                out.add(dependant)
+                todo.append(dependant)
+    return out
