@@ -1,4 +1,5 @@
 #include "roles/orch/api.hpp"
+#include "roles/orch/api_context.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -26,113 +27,6 @@ namespace {
 
 constexpr uint64_t k_log_chunk_limit = 1u << 20;
 constexpr uint64_t k_log_file_limit = 64u << 20;
-
-enum class Role { none, admin, drone };
-
-struct Caller {
-  Role role = Role::none;
-  std::string drone;
-};
-
-std::string lower(std::string text)
-{
-  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
-  return text;
-}
-
-void reply(httplib::Response& response, const Result<json>& result, int status = 200)
-{
-  if (result) {
-    net::json_response(response, status, *result);
-  } else {
-    net::error_response(response, result.error());
-  }
-}
-
-// The context every handler needs.
-struct Api {
-  Coordinator& coordinator;
-  const ApiOptions& options;
-
-  Caller identify(const httplib::Request& request) const
-  {
-    const auto credential = net::credential(request);
-    if (!credential || credential->token.empty()) {
-      return {};
-    }
-    if (!options.admin_token.empty() && secure::constant_time_equal(options.admin_token, credential->token)) {
-      return {Role::admin, ""};
-    }
-    if (auto drone = coordinator.drone_for_token(credential->token)) {
-      return {Role::drone, *drone};
-    }
-    return {};
-  }
-
-  // Drone-only endpoints.
-  std::optional<std::string> drone(const httplib::Request& request, httplib::Response& response) const
-  {
-    const auto caller = identify(request);
-    if (caller.role == Role::none) {
-      net::error_response(response, {ErrorKind::unauthorized, "a drone token is required"});
-      return std::nullopt;
-    }
-    if (caller.role != Role::drone) {
-      net::error_response(response, {ErrorKind::forbidden, "this endpoint is for drones"});
-      return std::nullopt;
-    }
-    return caller.drone;
-  }
-
-  bool admin(const httplib::Request& request, httplib::Response& response) const
-  {
-    const auto caller = identify(request);
-    if (caller.role == Role::admin) {
-      return true;
-    }
-    net::error_response(response, caller.role == Role::none
-                                    ? Error{ErrorKind::unauthorized, "the admin token is required"}
-                                    : Error{ErrorKind::forbidden, "this endpoint needs the admin token"});
-    return false;
-  }
-
-  // Read-only views: any valid token, or anyone when status is public.
-  bool reader(const httplib::Request& request, httplib::Response& response) const
-  {
-    if (options.public_status || identify(request).role != Role::none) {
-      return true;
-    }
-    net::error_response(response, {ErrorKind::unauthorized, "a token is required (or set orch.public_status)"});
-    return false;
-  }
-
-  json info() const
-  {
-    return json{{"orch_id", options.orch_id},
-                {"version", options.version},
-                {"protocol", net::k_protocol_version},
-                {"public_url", options.public_url},
-                {"staging_url", staging_url(options)},
-                {"production_url", production_url(options)},
-                {"data_dir", options.data_dir.string()},
-                {"paused", coordinator.paused()}};
-  }
-};
-
-Result<json> body_json(const httplib::Request& request)
-{
-  if (request.body.empty()) {
-    return json::object();
-  }
-  auto parsed = net::parse_json(request.body);
-  if (!parsed) {
-    return fail(parsed.error());
-  }
-  if (!parsed->is_object()) {
-    return fail(ErrorKind::invalid, "the request body must be a JSON object");
-  }
-  return parsed;
-}
 
 template <class T>
 Result<T> field(const json& body, const char* key, T fallback)
@@ -254,6 +148,8 @@ std::string production_url(const ApiOptions& options)
 void install_routes(net::HttpServer& server, Coordinator& coordinator, const ApiOptions& options)
 {
   auto api = std::make_shared<Api>(Api{coordinator, options});
+  install_release_routes(server, api);
+  install_operator_routes(server, api);
 
   server.get("/healthz", [api](const httplib::Request&, httplib::Response& response) {
     auto body = api->info();
