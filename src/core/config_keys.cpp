@@ -33,7 +33,6 @@ constexpr KeyDef k_keys[] = {
   {"drone.tree_timestamp", string, "", "Override the Portage tree timestamp (tests)"},
   {"drone.min_free_disk", bytes, "5G", "Refuse work while the spool's filesystem has less free space"},
   {"drone.drain", string, "finish", "On SIGTERM: 'finish' running builds, or 'return' them to the queue"},
-  {"drone.upload_retries", integer, "8", "Upload attempts before the build is reported as failed"},
   {"drone.log", string, "", "Also append the drone's log to this file"},
 
   // --- gateway ---
