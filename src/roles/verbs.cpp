@@ -84,6 +84,7 @@ const std::vector<Verb>& all_verbs()
     add_drone_verbs(out);
     add_operator_verbs(out);
     add_release_verbs(out);
+    add_monitor_verbs(out);
     add_demo_verbs(out);
     add_portage_verbs(out);
     add_info_verbs(out);

@@ -72,6 +72,11 @@ TEST_CASE("url: host and port")
   CHECK_FALSE(parse_host_port("h:").has_value());
   CHECK_FALSE(parse_host_port("h:0").has_value());
   CHECK_FALSE(parse_host_port("h:65536").has_value());
+  CHECK(parse_listen_address("127.0.0.1:0")->port == 0);
+  CHECK(parse_listen_address("[::1]:0")->host == "::1");
+  CHECK(parse_listen_address("127.0.0.1:7000")->port == 7000);
+  CHECK_FALSE(parse_listen_address("127.0.0.1").has_value());
+  CHECK_FALSE(parse_listen_address(":0").has_value());
   CHECK_FALSE(parse_host_port(":80").has_value());
   CHECK_FALSE(parse_host_port("::1:80").has_value());
   CHECK_FALSE(parse_host_port("[::1").has_value());
