@@ -53,8 +53,8 @@ void add_orch_verbs(std::vector<Verb>& verbs);
 void add_drone_verbs(std::vector<Verb>& verbs);
 void add_gateway_verbs(std::vector<Verb>& verbs);
 void add_operator_verbs(std::vector<Verb>& verbs); // queue, drones, logs, client side
-void add_release_verbs(std::vector<Verb>& verbs);
-void add_monitor_verbs(std::vector<Verb>& verbs);  // status, verify, finalize, releases, rollback, release
+void add_release_verbs(std::vector<Verb>& verbs);  // status, verify, finalize, releases, rollback, release
+void add_monitor_verbs(std::vector<Verb>& verbs);  // monitor
 void add_demo_verbs(std::vector<Verb>& verbs);
 
 // Every verb, in help order.
