@@ -437,6 +437,12 @@ int build_package(const std::string& cpv, size_t number, size_t total, const std
     std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   }
   if (fail_requested(cpv)) {
+    // A realistic log for the failure: SWARM_FAKE_FAIL_LOG/CAT/PF.log when there is one.
+    if (const auto logs = config::env_get("SWARM_FAKE_FAIL_LOG"); logs && !logs->empty()) {
+      if (auto text = fs::read_file(std::filesystem::path(*logs) / split->category / (split->pf + ".log"), 1u << 20)) {
+        complain("{}", *text);
+      }
+    }
     complain("fake-emerge: failing {} as asked", cpv);
     return exit_code::k_failure;
   }
@@ -495,6 +501,68 @@ int build_package(const std::string& cpv, size_t number, size_t total, const std
     return exit_code::k_failure;
   }
   say(">>> Completed ({} of {}) {}::{}", number, total, cpv, repo);
+  return exit_code::k_ok;
+}
+
+// --- --pretend: the merge list of the plan ---
+
+bool pretend_requested(const std::vector<std::string>& args)
+{
+  for (const auto& arg : args) {
+    if (arg == "--") {
+      break;
+    }
+    if (arg == "--pretend" || (arg.size() > 1 && arg[0] == '-' && arg[1] != '-' && arg.find('p') != std::string::npos)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// `emerge --pretend --verbose --update --deep --newuse @world` as Portage prints it: one
+// `[ebuild  N     ] cat/pkg-ver:SLOT::repo  USE="…" 0 KiB` line per plan package, in the plan's
+// order, between Portage's header and footer. Without SWARM_FAKE_PLAN nothing needs merging.
+int run_pretend(const std::vector<std::string>& args)
+{
+  static constexpr std::string_view k_long[] = {"pretend", "verbose", "update", "deep", "newuse", "nospinner",
+                                                "changed-use", "with-bdeps", "color", "ask-enter-invalid"};
+  for (const auto& arg : args) {
+    if (arg.starts_with("--")) {
+      const auto name = std::string_view(arg).substr(2, arg.find('=') == std::string::npos ? std::string::npos : arg.find('=') - 2);
+      if (std::find(std::begin(k_long), std::end(k_long), name) == std::end(k_long)) {
+        complain("emerge: unrecognized option '{}'", arg);
+        return exit_code::k_usage;
+      }
+    } else if (arg.starts_with('-') && arg.size() > 1) {
+      if (arg.find_first_not_of("pvuDN", 1) != std::string::npos) {
+        complain("emerge: unrecognized option '{}'", arg);
+        return exit_code::k_usage;
+      }
+    }
+  }
+  int status = exit_code::k_ok;
+  const auto plan = load_plan(status);
+  if (status != exit_code::k_ok) {
+    return status;
+  }
+  say("");
+  say("These are the packages that would be merged, in order:");
+  say("");
+  say("Calculating dependencies... done!");
+  const size_t count = plan ? plan->packages.size() : 0;
+  if (plan) {
+    for (const auto& package : plan->packages) {
+      const auto slot = package.slot.empty() ? std::string("0") : package.slot;
+      const auto repo = package.repo.empty() ? std::string("gentoo") : package.repo;
+      std::string use;
+      if (!package.use.empty()) {
+        use = fmt::format(" USE=\"{}\"", strings::join(package.use, " "));
+      }
+      say("[ebuild  N     ] {}:{}::{} {} 0 KiB", package.cpv, slot, repo, use);
+    }
+  }
+  say("");
+  say("Total: {} packages ({} new), Size of downloads: 0 KiB", count, count);
   return exit_code::k_ok;
 }
 
@@ -707,6 +775,9 @@ uint64_t next_build_id(const std::filesystem::path& pkgdir, std::string_view cpv
 
 int run_fake_emerge(const std::vector<std::string>& args)
 {
+  if (pretend_requested(args)) {
+    return run_pretend(args);
+  }
   auto parsed = parse_fake_emerge_args(args);
   if (!parsed) {
     complain("{}", parsed.error().message);

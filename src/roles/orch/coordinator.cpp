@@ -1929,3 +1929,60 @@ std::vector<PackageRow> Coordinator::received_packages()
 }
 
 } // namespace swarm::roles::orch
+
+namespace swarm::roles::orch {
+
+Result<LeaseView> Coordinator::lease_package(const std::string& name, const std::string& cpv)
+{
+  std::unique_lock lock(m_mutex);
+  Drone* drone = find_drone(name);
+  if (!drone) {
+    return fail(ErrorKind::not_found, "drone {} is not enrolled", name);
+  }
+  PackageRow* row = find_package(cpv);
+  if (!row || !row->in_plan) {
+    return fail(ErrorKind::not_found, "no package {} in the plan", cpv);
+  }
+  if (row->state == PkgState::received) {
+    return fail(ErrorKind::conflict, "{} is already built ({})", cpv, row->artifact_path);
+  }
+  if (row->state == PkgState::delegated) {
+    return fail(ErrorKind::conflict, "{} is being built by a drone right now (`swarm reset` returns it first)", cpv);
+  }
+  std::optional<LeaseView> view;
+  auto ok = commit([&] {
+    const double t = now();
+    const auto before = to_string(row->state);
+    LeaseRow lease;
+    lease.id = random::hex_token(16);
+    lease.package = row->id;
+    lease.drone = drone->row.id;
+    lease.created = t;
+    lease.expires = t + m_options.lease_ttl;
+    BuildRow build;
+    build.package = row->id;
+    build.drone = drone->row.id;
+    build.lease = lease.id;
+    build.started = t;
+    build.result = "running";
+    m_store.save_build(build);
+    lease.build = build.id;
+    m_store.save_lease(lease);
+    // A blocked package leaves blocked here, which also restores its dependants.
+    row->failures = 0;
+    row->failed_on.clear();
+    set_pkg_state(*row, PkgState::delegated);
+    drone->leases.insert(lease.id);
+    m_leases[lease.id] = lease;
+    add_event("delegated", name, row->cpv, fmt::format("lease {} by the operator (was {})", lease.id.substr(0, 8), before));
+    view = view_of(lease, *row);
+  });
+  if (!ok) {
+    return fail(ok.error());
+  }
+  lock.unlock();
+  m_changed.notify_all();
+  return *view;
+}
+
+} // namespace swarm::roles::orch

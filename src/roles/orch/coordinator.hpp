@@ -167,6 +167,11 @@ public:
   Result<PlanReply> submit_plan(const portage::Plan& plan, PlanMode mode, bool clear_staging);
   Result<nlohmann::json> control(const std::string& action, const nlohmann::json& args);
 
+  // A lease on exactly `cpv` for `drone` (`swarm build-local`): the package may be needed, failed,
+  // blocked or dep-failed (the operator builds it by hand); not one that is delegated or received.
+  // Its artifact then goes through the normal upload and report path.
+  Result<LeaseView> lease_package(const std::string& drone, const std::string& cpv);
+
   // --- periodic work ---
   void tick();        // every second: lease expiry, priority refresh
   void maintenance(); // every maintenance_interval: offline drones, probation, auto-retry
