@@ -12,6 +12,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import FAKE_EMERGE, SWARM, TREE, Swarm, make_plan  # noqa: E402
 
 
+def enroll(orch, name):
+    """Through the API: the orchestrator knows the token at once (`swarm drone enroll --data-dir`
+    writes the database behind a running orchestrator, which may answer the drone's first
+    register with 401 before it re-reads it)."""
+    reply = orch.api("POST", "/api/v1/drones/enroll", {"name": name})
+    assert reply.status == 200, reply.body
+    return reply.json()["token"]
+
+
 def write(path, text):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
@@ -79,11 +88,11 @@ def main():
     edges = sw.status(orch)["plan"]["edges"]
     sw.check(edges == len(plan["edges"]), f"every md5-cache dependency became an edge ({edges} of {len(plan['edges'])})")
 
-    token = sw.enroll(orch, "d1")
+    token = enroll(orch, "d1")
     superset = sw.write_plan(plan, "drone-plan.json")
     sw.start_drone(orch.url, "d1", token, superset, slots=3)
     try:
-        sw.wait_until(lambda: sw.status(orch)["counts"]["received"] == 10, 15, "all 10 built")
+        sw.wait_until(lambda: sw.status(orch)["counts"]["received"] == 10, 60, "all 10 built")
     except AssertionError as error:
         sw.check(False, f"{error}: {sw.status(orch)['counts']}")
         sw.finish()
@@ -114,7 +123,7 @@ def main():
     sw.check(len(staged_files(orch)) == 9, "the other 9 artifacts stay")
 
     # Drones on another tree.
-    token2 = sw.enroll(orch, "d2")
+    token2 = enroll(orch, "d2")
     sw.start_drone(orch.url, "d2", token2, superset, tree="Mon, 30 Nov 2026 00:00:00 +0000")
     try:
         sw.wait_until(lambda: any(d["name"] == "d2" and d["online"] for d in sw.status(orch)["drones"]), 20, "d2 online")

@@ -28,6 +28,15 @@ make: *** [Makefile:300: all] Error 2
 """
 
 
+def enroll(orch, name):
+    """Through the API: the orchestrator knows the token at once (`swarm drone enroll --data-dir`
+    writes the database behind a running orchestrator, which may answer the drone's first
+    register with 401 before it re-reads it)."""
+    reply = orch.api("POST", "/api/v1/drones/enroll", {"name": name})
+    assert reply.status == 200, reply.body
+    return reply.json()["token"]
+
+
 def write(path, text):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
@@ -74,7 +83,7 @@ def main():
 
     fail = f"{NVIDIA},{BROKEN}"
     for name in ("d1", "d2"):
-        token = sw.enroll(orch, name)
+        token = enroll(orch, name)
         sw.start_drone(orch.url, name, token, drone_plan, slots=2, fail=fail,
                        extra_env={"SWARM_FAKE_FAIL_LOG": fail_logs})
     sw.wait_until(lambda: sw.status(orch)["counts"]["received"] == 7 and sw.status(orch)["counts"]["blocked"] == 2,
