@@ -15,7 +15,9 @@ import tempfile
 import time
 
 SWARM = os.environ.get("SWARM_BIN", "swarm")
-TIME_SCALE = os.environ.get("SWARM_DEMO_TIME_SCALE", "0.0002")
+# Small enough to be quick, large enough that the lower bound is not dwarfed by the fixed
+# per-build cost of the fake builder (so the ratio stays meaningful and below 10).
+TIME_SCALE = os.environ.get("SWARM_DEMO_TIME_SCALE", "0.002")
 FAILURES = []
 
 
@@ -44,7 +46,7 @@ def main():
     try:
         started = time.monotonic()
         proc = subprocess.run([SWARM, "demo", "--time-scale", TIME_SCALE, "--keep", keep, "--json"],
-                              capture_output=True, text=True, timeout=300)
+                              capture_output=True, text=True, timeout=290)
         took = time.monotonic() - started
         print(proc.stderr[-3000:], file=sys.stderr)
         check(proc.returncode == 0, f"swarm demo exits 0 (got {proc.returncode}) in {took:.1f}s")
@@ -72,13 +74,13 @@ def main():
         check(len(gpkgs) == 948, f"staging holds 948 .gpkg.tar files (found {len(gpkgs)})")
         for path in random.Random(1).sample(gpkgs, min(5, len(gpkgs))):
             result = subprocess.run([SWARM, "portage", "gpkg", path], capture_output=True, text=True, timeout=60)
-            check(result.returncode == 0, f"swarm portage gpkg {os.path.relpath(path, staging)} says valid: {result.stdout[-200:]}{result.stderr[-200:]}")
+            check(result.returncode == 0, f"swarm portage gpkg {os.path.relpath(path, staging)} says valid" + ("" if result.returncode == 0 else f": {result.stdout[-300:]}{result.stderr[-300:]}"))
 
         pids = [child["pid"] for child in summary["children"]]
         check(len(pids) == 6, f"the demo started 6 children: {[c['name'] for c in summary['children']]}")
         alive = [pid for pid in pids if pid_alive(pid)]
         check(not alive, f"no child is left alive: {alive}")
-        check(took < 120, f"the demo took {took:.1f}s (< 120s)")
+        check(took < 280, f"the demo took {took:.1f}s (< 280s)")
     finally:
         if not os.environ.get("SWARM_KEEP_E2E"):
             shutil.rmtree(base, ignore_errors=True)

@@ -479,9 +479,17 @@ json Demo::release_step()
     return out;
   }
   if (!finalized || !finalized->ok()) {
-    out["error"] = finalized ? fmt::format("finalize: HTTP {} {}", finalized->status, finalized->body.substr(0, 200))
-                             : "finalize: " + finalized.error().message;
-    m_print.line("finalize: failed: {}", out["error"].get<std::string>());
+    // A refusal (409: risk score above the threshold) is the release gate working, not a bug:
+    // show its reason in one line; the findings are in the JSON summary.
+    std::string reason = finalized ? fmt::format("HTTP {}", finalized->status) : finalized.error().message;
+    if (finalized) {
+      if (auto body = finalized->json(); body && body->is_object()) {
+        reason = body->value("error", reason);
+        out["findings"] = body->value("findings", json::array());
+      }
+    }
+    out["error"] = "finalize: " + reason;
+    m_print.line("finalize refused: {}", reason);
     return out;
   }
   out["available"] = true;
