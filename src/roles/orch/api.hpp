@@ -22,6 +22,8 @@ struct ApiOptions {
   std::filesystem::path staging_dir;
   std::filesystem::path incoming_dir;
   std::filesystem::path production_link; // data_dir/production → releases/N
+  int keep_releases = 5;   // orch.keep_releases
+  int risk_threshold = 15; // orch.risk_threshold
 };
 
 // URLs derived from the public URL.

@@ -1986,3 +1986,13 @@ Result<LeaseView> Coordinator::lease_package(const std::string& name, const std:
 }
 
 } // namespace swarm::roles::orch
+
+namespace swarm::roles::orch {
+
+Coordinator::Snapshot Coordinator::snapshot()
+{
+  std::lock_guard lock(m_mutex);
+  return Snapshot{m_packages, m_edges, m_plan};
+}
+
+} // namespace swarm::roles::orch

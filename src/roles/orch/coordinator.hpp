@@ -190,6 +190,14 @@ public:
   std::pair<std::string, int64_t> staging_index();
   // Every received artifact (path relative to staging, sha256, size, release), for verify/finalize.
   std::vector<PackageRow> received_packages();
+  // Every package row, the plan's edges (by package id) and the plan, copied under one lock: a
+  // consistent picture for verify and finalize (roles/orch/verify.cpp, release.cpp).
+  struct Snapshot {
+    std::vector<PackageRow> packages;
+    std::vector<EdgeRow> edges;
+    PlanInfo plan;
+  };
+  Snapshot snapshot();
 
 private:
   struct Drone {

@@ -170,6 +170,8 @@ int run_daemon(const config::Config& config)
   api.staging_dir = data_dir / "staging";
   api.incoming_dir = data_dir / "staging" / ".incoming";
   api.production_link = data_dir / "production";
+  api.keep_releases = static_cast<int>(config.get_int("orch.keep_releases"));
+  api.risk_threshold = static_cast<int>(config.get_int("orch.risk_threshold"));
   install_routes(server, coordinator, api);
 
   if (auto started = server.listen_in_thread(); !started) {
