@@ -526,7 +526,9 @@ int Demo::run()
     slots += s;
   }
   const auto fail_with = [&](const Error& error) {
-    print_error(error.message);
+    if (!g_interrupted) {
+      print_error(error.message);
+    }
     stop_children();
     return g_interrupted ? 130 : (error.kind == ErrorKind::unavailable ? exit_code::k_unavailable : exit_code::k_failure);
   };
