@@ -288,14 +288,14 @@ class Swarm:
         return orch.api("GET", f"/api/v1/events?since={since}", timeout=10).json()["events"]
 
 
-def make_plan(count, seed=7, build_seconds=(20, 400), width=6, tree=TREE):
+def make_plan(count, seed=7, build_seconds=(20, 400), width=6, tree=TREE, category="app-test"):
     """A layered DAG of `count` packages in plan.json form: each package (after the first layer)
     needs one to three packages of earlier layers through DEPEND/BDEPEND edges."""
     import random
     rng = random.Random(seed)
     packages, edges, names = [], [], []
     for i in range(count):
-        cpv = f"app-test/pkg{i:03d}-1.{i % 5}"
+        cpv = f"{category}/pkg{i:03d}-1.{i % 5}"
         packages.append({"cpv": cpv, "slot": "0", "repo": "gentoo", "use": [],
                          "build_seconds": rng.randint(*build_seconds), "duration_source": "test"})
         layer = i // width
@@ -320,3 +320,83 @@ def dependants_closure(plan, roots):
                 out.add(dependant)
                 todo.append(dependant)
     return out
+
+
+# -- helpers of the swarm/drone e2e tests (issue 3) ---------------------------------------------
+
+def all_events(orch):
+    """Every event of the orchestrator, oldest first (paged through /api/v1/events)."""
+    events, since = [], 0
+    while True:
+        page = orch.api("GET", f"/api/v1/events?since={since}&limit=5000", timeout=10).json()
+        events.extend(page["events"])
+        if not page["events"] or page["last_id"] == since:
+            return events
+        since = page["last_id"]
+
+
+def builds(orch, package=None, drone=None):
+    """The builds API (newest first): [{"id", "package", "drone", "result", ...}]."""
+    query = "limit=10000"
+    if package:
+        query += f"&package={package}"
+    if drone:
+        query += f"&drone={drone}"
+    return orch.api("GET", f"/api/v1/builds?{query}", timeout=10).json()["builds"]
+
+
+def orch_id(orch):
+    return http("GET", orch.url + "/healthz", timeout=10).json()["orch_id"]
+
+
+def staging_files(orch):
+    """Every file under ORCH_DATA/staging (relative paths), except the hidden .incoming/."""
+    root = os.path.join(orch.data_dir, "staging")
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        out.extend(os.path.relpath(os.path.join(dirpath, f), root) for f in filenames)
+    return sorted(out)
+
+
+def gpkg_report(path, expect):
+    """`swarm portage gpkg PATH --expect CAT/PF`: (exit code, its JSON report or None)."""
+    result = subprocess.run([SWARM, "portage", "gpkg", path, "--expect", expect], capture_output=True, text=True,
+                            timeout=30)
+    try:
+        return result.returncode, json.loads(result.stdout)
+    except ValueError:
+        return result.returncode, None
+
+
+def packages_index_cpvs(text):
+    """The CPV of every package block of a Portage Packages index."""
+    return [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("CPV:")]
+
+
+def check_staging(sw, orch, plan, cpvs=None):
+    """Staging holds exactly one valid GPKG for each of `cpvs` (default: the whole plan), at
+    CAT/PN/PF-BUILD_ID.gpkg.tar, the one the orchestrator recorded, with matching metadata."""
+    cpvs = sorted(cpvs if cpvs is not None else (p["cpv"] for p in plan["packages"]))
+    files = [f for f in staging_files(orch) if f.endswith(".gpkg.tar")]
+    sw.check(len(files) == len(cpvs), f"staging holds {len(cpvs)} GPKGs (found {len(files)})")
+    recorded = {p["cpv"]: p for p in sw.packages(orch)}
+    by_cpv = {}
+    for rel in files:
+        category, pn, name = rel.split("/")
+        pf, build_id = name[: -len(".gpkg.tar")].rsplit("-", 1)
+        by_cpv.setdefault(f"{category}/{pf}", []).append((rel, build_id))
+    sw.check(sorted(by_cpv) == cpvs and all(len(v) == 1 for v in by_cpv.values()),
+             f"one artifact per package in staging, none other ({len(by_cpv)} packages)")
+    bad = []
+    for cpv in cpvs:
+        for rel, build_id in by_cpv.get(cpv, []):
+            code, report = gpkg_report(os.path.join(orch.data_dir, "staging", rel), cpv)
+            category, pf = cpv.split("/")
+            meta = (report or {}).get("metadata", {})
+            artifact = recorded.get(cpv, {}).get("artifact", {})
+            if (code != 0 or not report["valid"] or meta.get("CATEGORY") != category or meta.get("PF") != pf
+                    or meta.get("BUILD_ID") != build_id or artifact.get("path") != rel
+                    or artifact.get("sha256") != report.get("sha256")):
+                bad.append((cpv, rel, code, meta, artifact))
+    sw.check(not bad, f"every staged GPKG is valid for its CAT/PF and is the recorded artifact {bad[:2]}")
