@@ -129,7 +129,7 @@ void Coordinator::shutdown()
 // ---------------------------------------------------------------------------------------------
 // Loading and the graph
 
-Result<> Coordinator::load()
+Result<> Coordinator::load(LoadMode mode)
 {
   std::lock_guard lock(m_mutex);
   try {
@@ -174,9 +174,14 @@ Result<> Coordinator::load()
     std::unordered_map<int64_t, Drone*> drone_by_id;
     for (auto& [name, drone] : m_drones) {
       drone_by_id[drone.row.id] = &drone;
+      // Drones could not reach a dead orchestrator: count their silence from now, or the first
+      // maintenance takes them offline and reclaims the leases given a grace just below.
+      if (drone.row.online) {
+        drone.row.last_seen = std::max(drone.row.last_seen, t);
+      }
     }
     for (auto& lease : m_store.load_open_leases()) {
-      if (lease.state == LeaseState::active) {
+      if (lease.state == LeaseState::active && mode == LoadMode::take_over) {
         // Grace after a restart: the drone may have been retrying against a dead orchestrator.
         lease.expires = std::max(lease.expires, t + m_options.lease_ttl);
         m_store.save_lease(lease);
@@ -671,10 +676,20 @@ bool Coordinator::package_fits(const PackageRow& row, const Drone& drone) const
   auto usable = [&](const Drone& other) {
     return other.row.online && &other != &drone && drone_block_reason(other).empty();
   };
+  // Busy is not unusable: a drone with every slot taken builds it as soon as one frees up.
+  // Counting only idle drones handed a failed package straight back to the drone it failed on,
+  // and after a few failures there it was blocked without ever being tried elsewhere.
+  auto could_take = [&](const Drone& other) {
+    if (!other.row.online || &other == &drone) {
+      return false;
+    }
+    const auto reason = drone_block_reason(other);
+    return reason.empty() || reason == fmt::format("all {} slots busy", other.row.slots);
+  };
   if (row.failed_on.count(drone.row.name)) {
     // It failed here before: give another drone the chance, if there is one that could take it.
     for (const auto& [name, other] : m_drones) {
-      if (usable(other) && !row.failed_on.count(name)) {
+      if (could_take(other) && !row.failed_on.count(name)) {
         return false;
       }
     }
@@ -1705,6 +1720,9 @@ json Coordinator::status()
       ++counts["failed"];
     }
   }
+  // The operator's words for the protocol's states.
+  counts["building"] = counts["delegated"];
+  counts["complete"] = counts["received"];
   json drones = json::array();
   for (const auto& [name, drone] : m_drones) {
     drones.push_back(drone_json(drone));

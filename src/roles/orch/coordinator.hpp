@@ -139,9 +139,11 @@ public:
   Coordinator(const Coordinator&) = delete;
   Coordinator& operator=(const Coordinator&) = delete;
 
-  // Loads the state; leases that were active get a fresh lease_ttl (their drones may be
-  // waiting for this orchestrator to come back).
-  Result<> load();
+  // Loads the state. As the running orchestrator (take_over), leases that were active get a
+  // fresh lease_ttl (their drones may be waiting for this orchestrator to come back); a CLI
+  // working on the data dir beside it (inspect) writes nothing while loading.
+  enum class LoadMode { take_over, inspect };
+  Result<> load(LoadMode mode = LoadMode::take_over);
 
   // Wakes every waiting claim (shutdown).
   void shutdown();

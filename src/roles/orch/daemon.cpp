@@ -235,7 +235,7 @@ int enroll_locally(const std::string& data_dir, const std::string& name, bool js
   options.staging_dir = std::filesystem::path(data_dir) / "staging";
   options.logs_dir = std::filesystem::path(data_dir) / "logs";
   Coordinator coordinator(**store, options);
-  if (auto loaded = coordinator.load(); !loaded) {
+  if (auto loaded = coordinator.load(Coordinator::LoadMode::inspect); !loaded) {
     print_error(loaded.error().message);
     return exit_code::k_failure;
   }

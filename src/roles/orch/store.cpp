@@ -106,6 +106,25 @@ void Store::migrate()
   transaction.commit();
 }
 
+// A cached statement left mid-step keeps a read transaction open on the connection: the
+// orchestrator would go on reading an old snapshot (missing drones enrolled by `swarm drone
+// enroll` meanwhile) and its next write would fail with SQLITE_BUSY. Every use resets it.
+namespace {
+struct ResetOnExit {
+  SQLite::Statement& statement;
+  explicit ResetOnExit(SQLite::Statement& used) : statement(used) {}
+  ResetOnExit(const ResetOnExit&) = delete;
+  ResetOnExit& operator=(const ResetOnExit&) = delete;
+  ~ResetOnExit()
+  {
+    try {
+      statement.reset();
+    } catch (...) {
+    }
+  }
+};
+} // namespace
+
 SQLite::Statement& Store::statement(const char* sql)
 {
   auto& slot = m_statements[sql];
@@ -141,6 +160,7 @@ Result<> Store::transaction(const std::function<void()>& body)
 std::optional<std::string> Store::get_meta(const std::string& key)
 {
   auto& q = statement("SELECT value FROM meta WHERE key = ?");
+  const ResetOnExit reset_q{q};
   q.bind(1, key);
   if (q.executeStep()) {
     return q.getColumn(0).getString();
@@ -151,6 +171,7 @@ std::optional<std::string> Store::get_meta(const std::string& key)
 void Store::set_meta(const std::string& key, const std::string& value)
 {
   auto& q = statement("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+  const ResetOnExit reset_q{q};
   q.bind(1, key);
   q.bind(2, value);
   q.exec();
@@ -163,6 +184,7 @@ std::vector<PackageRow> Store::load_packages()
     "SELECT id, cpv, slot, repo, use, plan_seconds, plan_position, in_plan, state, failures, failed_on, last_failure, retry_at, "
     "retries, artifact_path, sha256, size, build_id, received_at, built_by, built_tree_timestamp, index_entry, "
     "released_in FROM packages ORDER BY id");
+  const ResetOnExit reset_q{q};
   while (q.executeStep()) {
     PackageRow row;
     int c = 0;
@@ -242,6 +264,7 @@ void Store::save_package(PackageRow& row)
 void Store::delete_package(int64_t id)
 {
   auto& q = statement("DELETE FROM packages WHERE id = ?");
+  const ResetOnExit reset_q{q};
   q.bind(1, id);
   q.exec();
 }
@@ -250,6 +273,7 @@ std::vector<EdgeRow> Store::load_edges()
 {
   std::vector<EdgeRow> out;
   auto& q = statement("SELECT package, needs, kind FROM edges ORDER BY package, needs, kind");
+  const ResetOnExit reset_q{q};
   while (q.executeStep()) {
     out.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getInt64(), q.getColumn(2).getString()});
   }
@@ -261,6 +285,7 @@ void Store::replace_edges(const std::vector<EdgeRow>& edges)
   statement("DELETE FROM edges").exec();
   for (const auto& edge : edges) {
     auto& q = statement("INSERT OR IGNORE INTO edges (package, needs, kind) VALUES (?, ?, ?)");
+    const ResetOnExit reset_q{q};
     q.bind(1, edge.package);
     q.bind(2, edge.needs);
     q.bind(3, edge.kind);
@@ -275,6 +300,7 @@ std::vector<DroneRow> Store::load_drones()
     "SELECT id, name, token_hash, enrolled_at, cores, slots, ram_bytes, disk_free_bytes, tree_timestamp, version, "
     "last_seen, online, consecutive_failures, grounded_until, probation, cpu_percent, mem_percent, load1 "
     "FROM drones ORDER BY name");
+  const ResetOnExit reset_q{q};
   while (q.executeStep()) {
     DroneRow row;
     int c = 0;
@@ -345,6 +371,7 @@ std::vector<LeaseRow> Store::load_open_leases()
   std::vector<LeaseRow> out;
   auto& q = statement("SELECT id, package, drone, created, expires, state, build FROM leases "
                       "WHERE state IN ('active', 'uploaded', 'expired') ORDER BY created");
+  const ResetOnExit reset_q{q};
   while (q.executeStep()) {
     LeaseRow row;
     row.id = q.getColumn(0).getString();
@@ -364,6 +391,7 @@ void Store::save_lease(const LeaseRow& row)
   auto& q = statement("INSERT INTO leases (id, package, drone, created, expires, state, build) VALUES (?, ?, ?, ?, ?, ?, ?) "
                       "ON CONFLICT(id) DO UPDATE SET expires = excluded.expires, state = excluded.state, "
                       "build = excluded.build");
+  const ResetOnExit reset_q{q};
   q.bind(1, row.id);
   q.bind(2, row.package);
   q.bind(3, row.drone);
@@ -377,6 +405,7 @@ void Store::save_lease(const LeaseRow& row)
 std::optional<LeaseRow> Store::get_lease(const std::string& id)
 {
   auto& q = statement("SELECT id, package, drone, created, expires, state, build FROM leases WHERE id = ?");
+  const ResetOnExit reset_q{q};
   q.bind(1, id);
   if (!q.executeStep()) {
     return std::nullopt;
@@ -422,6 +451,7 @@ void Store::finish_build(int64_t id, double ended, const std::string& result, do
                          const std::string& reason, const std::string& log_tail)
 {
   auto& q = statement("UPDATE builds SET ended = ?, result = ?, duration = ?, reason = ?, log_tail = ? WHERE id = ?");
+  const ResetOnExit reset_q{q};
   q.bind(1, ended);
   q.bind(2, result);
   q.bind(3, duration);
@@ -435,6 +465,7 @@ std::vector<std::pair<int64_t, double>> Store::load_success_durations()
 {
   std::vector<std::pair<int64_t, double>> out;
   auto& q = statement("SELECT package, duration FROM builds WHERE result = 'success' AND duration > 0 ORDER BY id");
+  const ResetOnExit reset_q{q};
   while (q.executeStep()) {
     out.emplace_back(q.getColumn(0).getInt64(), q.getColumn(1).getDouble());
   }
@@ -446,6 +477,7 @@ std::vector<BuildRow> Store::list_builds(int64_t package, int64_t drone, size_t 
   std::vector<BuildRow> out;
   auto& q = statement("SELECT id, package, drone, lease, started, ended, result, duration, reason, log_tail FROM builds "
                       "WHERE (?1 = 0 OR package = ?1) AND (?2 = 0 OR drone = ?2) ORDER BY id DESC LIMIT ?3");
+  const ResetOnExit reset_q{q};
   q.bind(1, package);
   q.bind(2, drone);
   q.bind(3, static_cast<int64_t>(limit));
@@ -470,6 +502,7 @@ std::vector<BuildRow> Store::list_builds(int64_t package, int64_t drone, size_t 
 int64_t Store::add_event(EventRow& row)
 {
   auto& q = statement("INSERT INTO events (time, kind, drone, package, detail) VALUES (?, ?, ?, ?, ?)");
+  const ResetOnExit reset_q{q};
   q.bind(1, row.time);
   q.bind(2, row.kind);
   q.bind(3, row.drone);
@@ -484,6 +517,7 @@ std::vector<EventRow> Store::list_events(int64_t since, size_t limit)
 {
   std::vector<EventRow> out;
   auto& q = statement("SELECT id, time, kind, drone, package, detail FROM events WHERE id > ? ORDER BY id LIMIT ?");
+  const ResetOnExit reset_q{q};
   q.bind(1, since);
   q.bind(2, static_cast<int64_t>(limit));
   while (q.executeStep()) {
@@ -496,6 +530,7 @@ std::vector<EventRow> Store::list_events(int64_t since, size_t limit)
 int64_t Store::last_event_id()
 {
   auto& q = statement("SELECT COALESCE(MAX(id), 0) FROM events");
+  const ResetOnExit reset_q{q};
   q.executeStep();
   return q.getColumn(0).getInt64();
 }
