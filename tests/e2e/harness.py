@@ -246,13 +246,13 @@ class Swarm:
         return env
 
     def start_drone(self, url, name, token, plan_file, slots=1, fail=None, time_scale=None, tree=TREE,
-                    extra=(), extra_env=None):
+                    extra=(), extra_env=None, min_free_disk="1M"):
         base = os.path.join(self.dir, "drones", name)
         os.makedirs(os.path.join(base, "configroot"), exist_ok=True)
         argv = [SWARM, "drone", "--url", url, "--name", name, "--token", token, "--slots", str(slots),
                 "--spool", os.path.join(base, "spool"), "--emerge", os.path.abspath(FAKE_EMERGE),
                 "--portage-configroot", os.path.join(base, "configroot"), "--tree-timestamp", tree,
-                "--min-free-disk", "1M", *extra]
+                "--min-free-disk", min_free_disk, *extra]
         return self.spawn(f"drone-{name}", argv, env=self.drone_env(name, plan_file, fail, time_scale, extra_env))
 
     def start_gateway(self, orchestrators, interval="0.3s", extra=()):
