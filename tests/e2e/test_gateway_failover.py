@@ -328,6 +328,40 @@ def test_failover(tmp):
             check("internal error" not in line and "Sanitizer" not in line, f"{proc.name}: {line}")
 
 
+def test_drone_through_gateway():
+    """A real drone whose --url is the gateway builds a small plan: register, heartbeats,
+    long-poll claims, streamed uploads and reports all go through the proxy."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import harness
+
+    sw = harness.Swarm("gateway-drone")
+    orch = sw.start_orch("orch")
+    gateway_url = sw.start_gateway([orch.url])
+    CHILDREN.extend(sw.procs)
+    status, health = http(f"{gateway_url}/healthz")
+    check(status == 200 and health["active"] == orch.url, f"the gateway fronts the orchestrator: {health}")
+    plan = harness.make_plan(12, seed=4)
+    plan_file = sw.write_plan(plan)
+    sw.submit(orch, plan)
+    drone = sw.start_drone(gateway_url, "gwd", sw.enroll(orch, "gwd"), plan_file, slots=2)
+    CHILDREN.append(drone)
+    sw.wait_until(lambda: sw.status(orch)["counts"]["received"] == 12, 40, "the plan built through the gateway")
+    sw.wait_until(lambda: len([b for b in harness.builds(orch) if b["result"] == "success"]) == 12, 15,
+                  "every build reported through the gateway")
+    builds = harness.builds(orch)
+    check(len(builds) == 12 and {b["drone"] for b in builds} == {"gwd"},
+          f"12 builds, each once, all by the drone behind the gateway: {len(builds)}")
+    drones = {d["name"]: d for d in orch.api("GET", "/api/v1/drones").json()["drones"]}
+    check(drones["gwd"]["online"], "the drone's heartbeats reach the orchestrator through the gateway")
+    staged = [f for f in harness.staging_files(orch) if f.endswith(".gpkg.tar")]
+    check(len(staged) == 12, f"12 artifacts streamed into staging through the gateway: {len(staged)}")
+    check(not [line for line in drone.output() if "missing build dependency" in line],
+          "no build missed a dependency")
+    for proc in sw.procs:
+        bad = proc.bad_lines()
+        check(not bad, f"{proc.name} printed no internal error or sanitizer report: {bad[:3]}")
+
+
 def main():
     if "--stand-in" in sys.argv:
         stand_in_main(sys.argv)
@@ -337,6 +371,8 @@ def main():
         try:
             test_bad_config()
             test_failover(tmp)
+            if USE_REAL_ORCH:
+                test_drone_through_gateway()
         except Exception as error:  # a broken step fails the test with what it saw
             FAILURES.append(f"{type(error).__name__}: {error}")
             print(f"FAIL: {error}", file=sys.stderr)
