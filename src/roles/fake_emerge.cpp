@@ -506,8 +506,13 @@ int build_package(const std::string& cpv, size_t number, size_t total, const std
 
 // --- --pretend: the merge list of the plan ---
 
+// `--pretend` of a set (`@world`): the plan's merge list. (`--pretend` with package atoms is not
+// something the fake answers.)
 bool pretend_requested(const std::vector<std::string>& args)
 {
+  if (std::none_of(args.begin(), args.end(), [](const std::string& arg) { return arg.starts_with('@'); })) {
+    return false;
+  }
   for (const auto& arg : args) {
     if (arg == "--") {
       break;

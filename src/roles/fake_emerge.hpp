@@ -8,7 +8,7 @@
 //    (SWARM_FAKE_PLAN) is installed (that is how tests catch ordering bugs), sleeps the plan's
 //    build_seconds × SWARM_FAKE_TIME_SCALE, fails when SWARM_FAKE_FAIL names the cpv (or is
 //    `*`; printing SWARM_FAKE_FAIL_LOG/CAT/PF.log first when that file exists), and writes a genuine GPKG to ${PKGDIR}/CAT/PN/PF-BUILD_ID.gpkg.tar;
-//  - `--pretend [--verbose --update --deep --newuse] @world` prints the plan's packages as
+//  - `--pretend [--verbose --update --deep --newuse] @SET` prints the plan's packages as
 //    emerge's merge list (`[ebuild  N     ] cat/pkg-ver:SLOT::repo  USE="…"`), for `swarm fresh`.
 
 #include <cstdint>
