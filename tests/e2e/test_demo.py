@@ -63,7 +63,16 @@ def main():
         check(1.0 <= ratio < 10.0, f"makespan / lower bound is sane: {ratio:.2f} "
               f"(makespan {summary['makespan_seconds']:.1f}s, bound {summary['lower_bound_seconds']:.1f}s)")
         check(summary["lower_bound_seconds"] >= summary["critical_path_seconds"] > 0, "the bound is at least the critical path")
-        check("release" in summary, "the release step ran")
+        release = summary.get("release", {})
+        check(release.get("available") and release.get("finalize", {}).get("release"),
+              f"the release step published a release: {json.dumps(release)[:400]}")
+        published = release.get("finalize", {})
+        check(published.get("packages") == 948 and "/production" in published.get("url", ""),
+              f"production holds the 948 packages at its URL: {published.get('packages')} {published.get('url')}")
+        production = os.path.join(keep, "orch", "production", "Packages")
+        if check(os.path.exists(production), f"production/Packages exists under the kept dir ({production})"):
+            with open(production) as f:
+                check(f.read().count("\nCPV: ") == 948, "production/Packages lists 948 packages")
 
         staging = summary["staging_dir"]
         check(staging.startswith(keep), f"staging is in the kept dir: {staging}")
