@@ -401,8 +401,12 @@ BuildOutcome Builder::build(const Lease& lease, const std::string& staging_url, 
       return finish(BuildOutcome::Status::stopped, "stopped");
     }
     if (!ran->success()) {
+      // The dependencies are the swarm's own validated builds in staging: failing to install
+      // them (staging unreachable while the orchestrator restarts, a full disk, a broken local
+      // Portage) is never the leased package's fault, so it must not count towards blocking it.
       return finish(BuildOutcome::Status::failure,
-                    failure_reason(fmt::format("installing {} build dependencies", lease.deps.size()), *ran, log_path));
+                    "swarm: drone environment: " +
+                      failure_reason(fmt::format("installing {} build dependencies", lease.deps.size()), *ran, log_path));
     }
   }
 

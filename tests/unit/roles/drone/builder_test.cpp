@@ -239,7 +239,7 @@ TEST_CASE("builder: failures say which step failed and why")
     const auto outcome = builder.build(lease_of("dev-libs/foo-1.2", {"sys-libs/zlib-1.3"}), "http://o/s", work,
                                        work / "build.log", {});
     CHECK(outcome.status == BuildOutcome::Status::failure);
-    CHECK(outcome.reason == "installing 1 build dependencies exited with status 1: emerge: there are no binary "
+    CHECK(outcome.reason == "swarm: drone environment: installing 1 build dependencies exited with status 1: emerge: there are no binary "
                             "packages to satisfy \"=sys-libs/zlib-1.3\".");
     CHECK(runner.specs.size() == 1);
   }
