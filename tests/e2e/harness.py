@@ -160,6 +160,7 @@ class Swarm:
         self.dir = tempfile.mkdtemp(prefix=f"swarm-{name}-")
         self.failures = []
         self.procs = []
+        self.secrets = []  # tokens handed out: none may ever appear in a process's output
         if not os.environ.get("SWARM_KEEP_E2E"):
             atexit.register(shutil.rmtree, self.dir, True)
         else:
@@ -178,6 +179,8 @@ class Swarm:
         for proc in self.procs:
             bad = proc.bad_lines()
             self.check(not bad, f"{proc.name} printed no internal error or sanitizer report {bad[:3]}")
+            leaked = [line for line in proc.output() if any(secret in line for secret in self.secrets)]
+            self.check(not leaked, f"{proc.name} never logged a token {leaked[:2]}")
         _kill_all()
         if self.failures:
             print(f"{len(self.failures)} failure(s)", file=sys.stderr)
@@ -215,6 +218,7 @@ class Swarm:
         port = int(proc.wait_for_line(r"orch ready on 127\.0\.0\.1:(\d+)").group(1))
         orch = Orch(proc, data_dir, port, args)
         self.wait_until(lambda: http("GET", orch.url + "/healthz").status == 200, 10, f"{name} /healthz")
+        self.secrets.append(orch.admin_token)
         return orch
 
     def restart_orch(self, orch):
@@ -231,7 +235,9 @@ class Swarm:
                                 capture_output=True, text=True, timeout=30)
         if result.returncode != 0:
             raise AssertionError(f"enroll {name}: {result.stderr}")
-        return json.loads(result.stdout)["token"]
+        token = json.loads(result.stdout)["token"]
+        self.secrets.append(token)
+        return token
 
     def drone_env(self, name, plan_file, fail=None, time_scale=None, extra_env=None):
         root = os.path.join(self.dir, "drones", name, "root")
