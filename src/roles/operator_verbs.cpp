@@ -24,6 +24,7 @@
 #include "roles/drone/orch_api.hpp"
 #include "roles/operator/api_client.hpp"
 #include "roles/operator/client_side.hpp"
+#include "roles/operator/world_plan.hpp"
 #include "roles/operator/failure_class.hpp"
 #include "roles/verbs.hpp"
 
@@ -119,34 +120,10 @@ void print_plan_reply(const json& reply)
 
 // --- fresh ----------------------------------------------------------------------------------
 
-std::string read_emerge_output(const VerbArgs& args)
-{
-  if (args.has_option("from")) {
-    return must(fs::read_file(args.option("from")));
-  }
-  subprocess::Spec spec;
-  spec.argv = pretend_argv(args.config.get("client.emerge"));
-  spec.env = {{"NOCOLOR", "true"}};
-  spec.capture = subprocess::Capture::yes;
-  fmt::print(stderr, "running {}\n", strings::join(spec.argv, " "));
-  auto outcome = subprocess::run(spec);
-  if (!outcome) {
-    fatal(outcome.error().kind, fmt::format("cannot run {}: {}", spec.argv.front(), outcome.error().message));
-  }
-  if (!outcome->success()) {
-    const auto& text = outcome->output;
-    fatal(ErrorKind::invalid, fmt::format("{} {}; its output ends with:\n{}", strings::join(spec.argv, " "),
-                                          outcome->describe(),
-                                          text.substr(text.size() > 2000 ? text.size() - 2000 : 0)));
-  }
-  return outcome->output;
-}
-
 int run_fresh(VerbArgs& args)
 {
-  const auto repo_dir = args.config.get("client.repo_dir");
-  const auto text = read_emerge_output(args);
-  auto plan = must(portage::plan_from_emerge(text, repo_dir));
+  auto plan = must(compute_world_plan(
+    {args.config.get("client.emerge"), args.config.get("client.repo_dir"), args.has_option("from") ? args.option("from") : ""}));
   if (plan.packages.empty()) {
     fmt::print(stderr, "note: the merge list has no package to build from source\n");
   }

@@ -11,6 +11,7 @@
 #include "core/strings.hpp"
 #include "portage/plan.hpp"
 #include "roles/operator/api_client.hpp"
+#include "roles/operator/world_plan.hpp"
 #include "roles/operator/next_action.hpp"
 
 namespace swarm::roles {
@@ -318,15 +319,23 @@ int run_release(VerbArgs& args)
       throw Fatal{Error{ErrorKind::invalid, fmt::format("{} is not JSON", args.option("plan"))}};
     }
     plan = must(portage::plan_from_json(parsed.contains("plan") ? parsed["plan"] : parsed));
-  } else if (args.has_option("from")) {
-    const auto text = must(fs::read_file(args.option("from")));
-    plan = must(portage::plan_from_emerge(text, args.config.get("client.repo_dir")));
   }
 
   // 1. sync-verify: every online drone on the plan's tree.
   auto status = call(client.get_json("/api/v1/status"), "status");
   if (!status) {
     return stop(exit_code::k_release_sync_mismatch, "sync-verify: " + status.error().message);
+  }
+  if (!plan) {
+    // fresh: the @world plan from emerge here (or its saved output), computed once the
+    // orchestrator is known to answer. Failing here is the pipeline's "fresh failed", not bad
+    // input: cron must be able to tell.
+    auto computed = operator_cli::compute_world_plan({args.config.get("client.emerge"), args.config.get("client.repo_dir"),
+                                        args.has_option("from") ? args.option("from") : ""});
+    if (!computed) {
+      return stop(exit_code::k_release_fresh_failed, "fresh: " + computed.error().message);
+    }
+    plan = std::move(*computed);
   }
   const auto tree = plan ? plan->tree_timestamp : (*status)["plan"].value("tree_timestamp", std::string());
   std::vector<std::string> mismatched;
@@ -346,7 +355,7 @@ int run_release(VerbArgs& args)
   }
   fmt::print("sync-verify ok: {} online drone(s) on tree '{}'\n", online, tree);
 
-  // 2. fresh: submit the plan (replace); without one, keep the current plan.
+  // 2. fresh: submit the plan (replace).
   if (plan) {
     auto reply = call(client.post_json("/api/v1/plan", json{{"plan", portage::plan_to_json(*plan)}, {"mode", "replace"},
                                                             {"clear_staging", true}}),
@@ -468,6 +477,7 @@ void add_release_verbs(std::vector<Verb>& verbs)
                    [](CLI::App& app, VerbArgs& args) {
                      operator_cli::add_client_flags(app, args);
                      bind_config_flag(app, args, "--repo-dir", "client.repo_dir");
+                     bind_config_flag(app, args, "--emerge", "client.emerge");
                      app.add_option_function<std::string>(
                        "--from", [&args](const std::string& v) { args.options["from"] = v; },
                        "Saved `emerge --pretend --verbose --update --deep --newuse @world` output to plan from");
