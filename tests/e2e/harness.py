@@ -43,6 +43,15 @@ def _kill_all():
 
 
 atexit.register(_kill_all)
+
+
+def children():
+    """Every child started so far (for tests that manage their own processes)."""
+    return list(_CHILDREN)
+
+
+def kill_children():
+    _kill_all()
 for _sig in (signal.SIGTERM, signal.SIGINT):
     signal.signal(_sig, lambda *_: sys.exit(1))
 

@@ -12,24 +12,24 @@ The orchestrators are real `swarm orch` processes when that verb exists; otherwi
 started from this script (`--stand-in`) that answers /healthz and /api/v1/status the same way.
 """
 
-import atexit
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import Proc  # noqa: E402
 
 SWARM = os.environ.get("SWARM_BIN", "swarm")
 ADMIN_TOKEN = "e2e-gateway-admin-token"
 INTERVAL = 0.3
 FAILURES = []
-CHILDREN = []
 
 
 def check(condition, what):
@@ -92,66 +92,6 @@ def stand_in_main(argv):
 # --------------------------------------------------------------------------------------------
 # Processes
 
-class Proc:
-    """A child whose combined output is collected line by line on a thread."""
-
-    def __init__(self, name, argv, env=None):
-        self.name = name
-        self.lines = []
-        self.lock = threading.Lock()
-        self.popen = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                      env=env, start_new_session=True)
-        CHILDREN.append(self)
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for line in self.popen.stdout:
-            with self.lock:
-                self.lines.append(line.rstrip("\n"))
-
-    def output(self):
-        with self.lock:
-            return list(self.lines)
-
-    def wait_for_line(self, pattern, timeout=30):
-        regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in self.output():
-                match = regex.search(line)
-                if match:
-                    return match
-            if self.popen.poll() is not None:
-                self.reader.join(timeout=2)
-                for line in self.output():
-                    match = regex.search(line)
-                    if match:
-                        return match
-                raise RuntimeError(f"{self.name} exited ({self.popen.returncode}) before /{pattern}/:\n"
-                                   + "\n".join(self.output()))
-            time.sleep(0.02)
-        raise RuntimeError(f"{self.name}: no /{pattern}/ within {timeout}s:\n" + "\n".join(self.output()))
-
-    def kill(self, sig=signal.SIGKILL):
-        if self.popen.poll() is None:
-            try:
-                os.killpg(self.popen.pid, sig)
-            except ProcessLookupError:
-                pass
-        if sig == signal.SIGKILL:
-            self.popen.wait(timeout=10)
-
-
-def kill_children():
-    for child in CHILDREN:
-        try:
-            child.kill()
-        except Exception:  # best effort at exit
-            pass
-
-
-atexit.register(kill_children)
 
 
 def real_orch_available():
@@ -284,7 +224,7 @@ def test_failover(tmp):
           f"/binhost: {binhost}")
 
     # Failover: SIGKILL the primary.
-    primary.kill(signal.SIGKILL)
+    primary.kill()
     _, waited = wait_until("the gateway to make the standby active",
                            lambda: http(f"{base}/healthz")[1]["active"] == standby_url, timeout=10)
     check(waited <= 2 * INTERVAL + 1.5, f"failover took {waited:.2f}s (interval {INTERVAL}s)")
@@ -307,8 +247,8 @@ def test_failover(tmp):
     check(http(f"{base}/healthz")[1]["active"] == primary_url, "primary active again")
 
     # Both down: 503 with the protocol's error shape.
-    primary.kill(signal.SIGKILL)
-    standby.kill(signal.SIGKILL)
+    primary.kill()
+    standby.kill()
     wait_until("no active orchestrator", lambda: http(f"{base}/healthz")[1]["active"] is None, timeout=10)
     status, body = http(f"{base}/api/v1/status", token=ADMIN_TOKEN)
     check(status == 503 and body == {"error": "no healthy orchestrator", "kind": "unavailable"},
@@ -317,13 +257,13 @@ def test_failover(tmp):
     check(status == 503 and body.get("kind") == "unavailable", f"/binhost with none: {status} {body}")
 
     # SIGTERM: clean stop, exit 0.
-    gateway.kill(signal.SIGTERM)
+    gateway.signal(signal.SIGTERM)
     try:
         code = gateway.popen.wait(timeout=10)
     except subprocess.TimeoutExpired:
         code = None
     check(code == 0, f"gateway exits 0 on SIGTERM, got {code}")
-    for proc in CHILDREN:
+    for proc in harness.children():
         for line in proc.output():
             check("internal error" not in line and "Sanitizer" not in line, f"{proc.name}: {line}")
 
@@ -331,20 +271,15 @@ def test_failover(tmp):
 def test_drone_through_gateway():
     """A real drone whose --url is the gateway builds a small plan: register, heartbeats,
     long-poll claims, streamed uploads and reports all go through the proxy."""
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import harness
-
     sw = harness.Swarm("gateway-drone")
     orch = sw.start_orch("orch")
     gateway_url = sw.start_gateway([orch.url])
-    CHILDREN.extend(sw.procs)
     status, health = http(f"{gateway_url}/healthz")
     check(status == 200 and health["active"] == orch.url, f"the gateway fronts the orchestrator: {health}")
     plan = harness.make_plan(12, seed=4)
     plan_file = sw.write_plan(plan)
     sw.submit(orch, plan)
     drone = sw.start_drone(gateway_url, "gwd", sw.enroll(orch, "gwd"), plan_file, slots=2)
-    CHILDREN.append(drone)
     sw.wait_until(lambda: sw.status(orch)["counts"]["received"] == 12, 40, "the plan built through the gateway")
     sw.wait_until(lambda: len([b for b in harness.builds(orch) if b["result"] == "success"]) == 12, 15,
                   "every build reported through the gateway")
@@ -376,10 +311,10 @@ def main():
         except Exception as error:  # a broken step fails the test with what it saw
             FAILURES.append(f"{type(error).__name__}: {error}")
             print(f"FAIL: {error}", file=sys.stderr)
-            for child in CHILDREN:
+            for child in harness.children():
                 print(f"--- {child.name} output:\n" + "\n".join(child.output()[-40:]), file=sys.stderr)
         finally:
-            kill_children()
+            harness.kill_children()
     if FAILURES:
         print(f"{len(FAILURES)} failure(s)", file=sys.stderr)
         return 1
