@@ -303,6 +303,12 @@ class Swarm:
         return orch.api("GET", f"/api/v1/events?since={since}", timeout=10).json()["events"]
 
 
+def write_file(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
 def make_plan(count, seed=7, build_seconds=(20, 400), width=6, tree=TREE, category="app-test"):
     """A layered DAG of `count` packages in plan.json form: each package (after the first layer)
     needs one to three packages of earlier layers through DEPEND/BDEPEND edges."""

@@ -9,22 +9,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import FAKE_EMERGE, SWARM, TREE, Swarm, make_plan  # noqa: E402
-
-
-def enroll(orch, name):
-    """Through the API: the orchestrator knows the token at once (`swarm drone enroll --data-dir`
-    writes the database behind a running orchestrator, which may answer the drone's first
-    register with 401 before it re-reads it)."""
-    reply = orch.api("POST", "/api/v1/drones/enroll", {"name": name})
-    assert reply.status == 200, reply.body
-    return reply.json()["token"]
-
-
-def write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
+from harness import FAKE_EMERGE, SWARM, TREE, Swarm, make_plan, write_file  # noqa: E402
 
 
 def write_repo(root, plan, tree):
@@ -37,9 +22,9 @@ def write_repo(root, plan, tree):
                 deps.setdefault(edge["kind"], []).append("=" + edge["needs"])
         lines = ["EAPI=8", f"SLOT={package['slot']}", "KEYWORDS=amd64"]
         lines += [f"{kind}={' '.join(atoms)}" for kind, atoms in sorted(deps.items())]
-        write(os.path.join(root, "metadata", "md5-cache", category, pf), "\n".join(lines) + "\n")
-    write(os.path.join(root, "metadata", "timestamp.chk"), tree + "\n")
-    write(os.path.join(root, "profiles", "repo_name"), "gentoo\n")
+        write_file(os.path.join(root, "metadata", "md5-cache", category, pf), "\n".join(lines) + "\n")
+    write_file(os.path.join(root, "metadata", "timestamp.chk"), tree + "\n")
+    write_file(os.path.join(root, "profiles", "repo_name"), "gentoo\n")
 
 
 def pretend_output(sw, plan, name):
@@ -50,7 +35,7 @@ def pretend_output(sw, plan, name):
                              "@world"], capture_output=True, text=True, env=env, timeout=30)
     assert result.returncode == 0, result.stderr
     path = os.path.join(sw.dir, name + ".txt")
-    write(path, result.stdout)
+    write_file(path, result.stdout)
     return path, result.stdout
 
 
@@ -88,7 +73,7 @@ def main():
     edges = sw.status(orch)["plan"]["edges"]
     sw.check(edges == len(plan["edges"]), f"every md5-cache dependency became an edge ({edges} of {len(plan['edges'])})")
 
-    token = enroll(orch, "d1")
+    token = sw.enroll(orch, "d1")
     superset = sw.write_plan(plan, "drone-plan.json")
     sw.start_drone(orch.url, "d1", token, superset, slots=3)
     try:
@@ -123,7 +108,7 @@ def main():
     sw.check(len(staged_files(orch)) == 9, "the other 9 artifacts stay")
 
     # Drones on another tree.
-    token2 = enroll(orch, "d2")
+    token2 = sw.enroll(orch, "d2")
     sw.start_drone(orch.url, "d2", token2, superset, tree="Mon, 30 Nov 2026 00:00:00 +0000")
     try:
         sw.wait_until(lambda: any(d["name"] == "d2" and d["online"] for d in sw.status(orch)["drones"]), 20, "d2 online")

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import FAKE_EMERGE, SWARM, TREE, Swarm, make_plan  # noqa: E402
+from harness import FAKE_EMERGE, SWARM, TREE, Swarm, make_plan, write_file  # noqa: E402
 
 NVIDIA = "x11-drivers/nvidia-drivers-550.127.05"
 BROKEN = "app-test/pkg007-1.2"
@@ -26,21 +26,6 @@ make: *** [Makefile:300: all] Error 2
  * ERROR: app-test/pkg007-1.2::gentoo failed (compile phase):
  *   emake failed
 """
-
-
-def enroll(orch, name):
-    """Through the API: the orchestrator knows the token at once (`swarm drone enroll --data-dir`
-    writes the database behind a running orchestrator, which may answer the drone's first
-    register with 401 before it re-reads it)."""
-    reply = orch.api("POST", "/api/v1/drones/enroll", {"name": name})
-    assert reply.status == 200, reply.body
-    return reply.json()["token"]
-
-
-def write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
 
 
 def package(cpv, seconds=30, slot="0"):
@@ -72,18 +57,18 @@ def main():
     drone_plan = sw.write_plan(everything, "drone-plan.json")
     plan_file = sw.write_plan(plan, "plan.json")
     repo = os.path.join(sw.dir, "repo")
-    write(os.path.join(repo, "metadata", "md5-cache", "app-test", "extra-2.0"), "EAPI=8\nSLOT=2/2.0\n")
-    write(os.path.join(repo, "metadata", "timestamp.chk"), TREE + "\n")
+    write_file(os.path.join(repo, "metadata", "md5-cache", "app-test", "extra-2.0"), "EAPI=8\nSLOT=2/2.0\n")
+    write_file(os.path.join(repo, "metadata", "timestamp.chk"), TREE + "\n")
     fail_logs = os.path.join(sw.dir, "fail-logs")
-    write(os.path.join(fail_logs, NVIDIA + ".log"), KERNEL_LOG)
-    write(os.path.join(fail_logs, BROKEN + ".log"), COMPILE_LOG)
+    write_file(os.path.join(fail_logs, NVIDIA + ".log"), KERNEL_LOG)
+    write_file(os.path.join(fail_logs, BROKEN + ".log"), COMPILE_LOG)
 
     reply = js("submit", plan_file)
     sw.check(reply and reply["added"] == 9, f"submit adds the plan's 9 packages ({reply})")
 
     fail = f"{NVIDIA},{BROKEN}"
     for name in ("d1", "d2"):
-        token = enroll(orch, name)
+        token = sw.enroll(orch, name)
         sw.start_drone(orch.url, name, token, drone_plan, slots=2, fail=fail,
                        extra_env={"SWARM_FAKE_FAIL_LOG": fail_logs})
     sw.wait_until(lambda: sw.status(orch)["counts"]["received"] == 7 and sw.status(orch)["counts"]["blocked"] == 2,
