@@ -1332,6 +1332,26 @@ Result<PlanReply> Coordinator::submit_plan(const portage::Plan& plan, PlanMode m
   return reply;
 }
 
+// Cancels an open lease (its drone is told on its next heartbeat) and puts the package back in
+// the queue. Returns the package when it went back to `needed`. Inside a commit().
+PackageRow* Coordinator::cancel_and_requeue(const std::string& lease_id, const std::string& reason)
+{
+  auto lease = m_leases[lease_id];
+  release_lease(lease, LeaseState::cancelled, "cancelled", reason);
+  for (auto& [name, drone] : m_drones) {
+    if (drone.row.id == lease.drone) {
+      drone.cancel.insert(lease_id);
+    }
+  }
+  m_leases.erase(lease_id);
+  auto* row = find_package(lease.package);
+  if (row == nullptr || row->state != PkgState::delegated) {
+    return nullptr;
+  }
+  set_pkg_state(*row, PkgState::needed);
+  return row;
+}
+
 Result<json> Coordinator::control(const std::string& action, const json& args)
 {
   std::unique_lock lock(m_mutex);
@@ -1377,16 +1397,7 @@ Result<json> Coordinator::control(const std::string& action, const json& args)
         }
       }
       for (const auto& id : ids) {
-        auto lease = m_leases[id];
-        release_lease(lease, LeaseState::cancelled, "cancelled", "reset by the operator");
-        for (auto& [name, drone] : m_drones) {
-          if (drone.row.id == lease.drone) {
-            drone.cancel.insert(id);
-          }
-        }
-        m_leases.erase(id);
-        if (auto* row = find_package(lease.package); row && row->state == PkgState::delegated) {
-          set_pkg_state(*row, PkgState::needed);
+        if (cancel_and_requeue(id, "reset by the operator")) {
           ++returned;
         }
       }
@@ -1464,16 +1475,7 @@ Result<json> Coordinator::control(const std::string& action, const json& args)
         }
       }
       for (const auto& id : ids) {
-        auto lease = m_leases[id];
-        release_lease(lease, LeaseState::cancelled, "cancelled", "rebalanced");
-        for (auto& [name, drone] : m_drones) {
-          if (drone.row.id == lease.drone) {
-            drone.cancel.insert(id);
-          }
-        }
-        m_leases.erase(id);
-        if (auto* row = find_package(lease.package); row && row->state == PkgState::delegated) {
-          set_pkg_state(*row, PkgState::needed);
+        if (const auto* row = cancel_and_requeue(id, "rebalanced")) {
           add_event("rebalanced", "", row->cpv, "taken from a drone that cannot make progress");
           moved.push_back(row->cpv);
         }

@@ -234,6 +234,7 @@ private:
   // Transitions that several entry points share. They write through the store (inside the
   // caller's transaction) and update memory.
   void release_lease(LeaseRow& lease, LeaseState state, const std::string& result, const std::string& reason);
+  PackageRow* cancel_and_requeue(const std::string& lease_id, const std::string& reason);
   void ground(Drone& drone, const std::string& reason, bool by_operator);
   void apply_dep_failed();
   void set_pkg_state(PackageRow& row, PkgState state);
