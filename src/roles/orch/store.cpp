@@ -96,7 +96,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path)
 
 void Store::migrate()
 {
-  SQLite::Transaction transaction(m_db);
+  SQLite::Transaction transaction(m_db, SQLite::TransactionBehavior::IMMEDIATE);
   m_db.exec(k_schema);
   const auto version = get_meta("schema_version");
   if (version && std::stoi(*version) > k_schema_version) {
@@ -140,7 +140,7 @@ SQLite::Statement& Store::statement(const char* sql)
 Result<> Store::transaction(const std::function<void()>& body)
 {
   try {
-    SQLite::Transaction transaction(m_db);
+    SQLite::Transaction transaction(m_db, SQLite::TransactionBehavior::IMMEDIATE);
     body();
     transaction.commit();
     return {};
