@@ -56,7 +56,8 @@ double percentile(std::vector<double> values, double p)
     return 0;
   }
   std::sort(values.begin(), values.end());
-  const auto index = static_cast<size_t>(std::min<double>(values.size() - 1, p * static_cast<double>(values.size() - 1) + 0.5));
+  const auto index =
+    static_cast<size_t>(std::min<double>(values.size() - 1, p * static_cast<double>(values.size() - 1) + 0.5));
   return values[index];
 }
 
@@ -87,8 +88,8 @@ struct Package {
 // A layered DAG: `width` packages per layer, each (after the first layer) needing 1–3 packages
 // of the layer before. Each package's GPKG is written for real, with 2 KiB of incompressible
 // image content.
-std::vector<Package> make_plan(const std::string& category, size_t count, size_t width, const std::filesystem::path& dir,
-                               uint32_t seed)
+std::vector<Package> make_plan(const std::string& category, size_t count, size_t width,
+                               const std::filesystem::path& dir, uint32_t seed)
 {
   std::mt19937 rng(seed);
   std::vector<Package> packages(count);
@@ -109,13 +110,14 @@ std::vector<Package> make_plan(const std::string& category, size_t count, size_t
     }
     swarm::portage::GpkgContent content;
     content.dir_name = fmt::format("{}-1.0-1", name);
-    content.metadata = {{"CATEGORY", category}, {"PF", name + "-1.0"}, {"SLOT", "0"},       {"BUILD_ID", "1"},
-                        {"EAPI", "8"},       {"repository", "gentoo"}, {"USE", ""},        {"KEYWORDS", "amd64"}};
+    content.metadata = {{"CATEGORY", category}, {"PF", name + "-1.0"},    {"SLOT", "0"}, {"BUILD_ID", "1"},
+                        {"EAPI", "8"},          {"repository", "gentoo"}, {"USE", ""},   {"KEYWORDS", "amd64"}};
     std::string payload(2048, '\0');
     for (auto& c : payload) {
       c = static_cast<char>(rng());
     }
-    content.image["usr/share/bench/" + name] = swarm::portage::ImageFile{payload, 0644, swarm::portage::TarEntryType::regular, ""};
+    content.image["usr/share/bench/" + name] =
+      swarm::portage::ImageFile{payload, 0644, swarm::portage::TarEntryType::regular, ""};
     const auto path = dir / (name + ".gpkg.tar");
     if (auto written = swarm::portage::write_gpkg(path, content); !written) {
       die("write_gpkg: " + written.error().message);
@@ -133,12 +135,14 @@ json plan_json(const std::vector<Package>& packages)
   json list = json::array();
   json edges = json::array();
   for (const auto& package : packages) {
-    list.push_back({{"cpv", package.cpv}, {"slot", "0"}, {"repo", "gentoo"}, {"use", json::array()}, {"build_seconds", 1}});
+    list.push_back(
+      {{"cpv", package.cpv}, {"slot", "0"}, {"repo", "gentoo"}, {"use", json::array()}, {"build_seconds", 1}});
     for (const auto dep : package.deps) {
       edges.push_back({{"package", package.cpv}, {"needs", packages[dep].cpv}, {"kind", "DEPEND"}});
     }
   }
-  return json{{"source", "bench_dispatch layered DAG"}, {"tree_timestamp", k_tree}, {"packages", list}, {"edges", edges}};
+  return json{
+    {"source", "bench_dispatch layered DAG"}, {"tree_timestamp", k_tree}, {"packages", list}, {"edges", edges}};
 }
 
 struct Orch {
@@ -150,8 +154,11 @@ struct Orch {
 Orch start_orch(const std::string& swarm, const std::filesystem::path& dir)
 {
   swarm::subprocess::Spec spec;
-  spec.argv = {swarm, "orch", "--listen", "127.0.0.1:0", "--data-dir", (dir / "orch").string(), "--claim-wait",
-               fmt::format("{}s", k_claim_wait), "--threads", "64"};
+  spec.argv = {swarm,          "orch",
+               "--listen",     "127.0.0.1:0",
+               "--data-dir",   (dir / "orch").string(),
+               "--claim-wait", fmt::format("{}s", k_claim_wait),
+               "--threads",    "64"};
   spec.output_file = dir / "orch.log";
   auto process = must(swarm::subprocess::Process::spawn(spec), "start swarm orch");
   const std::regex ready(R"(orch ready on 127\.0\.0\.1:(\d+))");
@@ -182,17 +189,22 @@ struct RunResult {
 // package is reported. Times are relative to the submission.
 RunResult run(const Orch& orch, std::vector<Package>& packages, int clients, const std::string& prefix)
 {
-  swarm::net::HttpClient admin(swarm::net::ClientOptions{orch.url, orch.admin_token, milliseconds(60'000), milliseconds(5000), ""});
+  swarm::net::HttpClient admin(
+    swarm::net::ClientOptions{orch.url, orch.admin_token, milliseconds(60'000), milliseconds(5000), ""});
   std::vector<swarm::net::HttpClient> drones;
   for (int i = 0; i < clients; ++i) {
     const auto name = fmt::format("{}{}", prefix, i);
     auto enrolled = must(admin.post_json("/api/v1/drones/enroll", json{{"name", name}}), "enroll");
     drones.emplace_back(swarm::net::ClientOptions{orch.url, enrolled["token"].get<std::string>(), milliseconds(30'000),
                                                   milliseconds(5000), ""});
-    must(drones.back().post_json("/api/v1/drones/register",
-                                 json{{"name", name}, {"protocol", swarm::net::k_protocol_version}, {"version", "bench"},
-                                      {"cores", 1}, {"slots", 1}, {"ram_bytes", uint64_t{1} << 33},
-                                      {"disk_free_bytes", uint64_t{1} << 40}, {"tree_timestamp", k_tree}}),
+    must(drones.back().post_json("/api/v1/drones/register", json{{"name", name},
+                                                                 {"protocol", swarm::net::k_protocol_version},
+                                                                 {"version", "bench"},
+                                                                 {"cores", 1},
+                                                                 {"slots", 1},
+                                                                 {"ram_bytes", uint64_t{1} << 33},
+                                                                 {"disk_free_bytes", uint64_t{1} << 40},
+                                                                 {"tree_timestamp", k_tree}}),
          "register");
   }
   std::map<std::string, size_t> index;
@@ -244,7 +256,8 @@ RunResult run(const Orch& orch, std::vector<Package>& packages, int clients, con
         swarm::net::CallOptions call;
         call.on_http_error = swarm::net::OnHttpError::return_response;
         auto uploaded = client.request("PUT", fmt::format("/api/v1/leases/{}/artifact", id), package.gpkg,
-                                       {{"X-Swarm-Sha256", package.sha256}, {"X-Swarm-Xxh3-128", package.xxh3},
+                                       {{"X-Swarm-Sha256", package.sha256},
+                                        {"X-Swarm-Xxh3-128", package.xxh3},
                                         {"Content-Type", "application/octet-stream"}},
                                        call);
         if (!uploaded || !uploaded->ok()) {
@@ -254,8 +267,9 @@ RunResult run(const Orch& orch, std::vector<Package>& packages, int clients, con
           break;
         }
         package.report_sent = seconds_since(origin, Clock::now());
-        auto report = client.post_json(fmt::format("/api/v1/leases/{}/report", id),
-                                       json{{"result", "success"}, {"duration_seconds", 0}, {"log_tail", ""}, {"reason", ""}});
+        auto report =
+          client.post_json(fmt::format("/api/v1/leases/{}/report", id),
+                           json{{"result", "success"}, {"duration_seconds", 0}, {"log_tail", ""}, {"reason", ""}});
         if (!report) {
           fmt::print(stderr, "report {}: {}\n", package.cpv, report.error().message);
           failed = true;
@@ -341,24 +355,27 @@ int main(int argc, char** argv)
   const auto prepare_start = Clock::now();
   auto main_plan = make_plan("bench-main", count, width, dir / "gpkgs-a", 1);
   auto solo_plan = make_plan("bench-solo", std::max<size_t>(count / 5, 1), width, dir / "gpkgs-b", 2);
-  fmt::print("prepared {} + {} GPKGs of {} bytes in {:.2f}s\n", main_plan.size(), solo_plan.size(), main_plan.front().gpkg.size(),
-             seconds_since(prepare_start, Clock::now()));
+  fmt::print("prepared {} + {} GPKGs of {} bytes in {:.2f}s\n", main_plan.size(), solo_plan.size(),
+             main_plan.front().gpkg.size(), seconds_since(prepare_start, Clock::now()));
 
   auto orch = start_orch(swarm, dir.path());
   fmt::print("orch {} (data {})\n", orch.url, (dir / "orch").string());
 
   const auto solo = run(orch, solo_plan, 1, "solo");
   const double solo_rate = static_cast<double>(solo_plan.size()) / solo.seconds;
-  fmt::print("baseline: 1 client, {} packages in {:.2f}s = {:.0f} packages/s\n", solo_plan.size(), solo.seconds, solo_rate);
+  fmt::print("baseline: 1 client, {} packages in {:.2f}s = {:.0f} packages/s\n", solo_plan.size(), solo.seconds,
+             solo_rate);
 
   const auto many = run(orch, main_plan, clients, "drone");
   const double rate = static_cast<double>(main_plan.size()) / many.seconds;
   const double wake_p99 = percentile(many.wake_latency, 0.99);
-  fmt::print("\n{} clients, {} packages (layers of {}), 2 KiB GPKGs, zero-time builds\n", clients, main_plan.size(), width);
-  fmt::print("throughput        {:8.0f} packages/s   ({:.2f}s; target >= 300)   x{:.2f} vs 1 client\n", rate, many.seconds,
-             rate / solo_rate);
+  fmt::print("\n{} clients, {} packages (layers of {}), 2 KiB GPKGs, zero-time builds\n", clients, main_plan.size(),
+             width);
+  fmt::print("throughput        {:8.0f} packages/s   ({:.2f}s; target >= 300)   x{:.2f} vs 1 client\n", rate,
+             many.seconds, rate / solo_rate);
   fmt::print("claim latency     p50 {:6.2f} ms  p99 {:6.2f} ms   ({} claims with a lease)\n",
-             1000 * percentile(many.claim_latency, 0.5), 1000 * percentile(many.claim_latency, 0.99), many.claim_latency.size());
+             1000 * percentile(many.claim_latency, 0.5), 1000 * percentile(many.claim_latency, 0.99),
+             many.claim_latency.size());
   fmt::print("wake-up latency   p50 {:6.2f} ms  p99 {:6.2f} ms   ({} waiting claims; target p99 < 50 ms)\n",
              1000 * percentile(many.wake_latency, 0.5), 1000 * wake_p99, many.wake_latency.size());
   fmt::print("                  vs {:.0f} s polling (p99 {:.1f} s): x{:.0f} faster\n", k_polling_interval,

@@ -5,3 +5,11 @@ function(swarm_warnings target)
     target_compile_options(${target} PRIVATE -Werror)
   endif()
 endfunction()
+
+# Unity build: sources compiled in batches, so the heavy headers (nlohmann/json, fmt, httplib,
+# CLI11) and their template instantiations are compiled once per batch, not once per file.
+function(swarm_unity target)
+  if(SWARM_UNITY)
+    set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE 10)
+  endif()
+endfunction()

@@ -1,5 +1,5 @@
 // swarm: one binary, many roles. Everything lives in swarm_lib; this only dispatches.
-#include "roles/verbs.hpp"
+#include "roles/entry.hpp"
 
 int main(int argc, char** argv)
 {

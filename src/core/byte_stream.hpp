@@ -88,7 +88,8 @@ private:
 class FileRangeSource : public ByteSource {
 public:
   FileRangeSource(const File& file, uint64_t offset, uint64_t length)
-    : m_file(file), m_pos(offset), m_end(offset + length) {}
+      : m_file(file), m_pos(offset), m_end(offset + length)
+  {}
   Result<size_t> read(char* buffer, size_t size) override;
   Result<> skip(uint64_t size) override;
 

@@ -14,9 +14,8 @@ enum class BreakerState { closed, open, half_open };
 class CircuitBreaker {
 public:
   CircuitBreaker(int failure_limit, double cooldown_seconds)
-    : m_failure_limit(failure_limit), m_cooldown(cooldown_seconds)
-  {
-  }
+      : m_failure_limit(failure_limit), m_cooldown(cooldown_seconds)
+  {}
 
   // Restores persisted fields.
   void restore(int consecutive_failures, double open_until, bool probation)

@@ -30,7 +30,8 @@ Clock& system_clock()
   return instance;
 }
 
-ManualClock::ManualClock(SystemTime start, ManualSleep sleep) : m_now(start), m_sleep(sleep) {}
+ManualClock::ManualClock(SystemTime start, ManualSleep sleep) : m_now(start), m_sleep(sleep)
+{}
 
 SystemTime ManualClock::now() const
 {

@@ -40,8 +40,8 @@ Clock& system_clock();
 
 // What ManualClock::sleep_until does with a deadline in the future.
 enum class ManualSleep {
-  advance,   // jumps time forward to the deadline and returns at once (single-threaded tests)
-  wait,      // blocks until another thread advances time past the deadline
+  advance, // jumps time forward to the deadline and returns at once (single-threaded tests)
+  wait,    // blocks until another thread advances time past the deadline
 };
 
 // A clock that only moves when told. Thread-safe.

@@ -18,11 +18,11 @@ namespace swarm::config {
 enum class KeyType { string, integer, boolean, seconds, bytes, list };
 
 struct KeyDef {
-  std::string_view name;          // "orch.listen": section.key in the file
+  std::string_view name; // "orch.listen": section.key in the file
   KeyType type;
   std::string_view default_value; // as it would be written in the file
   std::string_view help;
-  bool secret = false;            // printed as "***" by `swarm config show`
+  bool secret = false; // printed as "***" by `swarm config show`
 };
 
 // The one table of keys (core/config_keys.cpp).

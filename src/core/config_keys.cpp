@@ -29,7 +29,8 @@ constexpr KeyDef k_keys[] = {
   {"drone.spool", string, "/var/cache/swarm/drone", "Spool: PKGDIR, logs, artifacts waiting for upload"},
   {"drone.emerge", string, "/usr/bin/emerge", "Portage's emerge (tests put a fake here)"},
   {"drone.portage_configroot", string, "/", "PORTAGE_CONFIGROOT whose binrepos.conf gets the staging repo"},
-  {"drone.repo_dir", string, "/var/db/repos/gentoo", "Ebuild repository (its metadata/timestamp.chk is the tree timestamp)"},
+  {"drone.repo_dir", string, "/var/db/repos/gentoo",
+   "Ebuild repository (its metadata/timestamp.chk is the tree timestamp)"},
   {"drone.tree_timestamp", string, "", "Override the Portage tree timestamp (tests)"},
   {"drone.min_free_disk", bytes, "5G", "Refuse work while the spool's filesystem has less free space"},
   {"drone.drain", string, "finish", "On SIGTERM: 'finish' running builds, or 'return' them to the queue"},
@@ -37,7 +38,8 @@ constexpr KeyDef k_keys[] = {
 
   // --- gateway ---
   {"gateway.listen", string, "127.0.0.1:7000", "Address the gateway listens on (port 0: any free port)"},
-  {"gateway.orchestrators", list, "http://127.0.0.1:7070", "Orchestrators as 'URL [PRIORITY]', comma-separated; higher priority wins, default by order"},
+  {"gateway.orchestrators", list, "http://127.0.0.1:7070",
+   "Orchestrators as 'URL [PRIORITY]', comma-separated; higher priority wins, default by order"},
   {"gateway.health_interval", seconds, "2s", "Health-check interval"},
   {"gateway.health_timeout", seconds, "1s", "Health-check timeout"},
   {"gateway.threads", integer, "128", "Server threads (each proxied long-poll holds one)"},

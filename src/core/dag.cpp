@@ -8,8 +8,7 @@
 namespace swarm::dag {
 
 Graph::Graph(size_t nodes) : m_needs(nodes), m_dependants(nodes)
-{
-}
+{}
 
 size_t Graph::edge_count() const
 {

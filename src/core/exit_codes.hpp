@@ -3,10 +3,10 @@
 
 namespace swarm::exit_code {
 inline constexpr int k_ok = 0;
-inline constexpr int k_failure = 1;       // the verb ran and the answer is "no" (invalid, fail)
-inline constexpr int k_usage = 2;         // bad input: flags, arguments, files
-inline constexpr int k_unavailable = 3;   // the orchestrator or gateway could not be reached
-inline constexpr int k_internal = 70;     // a bug: an exception escaped (EX_SOFTWARE)
+inline constexpr int k_failure = 1;     // the verb ran and the answer is "no" (invalid, fail)
+inline constexpr int k_usage = 2;       // bad input: flags, arguments, files
+inline constexpr int k_unavailable = 3; // the orchestrator or gateway could not be reached
+inline constexpr int k_internal = 70;   // a bug: an exception escaped (EX_SOFTWARE)
 
 // `swarm status`: a script can tell whether all is well.
 inline constexpr int k_status_attention = 1; // something needs the operator (see NEXT ACTION)

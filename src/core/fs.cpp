@@ -98,9 +98,8 @@ Result<std::string> read_file(const Path& path, uint64_t max_bytes)
 }
 
 AtomicFileWriter::AtomicFileWriter(Path path, Path temp, UniqueFd fd, unsigned mode)
-  : m_path(std::move(path)), m_temp(std::move(temp)), m_fd(std::move(fd)), m_mode(mode)
-{
-}
+    : m_path(std::move(path)), m_temp(std::move(temp)), m_fd(std::move(fd)), m_mode(mode)
+{}
 
 Result<AtomicFileWriter> AtomicFileWriter::create(const Path& path, unsigned mode)
 {
@@ -122,13 +121,9 @@ AtomicFileWriter::~AtomicFileWriter()
 }
 
 AtomicFileWriter::AtomicFileWriter(AtomicFileWriter&& other) noexcept
-  : m_path(std::move(other.m_path)),
-    m_temp(std::exchange(other.m_temp, Path())),
-    m_fd(std::move(other.m_fd)),
-    m_mode(other.m_mode),
-    m_written(other.m_written)
-{
-}
+    : m_path(std::move(other.m_path)), m_temp(std::exchange(other.m_temp, Path())), m_fd(std::move(other.m_fd)),
+      m_mode(other.m_mode), m_written(other.m_written)
+{}
 
 AtomicFileWriter& AtomicFileWriter::operator=(AtomicFileWriter&& other) noexcept
 {
@@ -225,7 +220,7 @@ Result<> make_dirs(const Path& dir)
 
 Result<uint64_t> free_disk_bytes(const Path& path)
 {
-  struct statvfs info{};
+  struct statvfs info {};
   if (::statvfs(path.c_str(), &info) != 0) {
     return errno_fail("cannot statvfs", path, errno);
   }
@@ -298,7 +293,7 @@ Result<std::vector<Path>> list_files_recursive(const Path& root)
 
 Result<uint64_t> file_size(const Path& path)
 {
-  struct stat info{};
+  struct stat info {};
   if (::stat(path.c_str(), &info) != 0) {
     const int error_number = errno;
     if (error_number == ENOENT) {
@@ -311,7 +306,7 @@ Result<uint64_t> file_size(const Path& path)
 
 Result<std::chrono::system_clock::time_point> file_mtime(const Path& path)
 {
-  struct stat info{};
+  struct stat info {};
   if (::stat(path.c_str(), &info) != 0) {
     const int error_number = errno;
     if (error_number == ENOENT) {
@@ -333,8 +328,8 @@ TempDir::TempDir(std::string_view prefix)
   }
   std::string pattern = (base / fmt::format("{}-XXXXXX", prefix)).string();
   if (::mkdtemp(pattern.data()) == nullptr) {
-    throw Fatal{Error{ErrorKind::io, fmt::format("cannot create a temporary directory {}: {}", pattern,
-                                                 errno_text(errno))}};
+    throw Fatal{
+      Error{ErrorKind::io, fmt::format("cannot create a temporary directory {}: {}", pattern, errno_text(errno))}};
   }
   m_path = pattern;
 }

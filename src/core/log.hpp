@@ -31,11 +31,11 @@ Level level_from_verbosity(int verbosity);
 
 } // namespace swarm::log
 
-#define SWARM_LOG(level, ...)                                                                      \
-  do {                                                                                             \
-    if (::swarm::log::enabled(level)) {                                                            \
-      ::swarm::log::write(level, ::fmt::format(__VA_ARGS__));                                      \
-    }                                                                                              \
+#define SWARM_LOG(level, ...)                                                                                          \
+  do {                                                                                                                 \
+    if (::swarm::log::enabled(level)) {                                                                                \
+      ::swarm::log::write(level, ::fmt::format(__VA_ARGS__));                                                          \
+    }                                                                                                                  \
   } while (false)
 
 #define LOG_ERROR(...) SWARM_LOG(::swarm::log::Level::error, __VA_ARGS__)

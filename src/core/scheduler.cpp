@@ -3,10 +3,8 @@
 namespace swarm::sched {
 
 KahnScheduler::KahnScheduler(const dag::Graph& graph, std::vector<double> priority)
-  : m_graph(graph),
-    m_priority(std::move(priority)),
-    m_state(graph.size(), JobState::needed),
-    m_pending(graph.size(), 0)
+    : m_graph(graph), m_priority(std::move(priority)), m_state(graph.size(), JobState::needed),
+      m_pending(graph.size(), 0)
 {
   m_priority.resize(graph.size(), 0.0);
   for (NodeId job = 0; job < graph.size(); ++job) {

@@ -12,8 +12,7 @@ bool constant_time_equal(std::string_view expected, std::string_view presented)
   volatile unsigned char difference = expected.size() == presented.size() ? 0 : 1;
   const size_t expected_size = expected.size();
   for (size_t i = 0; i < presented.size(); ++i) {
-    const unsigned char want =
-      expected_size == 0 ? 0 : static_cast<unsigned char>(expected[i % expected_size]);
+    const unsigned char want = expected_size == 0 ? 0 : static_cast<unsigned char>(expected[i % expected_size]);
     difference = difference | (want ^ static_cast<unsigned char>(presented[i]));
   }
   return difference == 0;

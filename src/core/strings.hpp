@@ -9,6 +9,12 @@
 
 namespace swarm::strings {
 
+// ASCII 0-9 (std::isdigit depends on the locale and takes an int).
+inline bool is_digit(char c)
+{
+  return c >= '0' && c <= '9';
+}
+
 // Splits on any character of `separators`, dropping empty pieces.
 std::vector<std::string> split_any(std::string_view text, std::string_view separators = " \t\n\r");
 

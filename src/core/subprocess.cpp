@@ -10,8 +10,8 @@
 #include <poll.h>
 #include <spawn.h>
 #include <sys/eventfd.h>
-#include <sys/syscall.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -71,7 +71,7 @@ Result<std::vector<std::string>> build_environment(const Spec& spec)
 
 bool is_executable_file(const std::filesystem::path& path)
 {
-  struct stat info{};
+  struct stat info {};
   return ::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode) && ::access(path.c_str(), X_OK) == 0;
 }
 
@@ -180,10 +180,10 @@ std::string Outcome::describe() const
 
 struct Process::State {
   pid_t pid = -1;
-  UniqueFd pidfd;      // readable once the child exits; invalid on kernels without pidfd
-  UniqueFd output;     // read end of the output pipe; invalid when nothing is read
-  UniqueFd file;       // output file written by us (when output is also read for callbacks)
-  UniqueFd wake;       // eventfd written when a stop is requested
+  UniqueFd pidfd;  // readable once the child exits; invalid on kernels without pidfd
+  UniqueFd output; // read end of the output pipe; invalid when nothing is read
+  UniqueFd file;   // output file written by us (when output is also read for callbacks)
+  UniqueFd wake;   // eventfd written when a stop is requested
   std::function<void(std::string_view)> on_line;
   std::function<void(std::string_view)> on_chunk;
   Capture capture = Capture::no;
@@ -398,7 +398,8 @@ struct Process::State {
   }
 };
 
-Process::Process(std::unique_ptr<State> state) : m_state(std::move(state)) {}
+Process::Process(std::unique_ptr<State> state) : m_state(std::move(state))
+{}
 
 Process::~Process()
 {
@@ -459,7 +460,7 @@ Result<Process> Process::spawn(const Spec& spec)
     return fail(env.error());
   }
   if (!spec.cwd.empty()) {
-    struct stat info{};
+    struct stat info {};
     if (::stat(spec.cwd.c_str(), &info) != 0) {
       return fail(ErrorKind::io, "cannot run {} in {}: {}", spec.argv.front(), spec.cwd.string(),
                   fs::errno_text(errno));
@@ -487,8 +488,7 @@ Result<Process> Process::spawn(const Spec& spec)
   if (!spec.output_file.empty()) {
     file.reset(::open(spec.output_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!file) {
-      return fail(ErrorKind::io, "cannot open output file {}: {}", spec.output_file.string(),
-                  fs::errno_text(errno));
+      return fail(ErrorKind::io, "cannot open output file {}: {}", spec.output_file.string(), fs::errno_text(errno));
     }
   }
   const bool read_in_parent = spec.on_line || spec.on_chunk || spec.capture == Capture::yes;
@@ -526,8 +526,7 @@ Result<Process> Process::spawn(const Spec& spec)
   sigset_t no_signals;
   ::sigfillset(&all_signals);
   ::sigemptyset(&no_signals);
-  ::posix_spawnattr_setflags(&setup.attributes,
-                             POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  ::posix_spawnattr_setflags(&setup.attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
   ::posix_spawnattr_setpgroup(&setup.attributes, 0);
   ::posix_spawnattr_setsigdefault(&setup.attributes, &all_signals);
   ::posix_spawnattr_setsigmask(&setup.attributes, &no_signals);

@@ -63,8 +63,8 @@ inline constexpr size_t k_max_line = 64u << 10;
 
 // How a process ended.
 struct Outcome {
-  int exit_code = -1;   // the exit status when it exited normally, else -1
-  int signal = 0;       // the signal that terminated it, else 0
+  int exit_code = -1;     // the exit status when it exited normally, else -1
+  int signal = 0;         // the signal that terminated it, else 0
   bool timed_out = false; // killed because Spec::timeout passed
   bool stopped = false;   // killed because Spec::stop was requested
   std::string output;     // merged output with Capture::yes

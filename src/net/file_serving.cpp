@@ -43,7 +43,9 @@ std::optional<std::chrono::system_clock::time_point> parse_imf_fixdate(std::stri
       text[19] != ':' || text[22] != ':' || text.substr(25) != " GMT") {
     return std::nullopt;
   }
-  const auto number = [&](size_t position, size_t length) { return strings::parse_uint(text.substr(position, length)); };
+  const auto number = [&](size_t position, size_t length) {
+    return strings::parse_uint(text.substr(position, length));
+  };
   const auto day = number(5, 2);
   const auto year = number(12, 4);
   const auto hour = number(17, 2);
@@ -60,7 +62,7 @@ std::optional<std::chrono::system_clock::time_point> parse_imf_fixdate(std::stri
       *minute > 59 || *second > 60) {
     return std::nullopt;
   }
-  struct tm parts{};
+  struct tm parts {};
   parts.tm_year = static_cast<int>(*year) - 1900;
   parts.tm_mon = month;
   parts.tm_mday = static_cast<int>(*day);
@@ -130,7 +132,7 @@ Result<OpenedFile> open_under_root(const std::filesystem::path& root, std::strin
   if (!fd) {
     return fail(ErrorKind::not_found, "not found: {}", relative);
   }
-  struct stat info{};
+  struct stat info {};
   if (::fstat(fd.get(), &info) != 0 || !S_ISREG(info.st_mode)) {
     return fail(ErrorKind::not_found, "not found: {}", relative);
   }
@@ -145,11 +147,11 @@ Result<OpenedFile> open_under_root(const std::filesystem::path& root, std::strin
 std::string http_date(std::chrono::system_clock::time_point time)
 {
   const time_t seconds = std::chrono::system_clock::to_time_t(time);
-  struct tm parts{};
+  struct tm parts {};
   ::gmtime_r(&seconds, &parts);
   return fmt::format("{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT", k_days[static_cast<size_t>(parts.tm_wday)],
-                     parts.tm_mday, k_months[static_cast<size_t>(parts.tm_mon)], parts.tm_year + 1900,
-                     parts.tm_hour, parts.tm_min, parts.tm_sec);
+                     parts.tm_mday, k_months[static_cast<size_t>(parts.tm_mon)], parts.tm_year + 1900, parts.tm_hour,
+                     parts.tm_min, parts.tm_sec);
 }
 
 std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view text)
@@ -161,7 +163,7 @@ std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string
   // Obsolete forms (RFC 7231 7.1.1.1): strptime with the C locale's English names.
   const std::string copy(text);
   for (const char* format : {"%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"}) {
-    struct tm parts{};
+    struct tm parts {};
     const char* end = ::strptime(copy.c_str(), format, &parts);
     if (end != nullptr && *end == '\0') {
       return from_tm(parts);
@@ -261,8 +263,8 @@ void serve_file(const httplib::Request& request, httplib::Response& response, co
   }
   const std::string content_type(content_type_for(file->path));
   if (range.kind == RangeRequest::Kind::unsatisfiable) {
-    error_response(response, Error{ErrorKind::invalid, fmt::format("range not satisfiable: {} has {} bytes",
-                                                                   relative, file->size)});
+    error_response(
+      response, Error{ErrorKind::invalid, fmt::format("range not satisfiable: {} has {} bytes", relative, file->size)});
     response.status = 416;
     response.set_header("Content-Range", fmt::format("bytes */{}", file->size));
     return;
@@ -274,8 +276,7 @@ void serve_file(const httplib::Request& request, httplib::Response& response, co
     offset = range.offset;
     length = range.length;
     response.status = 206;
-    response.set_header("Content-Range",
-                        fmt::format("bytes {}-{}/{}", offset, offset + length - 1, file->size));
+    response.set_header("Content-Range", fmt::format("bytes {}-{}/{}", offset, offset + length - 1, file->size));
   }
   if (length == 0) {
     response.set_content("", content_type);
@@ -285,8 +286,7 @@ void serve_file(const httplib::Request& request, httplib::Response& response, co
   // response is one version of the file even if a release switch happens meanwhile.
   auto fd = std::make_shared<UniqueFd>(std::move(file->fd));
   response.set_content_provider(
-    static_cast<size_t>(length), content_type,
-    [fd, offset](size_t position, size_t left, httplib::DataSink& sink) {
+    static_cast<size_t>(length), content_type, [fd, offset](size_t position, size_t left, httplib::DataSink& sink) {
       std::array<char, k_chunk> buffer;
       const size_t want = std::min(left, buffer.size());
       ssize_t got = 0;
@@ -306,14 +306,13 @@ void mount_files(HttpServer& server, const std::string& prefix, std::filesystem:
   while (!trimmed.empty() && trimmed.back() == '/') {
     trimmed.pop_back();
   }
-  server.get(escape_regex(trimmed) + "/(.*)",
-             [root = std::move(root), gate = std::move(gate)](const httplib::Request& request,
-                                                              httplib::Response& response) {
-               if (gate && !gate(request, response)) {
-                 return;
-               }
-               serve_file(request, response, root, request.matches[1].str());
-             });
+  server.get(escape_regex(trimmed) + "/(.*)", [root = std::move(root), gate = std::move(gate)](
+                                                const httplib::Request& request, httplib::Response& response) {
+    if (gate && !gate(request, response)) {
+      return;
+    }
+    serve_file(request, response, root, request.matches[1].str());
+  });
 }
 
 } // namespace swarm::net

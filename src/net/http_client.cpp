@@ -92,8 +92,9 @@ Error error_from_response(const Response& response, std::string_view method, std
   if (message.empty()) {
     std::string excerpt(strings::trim(std::string_view(response.body).substr(0, 200)));
     std::replace(excerpt.begin(), excerpt.end(), '\n', ' ');
-    message = excerpt.empty() ? fmt::format("HTTP {} from {} {}", response.status, method, url::redact(url))
-                              : fmt::format("HTTP {} from {} {}: {}", response.status, method, url::redact(url), excerpt);
+    message = excerpt.empty()
+                ? fmt::format("HTTP {} from {} {}", response.status, method, url::redact(url))
+                : fmt::format("HTTP {} from {} {}: {}", response.status, method, url::redact(url), excerpt);
   }
   return Error{kind, std::move(message)};
 }
@@ -190,9 +191,9 @@ Result<Response> HttpClient::perform(Transfer& transfer) const
   while (base.ends_with('/')) {
     base.remove_suffix(1);
   }
-  const bool own_server = !base.empty() && transfer.url.starts_with(base) &&
-                          (transfer.url.size() == base.size() || transfer.url[base.size()] == '/' ||
-                           transfer.url[base.size()] == '?');
+  const bool own_server =
+    !base.empty() && transfer.url.starts_with(base) &&
+    (transfer.url.size() == base.size() || transfer.url[base.size()] == '/' || transfer.url[base.size()] == '?');
   if (!m_options.token.empty() && own_server && !has_header(transfer.headers, "Authorization")) {
     add_header("Authorization: Bearer " + m_options.token);
   }
@@ -360,7 +361,7 @@ Result<Response> HttpClient::put_file(std::string_view path, const std::filesyst
   if (!fd) {
     return fail(fd.error());
   }
-  struct stat info{};
+  struct stat info {};
   if (::fstat(fd->get(), &info) != 0) {
     return fail(ErrorKind::io, "cannot stat {}: {}", file.string(), fs::errno_text(errno));
   }

@@ -69,7 +69,8 @@ public:
 
   // GET/POST with JSON; the answer's body parsed as JSON (an empty body gives null).
   Result<nlohmann::json> get_json(std::string_view path, const CallOptions& call = {}) const;
-  Result<nlohmann::json> post_json(std::string_view path, const nlohmann::json& body, const CallOptions& call = {}) const;
+  Result<nlohmann::json> post_json(std::string_view path, const nlohmann::json& body,
+                                   const CallOptions& call = {}) const;
 
   // Any method with an in-memory body. Connection failures and timeouts are
   // ErrorKind::unavailable with curl's message.

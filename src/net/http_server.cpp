@@ -26,7 +26,8 @@ constexpr uint64_t k_drain_cap = 4u << 20;
 std::string lower(std::string_view text)
 {
   std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return out;
 }
 
@@ -128,7 +129,7 @@ void guarded(const httplib::Request& request, httplib::Response& response, Funct
 // RequestBody
 
 RequestBody::RequestBody(const httplib::Request& request, const httplib::ContentReader& reader, uint64_t max_bytes)
-  : m_reader(reader), m_max(max_bytes)
+    : m_reader(reader), m_max(max_bytes)
 {
   if (request.has_header("Content-Length")) {
     m_declared = strings::parse_uint(strings::trim(request.get_header_value("Content-Length")));
@@ -324,26 +325,27 @@ void HttpServer::put_stream(const std::string& pattern, uint64_t max_body_bytes,
 void HttpServer::add_buffered(const std::string& method, const std::string& pattern, Handler handler)
 {
   if (method == "GET") {
-    m_server->Get(pattern, [handler = std::move(handler)](const httplib::Request& request, httplib::Response& response) {
-      guarded(request, response, [&] { handler(request, response); });
-    });
+    m_server->Get(pattern,
+                  [handler = std::move(handler)](const httplib::Request& request, httplib::Response& response) {
+                    guarded(request, response, [&] { handler(request, response); });
+                  });
     return;
   }
   // httplib's buffering form reads a body of any size into memory (its only limit is
   // server-wide, and uploads need a large one), so the body is read here with this server's
   // JSON limit and placed where handlers expect it.
-  add_stream(method, pattern, m_options.max_body_bytes,
-             [handler = std::move(handler)](const httplib::Request& request, httplib::Response& response,
-                                            RequestBody& body) {
-               auto text = body.read_all();
-               if (!text) {
-                 error_response(response, text.error());
-                 return;
-               }
-               // httplib passes `const Request&` but the object is its own mutable local.
-               const_cast<httplib::Request&>(request).body = std::move(*text);
-               handler(request, response);
-             });
+  add_stream(
+    method, pattern, m_options.max_body_bytes,
+    [handler = std::move(handler)](const httplib::Request& request, httplib::Response& response, RequestBody& body) {
+      auto text = body.read_all();
+      if (!text) {
+        error_response(response, text.error());
+        return;
+      }
+      // httplib passes `const Request&` but the object is its own mutable local.
+      const_cast<httplib::Request&>(request).body = std::move(*text);
+      handler(request, response);
+    });
 }
 
 void HttpServer::add_stream(const std::string& method, const std::string& pattern, uint64_t max_body_bytes,
@@ -360,9 +362,8 @@ void HttpServer::add_stream(const std::string& method, const std::string& patter
 void HttpServer::register_stream(const std::string& method, const std::string& pattern, uint64_t max_body_bytes,
                                  StreamHandler handler)
 {
-  auto wrapped = [handler = std::move(handler), max_body_bytes](const httplib::Request& request,
-                                                                httplib::Response& response,
-                                                                const httplib::ContentReader& reader) {
+  auto wrapped = [handler = std::move(handler), max_body_bytes](
+                   const httplib::Request& request, httplib::Response& response, const httplib::ContentReader& reader) {
     RequestBody body(request, reader, max_body_bytes);
     guarded(request, response, [&] { handler(request, response, body); });
     if (!body.finish()) {
@@ -413,8 +414,8 @@ void HttpServer::install_fallbacks()
   // Unrouted bodies: without these catch-alls (registered last, so every real route matches
   // first) httplib would read the body of an unknown POST into memory before answering 404.
   const auto not_found = [](const httplib::Request& request, httplib::Response& response, RequestBody&) {
-    error_response(response, Error{ErrorKind::not_found, fmt::format("no such endpoint: {} {}", request.method,
-                                                                     request.path)});
+    error_response(response,
+                   Error{ErrorKind::not_found, fmt::format("no such endpoint: {} {}", request.method, request.path)});
   };
   for (const char* method : {"POST", "PUT", "PATCH", "DELETE"}) {
     register_stream(method, ".*", 0, not_found);
@@ -425,19 +426,21 @@ void HttpServer::install_fallbacks()
     largest = std::max(largest, route->max_body_bytes);
   }
   m_server->set_payload_max_length(static_cast<size_t>(largest));
-  m_server->set_expect_100_continue_handler(
-    [this](const httplib::Request& request, httplib::Response& response) { return on_expect_continue(request, response); });
+  m_server->set_expect_100_continue_handler([this](const httplib::Request& request, httplib::Response& response) {
+    return on_expect_continue(request, response);
+  });
   // httplib's own errors (404 for an unknown GET, 400 for a malformed request …) come with an
   // empty body: give them the JSON shape every client expects. Called for every status >= 400,
   // so leave the answers of handlers alone.
-  m_server->set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& response) {
-    if (!response.body.empty() || response.content_provider_) {
-      return httplib::Server::HandlerResponse::Unhandled;
-    }
-    json_response(response, response.status,
-                  {{"error", reason_for(response.status)}, {"kind", kind_name(kind_for_status(response.status))}});
-    return httplib::Server::HandlerResponse::Handled;
-  }));
+  m_server->set_error_handler(
+    httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& response) {
+      if (!response.body.empty() || response.content_provider_) {
+        return httplib::Server::HandlerResponse::Unhandled;
+      }
+      json_response(response, response.status,
+                    {{"error", reason_for(response.status)}, {"kind", kind_name(kind_for_status(response.status))}});
+      return httplib::Server::HandlerResponse::Handled;
+    }));
   m_server->set_exception_handler([](const httplib::Request& request, httplib::Response& response, std::exception_ptr) {
     LOG_ERROR("{} {}: internal error outside a handler", request.method, request.path);
     internal_error_response(response);

@@ -50,8 +50,8 @@ size_t authority_start(std::string_view text)
     return std::string_view::npos;
   }
   for (char c : text.substr(0, separator)) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-                    c == '-' || c == '.';
+    const bool ok =
+      (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
     if (!ok) {
       return std::string_view::npos;
     }

@@ -3,20 +3,16 @@
 #include <algorithm>
 #include <charconv>
 
+#include "core/strings.hpp"
 #include "portage/eapi.hpp"
 
 namespace swarm::portage {
 
 namespace {
 
-bool is_digit(char c)
-{
-  return c >= '0' && c <= '9';
-}
-
 bool is_alnum(char c)
 {
-  return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+  return strings::is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
 // Python's `\w` under re.ASCII.
@@ -345,7 +341,7 @@ Result<> parse_use(Atom& atom, std::string_view use_text, std::string_view text)
 
 std::optional<uint64_t> parse_build_id(std::string_view text)
 {
-  if (text.empty() || (text.size() > 1 && text.front() == '0') || !all_chars(text, is_digit)) {
+  if (text.empty() || (text.size() > 1 && text.front() == '0') || !all_chars(text, strings::is_digit)) {
     return std::nullopt;
   }
   uint64_t value = 0;
@@ -374,7 +370,8 @@ Result<> parse_wildcard(Atom& atom, std::string_view body, std::string_view text
     // version with a dot; `*/foo-2` stays a (strange) wildcard name.
     if (simple->cp_has_version) {
       const auto version = cpv_part.substr(simple->cp_version_begin + 1);
-      const auto digits_end = std::find_if(version.begin(), version.end(), [](char c) { return !is_digit(c); });
+      const auto digits_end =
+        std::find_if(version.begin(), version.end(), [](char c) { return !strings::is_digit(c); });
       if (digits_end != version.end() && *digits_end == '.') {
         return fail(invalid_atom(text));
       }
@@ -558,7 +555,7 @@ std::string strip_leading_zeros(std::string_view version)
     ++i;
   }
   std::string out(version.substr(i));
-  if (out.empty() || !is_digit(out.front())) {
+  if (out.empty() || !strings::is_digit(out.front())) {
     out.insert(out.begin(), '0');
   }
   return out;
@@ -640,7 +637,7 @@ bool matches_version(const Atom& atom, const MatchCandidate& candidate)
       return true;
     }
     const char next = text[pattern.size()];
-    return next == '.' || next == '_' || next == '-' || is_digit(pattern.back()) != is_digit(next);
+    return next == '.' || next == '_' || next == '-' || strings::is_digit(pattern.back()) != strings::is_digit(next);
   }
   const auto result = vercmp(candidate_version, atom.version);
   if (!result) {
@@ -904,8 +901,8 @@ Result<Atom> parse_atom(std::string_view text, const AtomOptions& options)
         for (const auto& dep : atom.use) {
           const bool conditional = dep.kind != UseDepKind::enabled && dep.kind != UseDepKind::disabled;
           if (conditional && !options.is_valid_flag(dep.flag)) {
-            return fail(invalid_atom(text, fmt::format("USE flag '{}' referenced in conditional '{}' is not in IUSE",
-                                                       dep.flag, dep.text)));
+            return fail(invalid_atom(
+              text, fmt::format("USE flag '{}' referenced in conditional '{}' is not in IUSE", dep.flag, dep.text)));
           }
         }
       }

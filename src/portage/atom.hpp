@@ -43,10 +43,10 @@ struct Atom {
   std::string text;        // the atom as Portage prints it (str(Atom))
   std::string unevaluated; // before evaluate_conditionals(); equal to text otherwise
   BlockerKind blocker = BlockerKind::none;
-  std::string op;      // "", "<", "<=", "=", "~", ">=", ">", or "=*" for `=cat/pkg-1.2*`
-  std::string cp;      // "cat/pkg" (wildcards kept for extended atoms)
-  std::string cpv;     // Portage Atom.cpv: "cat/pkg-1.2-r1", or the cp when unversioned
-  std::string version; // "1.2-r1" as Portage's _pkg_str.version; "" when none
+  std::string op;           // "", "<", "<=", "=", "~", ">=", ">", or "=*" for `=cat/pkg-1.2*`
+  std::string cp;           // "cat/pkg" (wildcards kept for extended atoms)
+  std::string cpv;          // Portage Atom.cpv: "cat/pkg-1.2-r1", or the cp when unversioned
+  std::string version;      // "1.2-r1" as Portage's _pkg_str.version; "" when none
   std::string version_base; // the version without revision ("1.2"), for `~` and `=*`
   std::optional<std::string> slot;
   std::optional<std::string> sub_slot;

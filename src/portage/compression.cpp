@@ -294,7 +294,8 @@ private:
 
 class ZstdSink : public stream::ByteSink {
 public:
-  ZstdSink(stream::ByteSink& output, int level) : m_out(output), m_ctx(ZSTD_createCCtx()), m_buffer(ZSTD_CStreamOutSize())
+  ZstdSink(stream::ByteSink& output, int level)
+      : m_out(output), m_ctx(ZSTD_createCCtx()), m_buffer(ZSTD_CStreamOutSize())
   {
     ZSTD_CCtx_setParameter(m_ctx, ZSTD_c_compressionLevel, level == 0 ? 3 : level);
     ZSTD_CCtx_setParameter(m_ctx, ZSTD_c_checksumFlag, 1);
@@ -577,7 +578,9 @@ std::optional<Compression> sniff_compression(std::string_view head)
   if (head.size() >= 4 && head[0] >= '\x22' && head[0] <= '\x28' && head.substr(1, 3) == "\xb5\x2f\xfd") {
     return Compression::zstd;
   }
-  if (starts(std::string_view("\xfd" "7zXZ\0", 6))) {
+  if (starts(std::string_view("\xfd"
+                              "7zXZ\0",
+                              6))) {
     return Compression::xz;
   }
   if (starts("\x1f\x8b")) {
@@ -620,7 +623,7 @@ Result<std::unique_ptr<stream::ByteSource>> make_decompressor(Compression compre
 }
 
 Result<std::unique_ptr<stream::ByteSink>> make_compressor(Compression compression, stream::ByteSink& output,
-                                                         const CompressOptions& options)
+                                                          const CompressOptions& options)
 {
   switch (compression) {
   case Compression::none:

@@ -44,7 +44,7 @@ struct CompressOptions {
   uint32_t gzip_mtime = 0;
 };
 Result<std::unique_ptr<stream::ByteSink>> make_compressor(Compression compression, stream::ByteSink& output,
-                                                         const CompressOptions& options = {});
+                                                          const CompressOptions& options = {});
 
 // Whole-buffer helpers for small data; decompress fails past `limit` output bytes.
 Result<std::string> compress(Compression compression, std::string_view data, const CompressOptions& options = {});

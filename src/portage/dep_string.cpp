@@ -92,10 +92,9 @@ void append(DepList& to, DepList from)
 class UseReducer {
 public:
   explicit UseReducer(const UseReduceOptions& options)
-    : m_options(options),
-      m_eapi(eapi_attributes(options.eapi ? std::optional<std::string_view>(*options.eapi) : std::nullopt))
-  {
-  }
+      : m_options(options),
+        m_eapi(eapi_attributes(options.eapi ? std::optional<std::string_view>(*options.eapi) : std::nullopt))
+  {}
 
   Result<DepList> run(std::string_view depstr);
   Result<bool> is_active(std::string_view conditional) const;
@@ -442,8 +441,8 @@ Result<DepList> UseReducer::run(std::string_view depstr)
         return invalid(fmt::format("SRC_URI arrow are only allowed in SRC_URI: token {}", position + 1));
       }
       if (!m_eapi.src_uri_arrows) {
-        return invalid(fmt::format("SRC_URI arrow not allowed in EAPI {}: token {}", m_options.eapi.value_or("None"),
-                                   position + 1));
+        return invalid(
+          fmt::format("SRC_URI arrow not allowed in EAPI {}: token {}", m_options.eapi.value_or("None"), position + 1));
       }
       need_simple_token = true;
       m_stack.back().push_back(token_element(token));

@@ -32,18 +32,18 @@ enum class TokenClass { string, atom };
 
 // The parameters of Portage's use_reduce, with its defaults.
 struct UseReduceOptions {
-  FlagSet use;              // enabled flags
-  FlagSet mask;             // always treated as disabled
-  bool match_all = false;   // every conditional active (repoman)
-  FlagSet exclude_all;      // negated conditionals on these are inactive
-  bool is_src_uri = false;  // SRC_URI syntax: "->" arrows, no "||"
+  FlagSet use;             // enabled flags
+  FlagSet mask;            // always treated as disabled
+  bool match_all = false;  // every conditional active (repoman)
+  FlagSet exclude_all;     // negated conditionals on these are inactive
+  bool is_src_uri = false; // SRC_URI syntax: "->" arrows, no "||"
   std::optional<std::string> eapi;
-  bool opconvert = false;   // "||" moved inside its group: [["||", a, b]]
-  bool flat = false;        // one flat list of all tokens
+  bool opconvert = false;                              // "||" moved inside its group: [["||", a, b]]
+  bool flat = false;                                   // one flat list of all tokens
   std::function<bool(std::string_view)> is_valid_flag; // conditionals must name valid flags
-  TokenClass token_class = TokenClass::string;          // atom: tokens parsed (and evaluated)
-  bool match_none = false;  // every conditional inactive
-  std::optional<FlagSet> subset; // keep only what these conditionals select
+  TokenClass token_class = TokenClass::string;         // atom: tokens parsed (and evaluated)
+  bool match_none = false;                             // every conditional inactive
+  std::optional<FlagSet> subset;                       // keep only what these conditionals select
 };
 
 // Portage use_reduce: removes USE conditionals and redundant parentheses. Errors (invalid)

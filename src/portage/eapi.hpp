@@ -8,14 +8,14 @@
 namespace swarm::portage {
 
 struct EapiAttributes {
-  bool slot_deps = true;                // ":SLOT" (EAPI >= 1)
-  bool slot_operator = true;            // ":=", ":*", ":SLOT/SUB" (EAPI >= 5)
-  bool use_deps = true;                 // "[flag]" (EAPI >= 2)
-  bool use_dep_defaults = true;         // "[flag(+)]" (EAPI >= 4)
-  bool strong_blocks = true;            // "!!atom" (EAPI >= 2)
-  bool repo_deps = true;                // "::repo" (no official EAPI)
-  bool empty_groups_always_true = false; // "|| ( )" satisfied (EAPI <= 6)
-  bool src_uri_arrows = true;           // "uri -> name" (EAPI >= 2)
+  bool slot_deps = true;                     // ":SLOT" (EAPI >= 1)
+  bool slot_operator = true;                 // ":=", ":*", ":SLOT/SUB" (EAPI >= 5)
+  bool use_deps = true;                      // "[flag]" (EAPI >= 2)
+  bool use_dep_defaults = true;              // "[flag(+)]" (EAPI >= 4)
+  bool strong_blocks = true;                 // "!!atom" (EAPI >= 2)
+  bool repo_deps = true;                     // "::repo" (no official EAPI)
+  bool empty_groups_always_true = false;     // "|| ( )" satisfied (EAPI <= 6)
+  bool src_uri_arrows = true;                // "uri -> name" (EAPI >= 2)
   bool selective_src_uri_restriction = true; // "fetch+uri" (EAPI >= 8)
 };
 

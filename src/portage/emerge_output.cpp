@@ -4,6 +4,7 @@
 #include <array>
 #include <charconv>
 
+#include "core/strings.hpp"
 #include "portage/version.hpp"
 
 namespace swarm::portage {
@@ -28,11 +29,6 @@ std::optional<MergeType> type_from_name(std::string_view name)
     }
   }
   return std::nullopt;
-}
-
-bool is_digit(char c)
-{
-  return c >= '0' && c <= '9';
 }
 
 // text[begin:end], `end` may be npos.
@@ -144,7 +140,7 @@ std::optional<std::pair<std::string_view, uint64_t>> split_build_id(std::string_
     return std::nullopt;
   }
   const auto id = text.substr(dash + 1);
-  if (id.empty() || !std::all_of(id.begin(), id.end(), is_digit) || !valid(text.substr(0, dash))) {
+  if (id.empty() || !std::all_of(id.begin(), id.end(), strings::is_digit) || !valid(text.substr(0, dash))) {
     return std::nullopt;
   }
   const auto number = parse_number(id);
@@ -256,7 +252,7 @@ bool read_use_variable(std::string_view token, MergeEntry& entry)
     return false;
   }
   const auto name = token.substr(0, equals);
-  auto is_name_char = [](char c) { return (c >= 'A' && c <= 'Z') || is_digit(c) || c == '_'; };
+  auto is_name_char = [](char c) { return (c >= 'A' && c <= 'Z') || strings::is_digit(c) || c == '_'; };
   if (!std::all_of(name.begin(), name.end(), is_name_char)) {
     return false;
   }
@@ -279,8 +275,8 @@ bool read_use_variable(std::string_view token, MergeEntry& entry)
 
 bool is_size_number(std::string_view token)
 {
-  return !token.empty() && is_digit(token.front()) &&
-         std::all_of(token.begin(), token.end(), [](char c) { return is_digit(c) || c == ',' || c == '.'; });
+  return !token.empty() && strings::is_digit(token.front()) &&
+         std::all_of(token.begin(), token.end(), [](char c) { return strings::is_digit(c) || c == ',' || c == '.'; });
 }
 
 bool is_size_unit(std::string_view token)

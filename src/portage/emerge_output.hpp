@@ -42,17 +42,17 @@ struct MergeEntry {
   std::string attributes; // the attribute column letters: "N", "U", "R~", "NS", "B"
   std::string cpv;        // "cat/pkg-ver[-rN]" (no build id); empty for blockers
   std::optional<uint64_t> build_id;
-  std::string slot;    // as shown (`--verbose`), else empty
-  std::string subslot; // as shown, else empty
-  std::string repo;    // as shown, else empty
+  std::string slot;                      // as shown (`--verbose`), else empty
+  std::string subslot;                   // as shown, else empty
+  std::string repo;                      // as shown, else empty
   std::vector<std::string> old_versions; // the `[…]` block: "2.78.6:2::gentoo", …
   UseFlags use;
   std::map<std::string, UseFlags> use_expand; // "PYTHON_TARGETS" → flags
-  int depth = 0;            // `--tree` indentation
-  std::string blocker;      // blocks: the blocking atom
-  std::string blocker_text; // blocks: the explanation, without its parentheses
-  std::string size;         // download size as shown: "39,565 KiB"
-  std::string root;         // "to ROOT" for another root, else empty
+  int depth = 0;                              // `--tree` indentation
+  std::string blocker;                        // blocks: the blocking atom
+  std::string blocker_text;                   // blocks: the explanation, without its parentheses
+  std::string size;                           // download size as shown: "39,565 KiB"
+  std::string root;                           // "to ROOT" for another root, else empty
 
   // Enabled USE flags, USE_EXPAND values as `name_value` (PYTHON_TARGETS="python3_12" →
   // python_targets_python3_12), sorted.

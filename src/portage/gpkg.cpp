@@ -176,14 +176,13 @@ public:
     m_home = m_scratch / "home";
     std::filesystem::create_directory(m_home, error);
     ::chmod(m_home.c_str(), 0700);
-    auto imported = subprocess::run_capture({"gpg", "--homedir", m_home.string(), "--batch", "--no-tty", "--quiet",
-                                             "--import", keys.string()});
+    auto imported = subprocess::run_capture(
+      {"gpg", "--homedir", m_home.string(), "--batch", "--no-tty", "--quiet", "--import", keys.string()});
     if (!imported) {
       return fail(imported.error());
     }
     if (!imported->success()) {
-      return fail(ErrorKind::invalid, "gpg could not import {}: {}", keys.string(),
-                  strings::trim(imported->output));
+      return fail(ErrorKind::invalid, "gpg could not import {}: {}", keys.string(), strings::trim(imported->output));
     }
     return {};
   }
@@ -193,8 +192,9 @@ public:
   // `gpg --verify` of a clear-signed file (one argument) or a detached signature and its data.
   Result<std::string> verify(const std::vector<std::string>& files) const
   {
-    std::vector<std::string> argv{"gpg",        "--homedir",    m_home.string(), "--batch", "--no-tty",
-                                  "--no-auto-check-trustdb", "--status-fd", "1", "--verify"};
+    std::vector<std::string> argv{"gpg",         "--homedir", m_home.string(),
+                                  "--batch",     "--no-tty",  "--no-auto-check-trustdb",
+                                  "--status-fd", "1",         "--verify"};
     argv.insert(argv.end(), files.begin(), files.end());
     auto outcome = subprocess::run_capture(argv);
     if (!outcome) {
@@ -207,7 +207,8 @@ public:
     if (!outcome->success() || !good) {
       std::string detail;
       for (const auto& line : strings::split(outcome->output, '\n')) {
-        if (line.starts_with("[GNUPG:] ") && !line.starts_with("[GNUPG:] NEWSIG") && !line.starts_with("[GNUPG:] KEY_CONSIDERED")) {
+        if (line.starts_with("[GNUPG:] ") && !line.starts_with("[GNUPG:] NEWSIG") &&
+            !line.starts_with("[GNUPG:] KEY_CONSIDERED")) {
           detail = line.substr(9);
           break;
         }
@@ -478,7 +479,8 @@ Result<GpkgReport> validate_gpkg(const std::filesystem::path& path, const GpkgOp
       report.format = BinpkgFormat::xpak;
       auto xpak = read_xpak(file);
       if (!xpak) {
-        return finish(invalid(report, fmt::format("not a GPKG (old xpak format, unreadable: {})", xpak.error().message)));
+        return finish(
+          invalid(report, fmt::format("not a GPKG (old xpak format, unreadable: {})", xpak.error().message)));
       }
       for (const auto& [key, value] : xpak->metadata) {
         if (is_text_metadata(key)) {
@@ -537,8 +539,8 @@ Result<GpkgReport> validate_gpkg(const std::filesystem::path& path, const GpkgOp
     if (report.dir_name.empty()) {
       report.dir_name = dir;
     } else if (dir != report.dir_name) {
-      return finish(invalid(report, fmt::format("members are in more than one directory ('{}' and '{}')",
-                                                report.dir_name, dir)));
+      return finish(
+        invalid(report, fmt::format("members are in more than one directory ('{}' and '{}')", report.dir_name, dir)));
     }
   }
 
@@ -608,8 +610,8 @@ Result<GpkgReport> validate_gpkg(const std::filesystem::path& path, const GpkgOp
       return finish(invalid(report, fmt::format("{} is not listed in the Manifest", base)));
     }
     if (record->second.size != member.size) {
-      return finish(invalid(report, fmt::format("{} is {} bytes, the Manifest says {}", base, member.size,
-                                                record->second.size)));
+      return finish(
+        invalid(report, fmt::format("{} is {} bytes, the Manifest says {}", base, member.size, record->second.size)));
     }
     std::vector<hash::Algo> algos;
     for (const auto& [name, value] : record->second.hashes) {
@@ -674,8 +676,8 @@ Result<GpkgReport> validate_gpkg(const std::filesystem::path& path, const GpkgOp
   if (image_member == nullptr) {
     return invalid(report, "no image.tar* member");
   }
-  for (auto [member, target] : {std::pair{metadata_member, &report.metadata_compression},
-                                std::pair{image_member, &report.image_compression}}) {
+  for (auto [member, target] :
+       {std::pair{metadata_member, &report.metadata_compression}, std::pair{image_member, &report.image_compression}}) {
     auto compression = compression_from_tar_name(member->name);
     if (!compression) {
       return invalid(report, compression.error().message);
@@ -704,7 +706,8 @@ Result<GpkgReport> validate_gpkg(const std::filesystem::path& path, const GpkgOp
     if (cpv != *options.expect_cpv) {
       // Name only what differs: "metadata names evil-9.9, expected app-misc/hello-1.2.3-r1".
       const bool same_category = options.expect_cpv->starts_with(category + "/");
-      return invalid(report, fmt::format("metadata names {}, expected {}", same_category ? pf : cpv, *options.expect_cpv));
+      return invalid(report,
+                     fmt::format("metadata names {}, expected {}", same_category ? pf : cpv, *options.expect_cpv));
     }
   }
   report.valid = true;
@@ -739,7 +742,8 @@ struct ImageNode {
 };
 
 // tarfile.add(root, "image") recurses into sorted(os.listdir()) depth first.
-void collect_image(const ImageNode& node, const std::string& path, std::vector<std::pair<std::string, const ImageFile*>>& out)
+void collect_image(const ImageNode& node, const std::string& path,
+                   std::vector<std::pair<std::string, const ImageFile*>>& out)
 {
   for (const auto& [name, child] : node.children) {
     const auto child_path = path + "/" + name;
@@ -750,7 +754,8 @@ void collect_image(const ImageNode& node, const std::string& path, std::vector<s
   }
 }
 
-Result<std::string> build_tar(const std::vector<std::pair<TarWriteEntry, std::string_view>>& entries, Compression compression)
+Result<std::string> build_tar(const std::vector<std::pair<TarWriteEntry, std::string_view>>& entries,
+                              Compression compression)
 {
   bool ustar = true;
   for (const auto& [entry, content] : entries) {
@@ -797,10 +802,10 @@ Result<> write_gpkg(const std::filesystem::path& path, const GpkgContent& conten
   if (!compression_supported(content.compression)) {
     return fail(ErrorKind::invalid, "cannot write {} compression", compression_name(content.compression));
   }
-  const auto mtime = content.mtime != 0 ? content.mtime
-                                        : std::chrono::duration_cast<std::chrono::seconds>(
-                                            std::chrono::system_clock::now().time_since_epoch())
-                                            .count();
+  const auto mtime =
+    content.mtime != 0
+      ? content.mtime
+      : std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 
   // metadata.tar: metadata/KEY files, no directory entry, uid/gid 0, no owner names.
   std::vector<std::string> values;

@@ -50,9 +50,9 @@ struct GpkgReport {
   bool valid = false;
   std::string reason; // why not valid; empty when valid
   BinpkgFormat format = BinpkgFormat::unknown;
-  std::string dir_name;                 // the one directory of every member, "PF-BUILD_ID"
+  std::string dir_name; // the one directory of every member, "PF-BUILD_ID"
   TarFormat tar_format = TarFormat::unknown;
-  std::vector<GpkgMember> members;      // in archive order
+  std::vector<GpkgMember> members; // in archive order
   // Metadata as Portage reads it: every text member of metadata/ (not environment.bz2 nor the
   // ebuild), whitespace-normalised (" ".join(v.split())). For xpak files: the XPAK index.
   std::map<std::string, std::string> metadata;
@@ -61,8 +61,8 @@ struct GpkgReport {
   std::string signature_detail; // what gpg said, when it ran
   Compression metadata_compression = Compression::none;
   Compression image_compression = Compression::none;
-  uint64_t size = 0;     // file size in bytes
-  std::string sha256;    // of the whole file
+  uint64_t size = 0;          // file size in bytes
+  std::string sha256;         // of the whole file
   hash::Digests file_digests; // sha256 plus GpkgOptions::file_digests
 };
 
@@ -95,11 +95,11 @@ struct ImageFile {
 };
 
 struct GpkgContent {
-  std::string dir_name;                         // "PF-BUILD_ID", e.g. "hello-1.2.3-r1-1"
-  std::map<std::string, std::string> metadata;  // KEY → content (see write_gpkg)
-  std::map<std::string, ImageFile> image;       // "usr/bin/hello" → file
-  Compression compression = Compression::zstd;  // Portage's default BINPKG_COMPRESS
-  int64_t mtime = 0;                            // of every tar entry; 0: now
+  std::string dir_name;                        // "PF-BUILD_ID", e.g. "hello-1.2.3-r1-1"
+  std::map<std::string, std::string> metadata; // KEY → content (see write_gpkg)
+  std::map<std::string, ImageFile> image;      // "usr/bin/hello" → file
+  Compression compression = Compression::zstd; // Portage's default BINPKG_COMPRESS
+  int64_t mtime = 0;                           // of every tar entry; 0: now
 };
 
 // Writes a GPKG exactly as Portage lays it out: outer ustar with gpkg-1, metadata.tar${comp},

@@ -14,7 +14,7 @@
 namespace swarm::portage {
 
 struct Md5CacheEntry {
-  std::map<std::string, std::string, std::less<>> values; // every key, unknown ones included
+  std::map<std::string, std::string, std::less<>> values;    // every key, unknown ones included
   std::vector<std::pair<std::string, std::string>> eclasses; // _eclasses_: (name, md5) in order
 
   // The value of `key`, "" when absent (PMS: empty values may be omitted).

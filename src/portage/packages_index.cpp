@@ -20,10 +20,10 @@ namespace {
 
 // bintree._pkgindex_default_pkg_data: values a package entry omits when equal.
 constexpr std::array<std::pair<std::string_view, std::string_view>, 19> k_defaults{{
-  {"BDEPEND", ""},  {"BUILD_ID", ""}, {"BUILD_TIME", ""}, {"DEFINED_PHASES", ""}, {"DEPEND", ""},
-  {"EAPI", "0"},    {"IDEPEND", ""},  {"IUSE", ""},       {"KEYWORDS", ""},       {"LICENSE", ""},
-  {"PATH", ""},     {"PDEPEND", ""},  {"PROPERTIES", ""}, {"PROVIDES", ""},       {"RDEPEND", ""},
-  {"REQUIRES", ""}, {"RESTRICT", ""}, {"SLOT", "0"},      {"USE", ""},
+  {"BDEPEND", ""},    {"BUILD_ID", ""}, {"BUILD_TIME", ""}, {"DEFINED_PHASES", ""}, {"DEPEND", ""},   {"EAPI", "0"},
+  {"IDEPEND", ""},    {"IUSE", ""},     {"KEYWORDS", ""},   {"LICENSE", ""},        {"PATH", ""},     {"PDEPEND", ""},
+  {"PROPERTIES", ""}, {"PROVIDES", ""}, {"RDEPEND", ""},    {"REQUIRES", ""},       {"RESTRICT", ""}, {"SLOT", "0"},
+  {"USE", ""},
 }};
 
 // bintree._pkgindex_inherited_keys, by their file names (repository is written REPO).
@@ -249,9 +249,9 @@ Result<IndexBlock> index_entry_for_gpkg(const std::filesystem::path& path, std::
   block["CPV"] = metadata.at("CATEGORY") + "/" + metadata.at("PF");
   // bintree._pkgindex_keys (the aux-cache keys) as the metadata has them, USE-reduced already.
   static constexpr std::array<std::string_view, 20> k_copied{
-    "BDEPEND", "BUILD_ID", "BUILD_TIME", "CHOST",    "DEFINED_PHASES", "DEPEND",   "EAPI",
-    "IDEPEND", "IUSE",     "KEYWORDS",   "LICENSE",  "PDEPEND",        "PROPERTIES", "PROVIDES",
-    "RDEPEND", "REQUIRES", "RESTRICT",   "SLOT",     "USE",            "DESCRIPTION"};
+    "BDEPEND",  "BUILD_ID", "BUILD_TIME", "CHOST",      "DEFINED_PHASES", "DEPEND",   "EAPI",    "IDEPEND",
+    "IUSE",     "KEYWORDS", "LICENSE",    "PDEPEND",    "PROPERTIES",     "PROVIDES", "RDEPEND", "REQUIRES",
+    "RESTRICT", "SLOT",     "USE",        "DESCRIPTION"};
   for (const auto key : k_copied) {
     const auto it = metadata.find(std::string(key));
     if (it != metadata.end() && !it->second.empty()) {

@@ -131,8 +131,8 @@ private:
       if (to.cp == from.cp || !to.in_plan) {
         continue;
       }
-      const uint64_t key = (static_cast<uint64_t>(package) * m_nodes.size() + index) * k_edge_kinds.size() +
-                           static_cast<uint64_t>(kind);
+      const uint64_t key =
+        (static_cast<uint64_t>(package) * m_nodes.size() + index) * k_edge_kinds.size() + static_cast<uint64_t>(kind);
       if (m_seen.insert(key).second) {
         m_edges.push_back(PlanEdge{from.cpv, to.cpv, kind});
       }
@@ -364,9 +364,8 @@ Result<Plan> plan_from_json(const nlohmann::json& json)
     if (!cpvs.insert(package.cpv).second) {
       return plan_error(fmt::format("{}cpv: '{}' is listed twice", where, package.cpv));
     }
-    for (auto [key, target] :
-         {std::pair{"slot", &package.slot}, std::pair{"repo", &package.repo},
-          std::pair{"duration_source", &package.duration_source}}) {
+    for (auto [key, target] : {std::pair{"slot", &package.slot}, std::pair{"repo", &package.repo},
+                               std::pair{"duration_source", &package.duration_source}}) {
       auto value = optional_string(item, key, where);
       if (!value) {
         return std::unexpected(value.error());

@@ -32,7 +32,9 @@ constexpr Field k_devmajor{329, 8};
 constexpr Field k_devminor{337, 8};
 constexpr Field k_prefix{345, 155};
 
-constexpr std::string_view k_ustar_magic{"ustar\0" "00", 8};
+constexpr std::string_view k_ustar_magic{"ustar\0"
+                                         "00",
+                                         8};
 constexpr std::string_view k_gnu_magic{"ustar  \0", 8};
 constexpr size_t k_max_meta_header = 1 << 20; // long names and pax records are small
 

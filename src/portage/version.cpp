@@ -3,14 +3,11 @@
 #include <algorithm>
 #include <array>
 
+#include "core/strings.hpp"
+
 namespace swarm::portage {
 
 namespace {
-
-bool is_digit(char c)
-{
-  return c >= '0' && c <= '9';
-}
 
 bool is_lower(char c)
 {
@@ -20,7 +17,7 @@ bool is_lower(char c)
 // Python's `\w` under re.ASCII.
 bool is_word(char c)
 {
-  return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+  return strings::is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
 
 // Suffix order of Portage's suffix_value: alpha < beta < pre < rc < p.
@@ -53,7 +50,7 @@ std::optional<VersionParts> scan_v(std::string_view text)
 {
   VersionParts parts;
   size_t i = 0;
-  while (i < text.size() && is_digit(text[i])) {
+  while (i < text.size() && strings::is_digit(text[i])) {
     ++i;
   }
   if (i == 0) {
@@ -61,9 +58,9 @@ std::optional<VersionParts> scan_v(std::string_view text)
   }
   parts.first = text.substr(0, i);
   const size_t rest_begin = i;
-  while (i + 1 < text.size() && text[i] == '.' && is_digit(text[i + 1])) {
+  while (i + 1 < text.size() && text[i] == '.' && strings::is_digit(text[i + 1])) {
     i += 2;
-    while (i < text.size() && is_digit(text[i])) {
+    while (i < text.size() && strings::is_digit(text[i])) {
       ++i;
     }
   }
@@ -81,7 +78,7 @@ std::optional<VersionParts> scan_v(std::string_view text)
     for (const auto& candidate : k_suffix_words) {
       if (after.starts_with(candidate.word)) {
         size_t j = i + 1 + candidate.word.size();
-        while (j < text.size() && is_digit(text[j])) {
+        while (j < text.size() && strings::is_digit(text[j])) {
           ++j;
         }
         i = j;
@@ -108,7 +105,7 @@ std::optional<VersionParts> match_version(std::string_view text, bool allow_revi
   size_t i = parts->end;
   if (allow_revision && text.substr(i).starts_with("-r")) {
     size_t j = i + 2;
-    while (j < text.size() && is_digit(text[j])) {
+    while (j < text.size() && strings::is_digit(text[j])) {
       ++j;
     }
     if (j > i + 2) {
@@ -187,7 +184,7 @@ Suffix next_suffix(std::string_view& suffixes)
   suffixes = next == std::string_view::npos ? std::string_view{} : suffixes.substr(next);
   for (const auto& candidate : k_suffix_words) {
     if (token.starts_with(candidate.word) &&
-        std::all_of(token.begin() + static_cast<long>(candidate.word.size()), token.end(), is_digit)) {
+        std::all_of(token.begin() + static_cast<long>(candidate.word.size()), token.end(), strings::is_digit)) {
       return Suffix{candidate.kind, token.substr(candidate.word.size()), false};
     }
   }

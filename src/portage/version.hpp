@@ -21,8 +21,8 @@ std::optional<int> vercmp(std::string_view a, std::string_view b);
 struct Cpv {
   std::string category; // "null" when the input had no category (catpkgsplit)
   std::string package;
-  std::string version;         // without revision: "19.1.7"
-  std::string revision = "r0"; // "r1"; "r0" when absent
+  std::string version;           // without revision: "19.1.7"
+  std::string revision = "r0";   // "r1"; "r0" when absent
   bool revision_written = false; // the input spelled "-rN" (even "-r0")
 
   // "sys-devel/llvm".

@@ -491,9 +491,8 @@ int build_package(const std::string& cpv, size_t number, size_t total, const std
       }
     }
   }
-  content.image[fmt::format("usr/share/swarm-fake/{}", split->pf)] =
-    portage::ImageFile{fmt::format("fake build of {} (BUILD_ID {})\n", cpv, build_id), 0644,
-                       portage::TarEntryType::regular, ""};
+  content.image[fmt::format("usr/share/swarm-fake/{}", split->pf)] = portage::ImageFile{
+    fmt::format("fake build of {} (BUILD_ID {})\n", cpv, build_id), 0644, portage::TarEntryType::regular, ""};
   if (auto written = portage::write_gpkg(path, content); !written) {
     std::error_code error;
     std::filesystem::remove(path, error);
@@ -517,7 +516,8 @@ bool pretend_requested(const std::vector<std::string>& args)
     if (arg == "--") {
       break;
     }
-    if (arg == "--pretend" || (arg.size() > 1 && arg[0] == '-' && arg[1] != '-' && arg.find('p') != std::string::npos)) {
+    if (arg == "--pretend" ||
+        (arg.size() > 1 && arg[0] == '-' && arg[1] != '-' && arg.find('p') != std::string::npos)) {
       return true;
     }
   }
@@ -529,11 +529,12 @@ bool pretend_requested(const std::vector<std::string>& args)
 // order, between Portage's header and footer. Without SWARM_FAKE_PLAN nothing needs merging.
 int run_pretend(const std::vector<std::string>& args)
 {
-  static constexpr std::string_view k_long[] = {"pretend", "verbose", "update", "deep", "newuse", "nospinner",
-                                                "changed-use", "with-bdeps", "color", "ask-enter-invalid"};
+  static constexpr std::string_view k_long[] = {"pretend",   "verbose",     "update",     "deep",  "newuse",
+                                                "nospinner", "changed-use", "with-bdeps", "color", "ask-enter-invalid"};
   for (const auto& arg : args) {
     if (arg.starts_with("--")) {
-      const auto name = std::string_view(arg).substr(2, arg.find('=') == std::string::npos ? std::string::npos : arg.find('=') - 2);
+      const auto name =
+        std::string_view(arg).substr(2, arg.find('=') == std::string::npos ? std::string::npos : arg.find('=') - 2);
       if (std::find(std::begin(k_long), std::end(k_long), name) == std::end(k_long)) {
         complain("emerge: unrecognized option '{}'", arg);
         return exit_code::k_usage;
@@ -583,17 +584,22 @@ Result<FakeEmergeArgs> parse_fake_emerge_args(const std::vector<std::string>& ar
     bool FakeEmergeArgs::*field;
   };
   static constexpr Flag k_flags[] = {
-    {"oneshot", '1', &FakeEmergeArgs::oneshot},       {"usepkg", 'k', &FakeEmergeArgs::usepkg},
-    {"usepkgonly", 'K', &FakeEmergeArgs::usepkgonly}, {"getbinpkg", 'g', &FakeEmergeArgs::getbinpkg},
-    {"getbinpkgonly", 'G', &FakeEmergeArgs::getbinpkgonly}, {"nodeps", 'O', &FakeEmergeArgs::nodeps},
-    {"noreplace", 'n', &FakeEmergeArgs::noreplace},   {"buildpkg", 'b', &FakeEmergeArgs::buildpkg},
-    {"buildpkgonly", 'B', &FakeEmergeArgs::buildpkgonly}, {"quiet", 'q', &FakeEmergeArgs::quiet},
+    {"oneshot", '1', &FakeEmergeArgs::oneshot},
+    {"usepkg", 'k', &FakeEmergeArgs::usepkg},
+    {"usepkgonly", 'K', &FakeEmergeArgs::usepkgonly},
+    {"getbinpkg", 'g', &FakeEmergeArgs::getbinpkg},
+    {"getbinpkgonly", 'G', &FakeEmergeArgs::getbinpkgonly},
+    {"nodeps", 'O', &FakeEmergeArgs::nodeps},
+    {"noreplace", 'n', &FakeEmergeArgs::noreplace},
+    {"buildpkg", 'b', &FakeEmergeArgs::buildpkg},
+    {"buildpkgonly", 'B', &FakeEmergeArgs::buildpkgonly},
+    {"quiet", 'q', &FakeEmergeArgs::quiet},
     {"verbose", 'v', &FakeEmergeArgs::verbose},
   };
   // Options accepted and ignored (with their value forms).
   static constexpr std::string_view k_ignored_plain[] = {"nospinner", "ask-enter-invalid"};
-  static constexpr std::string_view k_ignored_valued[] = {"color", "jobs", "load-average", "with-bdeps",
-                                                           "binpkg-respect-use", "binpkg-changed-deps"};
+  static constexpr std::string_view k_ignored_valued[] = {
+    "color", "jobs", "load-average", "with-bdeps", "binpkg-respect-use", "binpkg-changed-deps"};
   // Options whose y|n value may also come as the next argument.
   const auto takes_next = [&](std::string_view name, size_t i) {
     return i + 1 < args.size() && (args[i + 1] == "y" || args[i + 1] == "n") &&
@@ -614,8 +620,8 @@ Result<FakeEmergeArgs> parse_fake_emerge_args(const std::vector<std::string>& ar
       // (A plain flag pair rather than optional<string_view>: g++ 12 warns falsely on the latter.)
       const bool has_value = equals != std::string_view::npos;
       const auto value = has_value ? body.substr(equals + 1) : std::string_view();
-      if (const auto* flag = std::find_if(std::begin(k_flags), std::end(k_flags),
-                                          [&](const Flag& f) { return f.name == name; });
+      if (const auto* flag =
+            std::find_if(std::begin(k_flags), std::end(k_flags), [&](const Flag& f) { return f.name == name; });
           flag != std::end(k_flags)) {
         bool on = true;
         if (has_value) {
@@ -641,8 +647,8 @@ Result<FakeEmergeArgs> parse_fake_emerge_args(const std::vector<std::string>& ar
     }
     if (!only_atoms && arg.size() > 1 && arg.starts_with('-')) {
       for (const char letter : std::string_view(arg).substr(1)) {
-        const auto* flag = std::find_if(std::begin(k_flags), std::end(k_flags),
-                                        [&](const Flag& f) { return f.letter == letter; });
+        const auto* flag =
+          std::find_if(std::begin(k_flags), std::end(k_flags), [&](const Flag& f) { return f.letter == letter; });
         if (flag == std::end(k_flags)) {
           return fail(ErrorKind::invalid, "emerge: unrecognized option '-{}' in '{}'", letter, arg);
         }

@@ -24,8 +24,8 @@
 #include "roles/drone/orch_api.hpp"
 #include "roles/operator/api_client.hpp"
 #include "roles/operator/client_side.hpp"
-#include "roles/operator/world_plan.hpp"
 #include "roles/operator/failure_class.hpp"
+#include "roles/operator/world_plan.hpp"
 #include "roles/verbs.hpp"
 
 namespace swarm::roles {
@@ -70,7 +70,7 @@ std::string iso_time(double epoch)
     return "-";
   }
   const auto seconds = static_cast<time_t>(epoch);
-  struct tm utc{};
+  struct tm utc {};
   gmtime_r(&seconds, &utc);
   return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday,
                      utc.tm_hour, utc.tm_min, utc.tm_sec);
@@ -122,8 +122,8 @@ void print_plan_reply(const json& reply)
 
 int run_fresh(VerbArgs& args)
 {
-  auto plan = must(compute_world_plan(
-    {args.config.get("client.emerge"), args.config.get("client.repo_dir"), args.has_option("from") ? args.option("from") : ""}));
+  auto plan = must(compute_world_plan({args.config.get("client.emerge"), args.config.get("client.repo_dir"),
+                                       args.has_option("from") ? args.option("from") : ""}));
   if (plan.packages.empty()) {
     fmt::print(stderr, "note: the merge list has no package to build from source\n");
   }
@@ -169,8 +169,8 @@ int run_fresh(VerbArgs& args)
 int submit_added(VerbArgs& args, const portage::Plan& plan)
 {
   auto client = make_client(args.config);
-  const auto reply =
-    must(client.post_json("/api/v1/plan", json{{"plan", portage::plan_to_json(plan)}, {"mode", "add"}, {"clear_staging", false}}));
+  const auto reply = must(client.post_json(
+    "/api/v1/plan", json{{"plan", portage::plan_to_json(plan)}, {"mode", "add"}, {"clear_staging", false}}));
   if (args.json) {
     print_json(reply);
   } else {
@@ -399,7 +399,8 @@ int run_simple_control(VerbArgs& args, const std::string& action)
 
 int run_ground(VerbArgs& args, bool ground)
 {
-  if (ground && !confirm(args, fmt::format("Ground drone {} (its running builds go back to the queue)?", args.option("drone")))) {
+  if (ground &&
+      !confirm(args, fmt::format("Ground drone {} (its running builds go back to the queue)?", args.option("drone")))) {
     fmt::print(stderr, "cancelled\n");
     return exit_code::k_failure;
   }
@@ -426,8 +427,8 @@ int run_drones(VerbArgs& args)
     fmt::print("no drone is enrolled (`swarm drone enroll NAME` on the orchestrator)\n");
     return exit_code::k_ok;
   }
-  fmt::print("{:<20} {:<10} {:>5} {:>7} {:>5} {:<32} {:<19} {}\n", "NAME", "STATE", "SLOTS", "RUNNING", "FAILS",
-             "TREE", "LAST SEEN", "REASON");
+  fmt::print("{:<20} {:<10} {:>5} {:>7} {:>5} {:<32} {:<19} {}\n", "NAME", "STATE", "SLOTS", "RUNNING", "FAILS", "TREE",
+             "LAST SEEN", "REASON");
   for (const auto& d : drones) {
     auto tree = d.value("tree_timestamp", std::string());
     if (!d.value("tree_matches", true)) {
@@ -497,8 +498,8 @@ int run_history(VerbArgs& args)
     fmt::print("no build yet\n");
     return exit_code::k_ok;
   }
-  fmt::print("{:<19} {:<19} {:<16} {:<40} {:<10} {:>9}  {}\n", "START", "END", "DRONE", "PACKAGE", "RESULT",
-             "DURATION", "REASON");
+  fmt::print("{:<19} {:<19} {:<16} {:<40} {:<10} {:>9}  {}\n", "START", "END", "DRONE", "PACKAGE", "RESULT", "DURATION",
+             "REASON");
   for (const auto& b : builds) {
     const double duration = b.value("duration", 0.0);
     auto reason = b.value("reason", std::string());
@@ -637,18 +638,19 @@ int run_build_local(VerbArgs& args)
   const auto registration = must(drone::registration_from_json(registered->body));
 
   // Heartbeats keep the lease while emerge runs (a kernel module can take a while).
-  std::jthread beats([&api, &lease, interval = registration.heartbeat_interval, tree = hello.tree_timestamp](std::stop_token stop) {
-    while (!stop.stop_requested()) {
-      drone::HeartbeatRequest beat;
-      beat.tree_timestamp = tree;
-      beat.leases = {lease.id};
-      (void)api.heartbeat(beat);
-      const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(interval);
-      while (!stop.stop_requested() && std::chrono::steady_clock::now() < until) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::jthread beats(
+    [&api, &lease, interval = registration.heartbeat_interval, tree = hello.tree_timestamp](std::stop_token stop) {
+      while (!stop.stop_requested()) {
+        drone::HeartbeatRequest beat;
+        beat.tree_timestamp = tree;
+        beat.leases = {lease.id};
+        (void)api.heartbeat(beat);
+        const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(interval);
+        while (!stop.stop_requested() && std::chrono::steady_clock::now() < until) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
       }
-    }
-  });
+    });
 
   fs::TempDir work("swarm-build-local");
   drone::BuildSettings settings;
@@ -684,7 +686,7 @@ int run_build_local(VerbArgs& args)
   if (drone::verdict_of(uploaded) != drone::Verdict::done) {
     beats.request_stop();
     fatal(ErrorKind::conflict, fmt::format("the orchestrator did not take {}: {}", outcome.artifact.filename().string(),
-                                         drone::describe(uploaded)));
+                                           drone::describe(uploaded)));
   }
   report.result = drone::ReportResult::success;
   const auto reported = api.report(lease.id, report);
@@ -694,8 +696,12 @@ int run_build_local(VerbArgs& args)
   }
   const auto path = uploaded->body.is_object() ? uploaded->body.value("path", std::string()) : std::string();
   if (args.json) {
-    print_json(json{{"cpv", cpv}, {"drone", identity}, {"path", path}, {"sha256", outcome.sha256},
-                    {"size", outcome.size}, {"seconds", outcome.seconds}});
+    print_json(json{{"cpv", cpv},
+                    {"drone", identity},
+                    {"path", path},
+                    {"sha256", outcome.sha256},
+                    {"size", outcome.size},
+                    {"seconds", outcome.seconds}});
   } else {
     fmt::print("built {} in {}; in staging as {}\n", cpv, strings::human_duration(outcome.seconds), path);
   }
@@ -727,8 +733,8 @@ int run_client_setup(VerbArgs& args)
   const std::filesystem::path path = args.config.get("client.binrepos_conf");
   std::error_code ec;
   if (std::filesystem::exists(path.parent_path(), ec) && !std::filesystem::is_directory(path.parent_path(), ec)) {
-    fatal(ErrorKind::io, fmt::format("{} is a file; make it a directory (move the file into it) first",
-                                     path.parent_path().string()));
+    fatal(ErrorKind::io,
+          fmt::format("{} is a file; make it a directory (move the file into it) first", path.parent_path().string()));
   }
   must_do(fs::make_dirs(path.parent_path()));
   must_do(fs::write_file_atomic(path, text, 0644));
@@ -764,20 +770,19 @@ int run_client_update(VerbArgs& args)
 
 void add_operator_verbs(std::vector<Verb>& verbs)
 {
-  verbs.push_back({"fresh",
-                   "Plan everything @world needs from emerge --pretend here and the md5-cache; replace the plan",
-                   [](CLI::App& app, VerbArgs& args) {
-                     client_verb(app, args);
-                     add_yes_flag(app, args);
-                     bind_config_flag(app, args, "--emerge", "client.emerge");
-                     bind_config_flag(app, args, "--repo-dir", "client.repo_dir");
-                     app.add_option("--from", args.options["from"],
-                                    "Saved `emerge --pretend --verbose --update --deep --newuse @world` output instead "
-                                    "of running emerge");
-                     app.add_flag("--force", args.switches["force"],
-                                  "Submit even when no online drone has the plan's Portage tree");
-                   },
-                   run_fresh});
+  verbs.push_back(
+    {"fresh", "Plan everything @world needs from emerge --pretend here and the md5-cache; replace the plan",
+     [](CLI::App& app, VerbArgs& args) {
+       client_verb(app, args);
+       add_yes_flag(app, args);
+       bind_config_flag(app, args, "--emerge", "client.emerge");
+       bind_config_flag(app, args, "--repo-dir", "client.repo_dir");
+       app.add_option("--from", args.options["from"],
+                      "Saved `emerge --pretend --verbose --update --deep --newuse @world` output instead "
+                      "of running emerge");
+       app.add_flag("--force", args.switches["force"], "Submit even when no online drone has the plan's Portage tree");
+     },
+     run_fresh});
   verbs.push_back({"submit", "Add the packages of a plan file (swarm portage plan JSON) to the current plan",
                    [](CLI::App& app, VerbArgs& args) {
                      client_verb(app, args);
@@ -835,7 +840,8 @@ void add_operator_verbs(std::vector<Verb>& verbs)
                    [](CLI::App& app, VerbArgs& args) {
                      client_verb(app, args, false);
                      app.add_option("subject", args.options["subject"], "DRONE or CAT/PKG-VER")->required();
-                     app.add_flag("-f,--follow", args.switches["follow"], "Keep printing as the log grows (Ctrl-C ends)");
+                     app.add_flag("-f,--follow", args.switches["follow"],
+                                  "Keep printing as the log grows (Ctrl-C ends)");
                    },
                    run_logs});
   verbs.push_back({"history", "Past builds: start, end, drone, package, result, duration",
@@ -867,7 +873,8 @@ void add_operator_verbs(std::vector<Verb>& verbs)
                      add_client_flags(app, args);
                      add_json_flag(app, args);
                      bind_config_flag(app, args, "--binrepos-conf", "client.binrepos_conf");
-                     app.add_option("--gateway", args.options["gateway"], "Gateway (or orchestrator) URL (default client.url)");
+                     app.add_option("--gateway", args.options["gateway"],
+                                    "Gateway (or orchestrator) URL (default client.url)");
                    },
                    run_client_setup});
   verbs.push_back({"client update", "emerge --getbinpkg --update --deep --newuse @world (exit code passed through)",

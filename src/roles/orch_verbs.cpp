@@ -45,8 +45,8 @@ void add_orch_options(CLI::App& app, VerbArgs& args)
 
 void add_orch_verbs(std::vector<Verb>& verbs)
 {
-  verbs.push_back({"orch", "Run the orchestrator: build queue, scheduling, staging, releases (HTTP API)", add_orch_options,
-                   [](VerbArgs& args) { return orch::run_daemon(args.config); }});
+  verbs.push_back({"orch", "Run the orchestrator: build queue, scheduling, staging, releases (HTTP API)",
+                   add_orch_options, [](VerbArgs& args) { return orch::run_daemon(args.config); }});
   verbs.push_back({"drone enroll", "Create a drone identity on this orchestrator's data dir and print its token",
                    [](CLI::App& app, VerbArgs& args) {
                      app.add_option("name", args.options["name"], "Drone name")->required();

@@ -146,9 +146,8 @@ int run_index(VerbArgs& args)
     print_error(fmt::format("{}: no such directory", dir.string()));
     return exit_code::k_usage;
   }
-  int64_t timestamp = std::chrono::duration_cast<std::chrono::seconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count();
+  int64_t timestamp =
+    std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   if (args.has_option("timestamp")) {
     auto parsed = strings::parse_int(args.option("timestamp"));
     if (!parsed || *parsed <= 0) {
@@ -228,25 +227,26 @@ int run_index(VerbArgs& args)
 
 void add_portage_binpkg_verbs(std::vector<Verb>& verbs)
 {
-  verbs.push_back({"portage gpkg", "Validate a binary package as Portage would (GLEP 78) and print its metadata as JSON",
-                   [](CLI::App& app, VerbArgs& args) {
-                     app.add_option("file", args.options["file"], "The .gpkg.tar (or old .xpak/.tbz2) file")->required();
-                     app.add_option("--expect", args.options["expect"],
-                                    "CATEGORY/PF the metadata must name (e.g. app-misc/hello-1.2.3-r1)");
-                     app.add_option("--verify-with", args.options["verify-with"],
-                                    "Verify signatures with this public key file or GnuPG home directory");
-                     add_json_flag(app, args);
-                   },
-                   run_gpkg});
-  verbs.push_back({"portage index", "Validate every GPKG under a directory and write its Packages and Packages.gz",
-                   [](CLI::App& app, VerbArgs& args) {
-                     app.add_option("dir", args.options["dir"], "PKGDIR-style tree: CAT/PN/PF-BUILD_ID.gpkg.tar")
-                       ->required();
-                     app.add_option("--timestamp", args.options["timestamp"],
-                                    "TIMESTAMP of the index (seconds since the epoch; default: now)");
-                     add_json_flag(app, args);
-                   },
-                   run_index});
+  verbs.push_back(
+    {"portage gpkg", "Validate a binary package as Portage would (GLEP 78) and print its metadata as JSON",
+     [](CLI::App& app, VerbArgs& args) {
+       app.add_option("file", args.options["file"], "The .gpkg.tar (or old .xpak/.tbz2) file")->required();
+       app.add_option("--expect", args.options["expect"],
+                      "CATEGORY/PF the metadata must name (e.g. app-misc/hello-1.2.3-r1)");
+       app.add_option("--verify-with", args.options["verify-with"],
+                      "Verify signatures with this public key file or GnuPG home directory");
+       add_json_flag(app, args);
+     },
+     run_gpkg});
+  verbs.push_back(
+    {"portage index", "Validate every GPKG under a directory and write its Packages and Packages.gz",
+     [](CLI::App& app, VerbArgs& args) {
+       app.add_option("dir", args.options["dir"], "PKGDIR-style tree: CAT/PN/PF-BUILD_ID.gpkg.tar")->required();
+       app.add_option("--timestamp", args.options["timestamp"],
+                      "TIMESTAMP of the index (seconds since the epoch; default: now)");
+       add_json_flag(app, args);
+     },
+     run_index});
 }
 
 } // namespace swarm::roles

@@ -82,7 +82,7 @@ int run_atom(VerbArgs& args)
     use.push_back(dep.text);
   }
   const nlohmann::json out{
-    {"blocker", atom->blocker == portage::BlockerKind::none     ? nlohmann::json(nullptr)
+    {"blocker", atom->blocker == portage::BlockerKind::none   ? nlohmann::json(nullptr)
                 : atom->blocker == portage::BlockerKind::weak ? nlohmann::json("!")
                                                               : nlohmann::json("!!")},
     {"operator", atom->op.empty() ? nlohmann::json(nullptr) : nlohmann::json(atom->op)},
@@ -191,14 +191,14 @@ void add_portage_dep_verbs(std::vector<Verb>& verbs)
                      app.add_option("--eapi", args.options["eapi"], "Validate for this EAPI (default: any)");
                    },
                    run_atom});
-  verbs.push_back({"portage deps", "Reduce a dependency string for a USE set and print it as JSON",
-                   [](CLI::App& app, VerbArgs& args) {
-                     app.add_option("depstring", args.options["depstring"], "'a/b flag? ( c/d ) || ( e/f g/h )'")
-                       ->required();
-                     app.add_option("--use", args.options["use"], "Enabled USE flags, space-separated");
-                     app.add_option("--eapi", args.options["eapi"], "Validate for this EAPI (default: any)");
-                   },
-                   run_deps});
+  verbs.push_back(
+    {"portage deps", "Reduce a dependency string for a USE set and print it as JSON",
+     [](CLI::App& app, VerbArgs& args) {
+       app.add_option("depstring", args.options["depstring"], "'a/b flag? ( c/d ) || ( e/f g/h )'")->required();
+       app.add_option("--use", args.options["use"], "Enabled USE flags, space-separated");
+       app.add_option("--eapi", args.options["eapi"], "Validate for this EAPI (default: any)");
+     },
+     run_deps});
   verbs.push_back({"portage emerge-parse", "Parse `emerge --pretend` output and print the merge list as JSON",
                    [](CLI::App& app, VerbArgs& args) {
                      app.add_option("file", args.options["file"], "The captured output, or - for stdin")->required();

@@ -11,8 +11,8 @@
 #include "core/strings.hpp"
 #include "portage/plan.hpp"
 #include "roles/operator/api_client.hpp"
-#include "roles/operator/world_plan.hpp"
 #include "roles/operator/next_action.hpp"
+#include "roles/operator/world_plan.hpp"
 
 namespace swarm::roles {
 
@@ -34,10 +34,10 @@ net::CallOptions returning()
 std::string utc_now()
 {
   const auto seconds = std::time(nullptr);
-  struct tm utc{};
+  struct tm utc {};
   gmtime_r(&seconds, &utc);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour,
-                     utc.tm_min, utc.tm_sec);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday,
+                     utc.tm_hour, utc.tm_min, utc.tm_sec);
 }
 
 void print_findings(const json& report)
@@ -83,7 +83,8 @@ int run_status(VerbArgs& args)
   auto unreachable = [&](const std::string& what) {
     out["reachable"] = false;
     out["error"] = what;
-    out["next_action"] = {{"state", "unreachable"}, {"attention", true}, {"message", what}, {"commands", json::array()}};
+    out["next_action"] = {
+      {"state", "unreachable"}, {"attention", true}, {"message", what}, {"commands", json::array()}};
     out["exit_code"] = exit_code::k_unavailable;
     if (args.json) {
       print_json(out);
@@ -124,8 +125,8 @@ int run_status(VerbArgs& args)
   out["paused"] = (*status)["paused"];
   out["orchestrator"] = status->value("orchestrator", json::object());
   out["release"] = releases_json.is_object() ? json{{"current", releases_json["current"]},
-                                                     {"unreleased", releases_json["unreleased"]},
-                                                     {"url", releases_json["url"]}}
+                                                    {"unreleased", releases_json["unreleased"]},
+                                                    {"url", releases_json["url"]}}
                                              : json(nullptr);
   out["next_action"] = action.to_json();
   out["exit_code"] = code;
@@ -137,12 +138,13 @@ int run_status(VerbArgs& args)
     fmt::print("gateway       {} ok, active orchestrator {}\n", url, health_json["active"].get<std::string>());
   }
   const auto orch = out["orchestrator"];
-  fmt::print("orchestrator  {} ok (version {}, id {}{})\n", orch.value("public_url", url), orch.value("version", std::string("?")),
-             orch.value("orch_id", std::string("?")), out["paused"].get<bool>() ? ", PAUSED" : "");
+  fmt::print("orchestrator  {} ok (version {}, id {}{})\n", orch.value("public_url", url),
+             orch.value("version", std::string("?")), orch.value("orch_id", std::string("?")),
+             out["paused"].get<bool>() ? ", PAUSED" : "");
   const auto& counts = out["counts"];
   auto n = [&](const char* key) { return counts.value(key, 0); };
-  fmt::print("packages      {} total: needed {}, building {}, complete {}, failed {}, blocked {}, dep-failed {}\n", n("total"),
-             n("needed"), n("building"), n("complete"), n("failed"), n("blocked"), n("dep-failed"));
+  fmt::print("packages      {} total: needed {}, building {}, complete {}, failed {}, blocked {}, dep-failed {}\n",
+             n("total"), n("needed"), n("building"), n("complete"), n("failed"), n("blocked"), n("dep-failed"));
   const auto& drones = out["drones"];
   if (drones.empty()) {
     fmt::print("drones        none\n");
@@ -188,7 +190,7 @@ int run_verify(VerbArgs& args)
 json finalize_call(const net::HttpClient& client, bool force)
 {
   auto response = must(client.request("POST", "/api/v1/releases/finalize", json{{"force", force}}.dump(),
-                                       {{"Content-Type", "application/json"}}, returning()));
+                                      {{"Content-Type", "application/json"}}, returning()));
   auto body = response.json().value_or(json::object());
   if (!body.is_object()) {
     body = json::object();
@@ -202,10 +204,10 @@ json finalize_call(const net::HttpClient& client, bool force)
 
 void print_release(const json& release)
 {
-  fmt::print("release {} published: {} packages ({} added, {} rebuilt, {} removed) at {}\n", release.value("release", std::string()),
-             release.value("packages", 0), release.value("added", json::array()).size(),
-             release.value("rebuilt", json::array()).size(), release.value("removed", json::array()).size(),
-             release.value("url", std::string()));
+  fmt::print("release {} published: {} packages ({} added, {} rebuilt, {} removed) at {}\n",
+             release.value("release", std::string()), release.value("packages", 0),
+             release.value("added", json::array()).size(), release.value("rebuilt", json::array()).size(),
+             release.value("removed", json::array()).size(), release.value("url", std::string()));
 }
 
 int run_finalize(VerbArgs& args)
@@ -249,10 +251,11 @@ int run_releases(VerbArgs& args)
     fmt::print("no release yet (`swarm finalize` publishes one)\n");
     return exit_code::k_ok;
   }
-  fmt::print("  {:<20} {:<20} {:>8} {:>6} {:>8} {:>8}\n", "RELEASE", "CREATED", "PACKAGES", "ADDED", "REBUILT", "REMOVED");
+  fmt::print("  {:<20} {:<20} {:>8} {:>6} {:>8} {:>8}\n", "RELEASE", "CREATED", "PACKAGES", "ADDED", "REBUILT",
+             "REMOVED");
   for (const auto& release : releases) {
     const auto created = static_cast<time_t>(release.value("created", 0.0));
-    struct tm utc{};
+    struct tm utc {};
     gmtime_r(&created, &utc);
     fmt::print("{} {:<20} {:04}-{:02}-{:02} {:02}:{:02}:{:02}  {:>8} {:>6} {:>8} {:>8}\n",
                release.value("current", false) ? "*" : " ", release.value("id", std::string()), utc.tm_year + 1900,
@@ -260,7 +263,8 @@ int run_releases(VerbArgs& args)
                release.value("added", json::array()).size(), release.value("rebuilt", json::array()).size(),
                release.value("removed", json::array()).size());
   }
-  fmt::print("* = production ({}); {} built package(s) not released\n", body.value("url", std::string()), body.value("unreleased", 0));
+  fmt::print("* = production ({}); {} built package(s) not released\n", body.value("url", std::string()),
+             body.value("unreleased", 0));
   return exit_code::k_ok;
 }
 
@@ -273,7 +277,8 @@ int run_rollback(VerbArgs& args)
     fmt::print(stderr, "cancelled\n");
     return exit_code::k_failure;
   }
-  const auto body = must(client.post_json("/api/v1/releases/rollback", id.empty() ? json::object() : json{{"release", id}}));
+  const auto body =
+    must(client.post_json("/api/v1/releases/rollback", id.empty() ? json::object() : json{{"release", id}}));
   if (args.json) {
     print_json(body);
   } else {
@@ -330,7 +335,8 @@ int run_release(VerbArgs& args)
     // fresh: the @world plan from emerge here (or its saved output), computed once the
     // orchestrator is known to answer. Failing here is the pipeline's "fresh failed", not bad
     // input: cron must be able to tell.
-    auto computed = operator_cli::compute_world_plan({args.config.get("client.emerge"), args.config.get("client.repo_dir"),
+    auto computed =
+      operator_cli::compute_world_plan({args.config.get("client.emerge"), args.config.get("client.repo_dir"),
                                         args.has_option("from") ? args.option("from") : ""});
     if (!computed) {
       return stop(exit_code::k_release_fresh_failed, "fresh: " + computed.error().message);
@@ -346,20 +352,23 @@ int run_release(VerbArgs& args)
     }
     ++online;
     if (!tree.empty() && drone.value("tree_timestamp", std::string()) != tree) {
-      mismatched.push_back(fmt::format("{} ({})", drone.value("name", std::string()), drone.value("tree_timestamp", std::string())));
+      mismatched.push_back(
+        fmt::format("{} ({})", drone.value("name", std::string()), drone.value("tree_timestamp", std::string())));
     }
   }
   if (!mismatched.empty()) {
     return stop(exit_code::k_release_sync_mismatch,
-                fmt::format("sync-verify: drone(s) not on tree '{}': {}; run `emerge --sync` there", tree, fmt::join(mismatched, ", ")));
+                fmt::format("sync-verify: drone(s) not on tree '{}': {}; run `emerge --sync` there", tree,
+                            fmt::join(mismatched, ", ")));
   }
   fmt::print("sync-verify ok: {} online drone(s) on tree '{}'\n", online, tree);
 
   // 2. fresh: submit the plan (replace).
   if (plan) {
-    auto reply = call(client.post_json("/api/v1/plan", json{{"plan", portage::plan_to_json(*plan)}, {"mode", "replace"},
-                                                            {"clear_staging", true}}),
-                      "plan");
+    auto reply =
+      call(client.post_json("/api/v1/plan",
+                            json{{"plan", portage::plan_to_json(*plan)}, {"mode", "replace"}, {"clear_staging", true}}),
+           "plan");
     if (!reply) {
       return stop(exit_code::k_release_fresh_failed, "fresh: " + reply.error().message);
     }
@@ -371,7 +380,8 @@ int run_release(VerbArgs& args)
   std::fflush(stdout);
 
   // 3. wait until nothing is needed or building.
-  const double timeout = args.has_option("wait-timeout") ? strings::parse_double(args.option("wait-timeout")).value_or(3600) : 3600;
+  const double timeout =
+    args.has_option("wait-timeout") ? strings::parse_double(args.option("wait-timeout")).value_or(3600) : 3600;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout);
   json counts;
   while (true) {
@@ -390,8 +400,8 @@ int run_release(VerbArgs& args)
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
-  fmt::print("build done: {} complete, {} blocked, {} dep-failed\n", counts.value("received", 0), counts.value("blocked", 0),
-             counts.value("dep-failed", 0));
+  fmt::print("build done: {} complete, {} blocked, {} dep-failed\n", counts.value("received", 0),
+             counts.value("blocked", 0), counts.value("dep-failed", 0));
 
   // 4. verify.
   std::string verify_path = "/api/v1/verify";
@@ -442,12 +452,14 @@ void add_release_verbs(std::vector<Verb>& verbs)
                    "Gateway and orchestrator health, package counts, drones and the NEXT ACTION (exit 0 all well, 1 "
                    "action needed, 3 unreachable)",
                    add_client, run_status});
-  verbs.push_back({"verify", "Compute the Risk Score of publishing staging now, with every finding (exit 0 pass, 1 fail)",
+  verbs.push_back({"verify",
+                   "Compute the Risk Score of publishing staging now, with every finding (exit 0 pass, 1 fail)",
                    [](CLI::App& app, VerbArgs& args) {
                      add_client(app, args);
-                     app.add_option_function<std::string>(
-                          "--threshold", [&args](const std::string& v) { args.options["threshold"] = v; },
-                          "Highest passing score (default: the orchestrator's orch.risk_threshold)")
+                     app
+                       .add_option_function<std::string>(
+                         "--threshold", [&args](const std::string& v) { args.options["threshold"] = v; },
+                         "Highest passing score (default: the orchestrator's orch.risk_threshold)")
                        ->check(CLI::Range(0, 100));
                    },
                    run_verify});
@@ -472,27 +484,29 @@ void add_release_verbs(std::vector<Verb>& verbs)
                        "Release id (see `swarm releases`)");
                    },
                    run_rollback});
-  verbs.push_back({"release",
-                   "Unattended pipeline for cron: sync-verify, fresh, wait, verify, finalize (exit code says where it stopped)",
-                   [](CLI::App& app, VerbArgs& args) {
-                     operator_cli::add_client_flags(app, args);
-                     bind_config_flag(app, args, "--repo-dir", "client.repo_dir");
-                     bind_config_flag(app, args, "--emerge", "client.emerge");
-                     app.add_option_function<std::string>(
-                       "--from", [&args](const std::string& v) { args.options["from"] = v; },
-                       "Saved `emerge --pretend --verbose --update --deep --newuse @world` output to plan from");
-                     app.add_option_function<std::string>(
-                       "--plan", [&args](const std::string& v) { args.options["plan"] = v; },
-                       "Plan JSON (`swarm portage plan`) to submit instead");
-                     app.add_option_function<std::string>(
-                       "--wait-timeout", [&args](const std::string& v) { args.options["wait-timeout"] = v; },
-                       "Seconds to wait for the build (default 3600)");
-                     app.add_option_function<std::string>(
-                          "--threshold", [&args](const std::string& v) { args.options["threshold"] = v; },
-                          "Highest passing risk score (default: the orchestrator's)")
-                       ->check(CLI::Range(0, 100));
-                   },
-                   run_release});
+  verbs.push_back(
+    {"release",
+     "Unattended pipeline for cron: sync-verify, fresh, wait, verify, finalize (exit code says where it stopped)",
+     [](CLI::App& app, VerbArgs& args) {
+       operator_cli::add_client_flags(app, args);
+       bind_config_flag(app, args, "--repo-dir", "client.repo_dir");
+       bind_config_flag(app, args, "--emerge", "client.emerge");
+       app.add_option_function<std::string>(
+         "--from", [&args](const std::string& v) { args.options["from"] = v; },
+         "Saved `emerge --pretend --verbose --update --deep --newuse @world` output to plan from");
+       app.add_option_function<std::string>(
+         "--plan", [&args](const std::string& v) { args.options["plan"] = v; },
+         "Plan JSON (`swarm portage plan`) to submit instead");
+       app.add_option_function<std::string>(
+         "--wait-timeout", [&args](const std::string& v) { args.options["wait-timeout"] = v; },
+         "Seconds to wait for the build (default 3600)");
+       app
+         .add_option_function<std::string>(
+           "--threshold", [&args](const std::string& v) { args.options["threshold"] = v; },
+           "Highest passing risk score (default: the orchestrator's)")
+         ->check(CLI::Range(0, 100));
+     },
+     run_release});
 }
 
 } // namespace swarm::roles

@@ -152,15 +152,16 @@ std::optional<std::string> check_unknown_verb(int argc, char** argv)
       for (const auto& verb : all_verbs()) {
         if (verb.name == path && verb.run) {
           const auto next_children = child_words(path);
-          if (i + 1 < argc && std::find(next_children.begin(), next_children.end(), argv[i + 1]) == next_children.end()) {
+          if (i + 1 < argc &&
+              std::find(next_children.begin(), next_children.end(), argv[i + 1]) == next_children.end()) {
             return std::nullopt;
           }
         }
       }
       continue;
     }
-    auto message = path.empty() ? fmt::format("unknown verb '{}'", word)
-                                : fmt::format("unknown verb '{} {}'", path, word);
+    auto message =
+      path.empty() ? fmt::format("unknown verb '{}'", word) : fmt::format("unknown verb '{} {}'", path, word);
     if (auto guess = strings::nearest(word, children)) {
       message += fmt::format("; did you mean '{}'?", path.empty() ? *guess : path + " " + *guess);
     } else {

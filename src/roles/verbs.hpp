@@ -10,15 +10,16 @@
 #include <CLI/CLI.hpp>
 
 #include "core/config.hpp"
+#include "roles/entry.hpp"
 
 namespace swarm::roles {
 
 // What a verb's options are parsed into, and what its run() gets.
 struct VerbArgs {
-  std::map<std::string, std::string> flags;             // config key → value given as a flag
-  std::map<std::string, std::string> options;           // verb-specific option values
+  std::map<std::string, std::string> flags;              // config key → value given as a flag
+  std::map<std::string, std::string> options;            // verb-specific option values
   std::map<std::string, std::vector<std::string>> lists; // verb-specific repeated values
-  std::map<std::string, bool> switches;                 // verb-specific boolean flags
+  std::map<std::string, bool> switches;                  // verb-specific boolean flags
   bool json = false;
   bool yes = false;
   int verbosity = 0;
@@ -32,11 +33,11 @@ struct VerbArgs {
 };
 
 struct Verb {
-  std::string name;    // "status", or a nested one: "portage vercmp"
-  std::string summary; // one line for `swarm --help`
+  std::string name;                                      // "status", or a nested one: "portage vercmp"
+  std::string summary;                                   // one line for `swarm --help`
   std::function<void(CLI::App&, VerbArgs&)> add_options; // may be empty
   std::function<int(VerbArgs&)> run;                     // empty for a group of sub-verbs
-  bool hidden = false;                                    // test seams (fake-emerge)
+  bool hidden = false;                                   // test seams (fake-emerge)
 };
 
 // Binds a flag to a config key: the flag's help is the key's help.
@@ -59,9 +60,6 @@ void add_demo_verbs(std::vector<Verb>& verbs);
 
 // Every verb, in help order.
 const std::vector<Verb>& all_verbs();
-
-// The program: parses argv, loads config, runs one verb, returns the exit code.
-int main(int argc, char** argv);
 
 // Prints "swarm: error: MESSAGE" to stderr.
 void print_error(std::string_view message);

@@ -47,7 +47,7 @@ class SignalGuard {
 public:
   SignalGuard()
   {
-    struct sigaction action{};
+    struct sigaction action {};
     action.sa_handler = on_signal;
     sigemptyset(&action.sa_mask);
     ::sigaction(SIGINT, &action, &m_old_int);
@@ -62,8 +62,8 @@ public:
   SignalGuard& operator=(const SignalGuard&) = delete;
 
 private:
-  struct sigaction m_old_int{};
-  struct sigaction m_old_term{};
+  struct sigaction m_old_int {};
+  struct sigaction m_old_term {};
 };
 
 // Progress and messages: stdout, or stderr when stdout carries the JSON summary.
@@ -122,9 +122,8 @@ private:
 class Demo {
 public:
   Demo(const DemoOptions& options, const std::filesystem::path& dir)
-    : m_options(options), m_dir(dir), m_print(options.json), m_self(self_executable())
-  {
-  }
+      : m_options(options), m_dir(dir), m_print(options.json), m_self(self_executable())
+  {}
   ~Demo() { stop_children(); }
   Demo(const Demo&) = delete;
   Demo& operator=(const Demo&) = delete;
@@ -133,7 +132,8 @@ public:
 
 private:
   Result<> prepare();
-  Result<Child*> spawn(const std::string& name, std::vector<std::string> argv, std::map<std::string, std::string> env = {});
+  Result<Child*> spawn(const std::string& name, std::vector<std::string> argv,
+                       std::map<std::string, std::string> env = {});
   Result<std::string> wait_for_ready(Child& child, const std::string& pattern, double timeout);
   Result<> start_orch();
   Result<> start_gateway();
@@ -199,13 +199,15 @@ Result<> Demo::prepare()
   }
   // The drones' "emerge": the fake builder of this very binary.
   m_emerge = m_dir / "bin" / "emerge";
-  if (auto written = fs::write_file_atomic(m_emerge, "#!/bin/sh\nexec \"$SWARM_BIN\" fake-emerge \"$@\"\n", 0755); !written) {
+  if (auto written = fs::write_file_atomic(m_emerge, "#!/bin/sh\nexec \"$SWARM_BIN\" fake-emerge \"$@\"\n", 0755);
+      !written) {
     return written;
   }
   return {};
 }
 
-Result<Child*> Demo::spawn(const std::string& name, std::vector<std::string> argv, std::map<std::string, std::string> env)
+Result<Child*> Demo::spawn(const std::string& name, std::vector<std::string> argv,
+                           std::map<std::string, std::string> env)
 {
   subprocess::Spec spec;
   spec.argv = std::move(argv);
@@ -228,7 +230,8 @@ Result<Child*> Demo::spawn(const std::string& name, std::vector<std::string> arg
 Result<std::string> Demo::wait_for_ready(Child& child, const std::string& pattern, double timeout)
 {
   const std::regex regex(pattern);
-  const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout));
+  const auto deadline =
+    Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout));
   while (Clock::now() < deadline) {
     if (auto text = fs::read_file(child.log, 1u << 20)) {
       std::smatch match;
@@ -250,8 +253,8 @@ Result<> Demo::start_orch()
 {
   const auto data = m_dir / "orch";
   // Short timers: a demo run is a minute, not a night.
-  auto child = spawn("orch", {m_self, "orch", "--listen", "127.0.0.1:0", "--data-dir", data.string(), "--lease-ttl", "10s",
-                              "--heartbeat-interval", "1s", "--claim-wait", "5s", "--maintenance-interval", "1s",
+  auto child = spawn("orch", {m_self, "orch", "--listen", "127.0.0.1:0", "--data-dir", data.string(), "--lease-ttl",
+                              "10s", "--heartbeat-interval", "1s", "--claim-wait", "5s", "--maintenance-interval", "1s",
                               "--drone-timeout", "10s", "--threads", "64"});
   if (!child) {
     return fail(child.error());
@@ -329,10 +332,26 @@ Result<> Demo::start_drones()
       {"ROOT", (base / "root").string()},
     };
     auto child = spawn("drone-" + name,
-                       {m_self, "drone", "--url", m_gateway_url, "--name", name, "--slots", std::to_string(slots), "--spool",
-                        (base / "spool").string(), "--emerge", m_emerge.string(), "--portage-configroot",
-                        (base / "configroot").string(), "--tree-timestamp", std::string(k_tree), "--min-free-disk", "1M",
-                        "--drain", "return"},
+                       {m_self,
+                        "drone",
+                        "--url",
+                        m_gateway_url,
+                        "--name",
+                        name,
+                        "--slots",
+                        std::to_string(slots),
+                        "--spool",
+                        (base / "spool").string(),
+                        "--emerge",
+                        m_emerge.string(),
+                        "--portage-configroot",
+                        (base / "configroot").string(),
+                        "--tree-timestamp",
+                        std::string(k_tree),
+                        "--min-free-disk",
+                        "1M",
+                        "--drain",
+                        "return"},
                        std::move(env));
     if (!child) {
       return fail(child.error());
@@ -361,7 +380,8 @@ Result<> Demo::wait_for_drones()
       }
     }
     if (Clock::now() > deadline) {
-      return fail(ErrorKind::unavailable, "the drones did not all register within 30s (logs in {})", (m_dir / "logs").string());
+      return fail(ErrorKind::unavailable, "the drones did not all register within 30s (logs in {})",
+                  (m_dir / "logs").string());
     }
     if (!sleep_for(0.05)) {
       return fail(ErrorKind::unavailable, "interrupted");
@@ -427,11 +447,12 @@ Result<json> Demo::watch(double& makespan)
           for (const auto& lease : drone.value("leases", json::array())) {
             running += lease.value("state", std::string()) == "active" ? 1 : 0;
           }
-          per_drone += fmt::format(" {}:{}/{}", drone.value("name", std::string("?")), running, drone.value("slots", 0));
+          per_drone +=
+            fmt::format(" {}:{}/{}", drone.value("name", std::string("?")), running, drone.value("slots", 0));
         }
-        m_print.line("[{:6.1f}s] received {:>4}/{}  building {:>2}  ready {:>3}{}  |{}", elapsed, received, total, delegated,
-                     counts.value("ready", int64_t{0}), stuck > 0 ? fmt::format("  blocked {}", stuck) : std::string(),
-                     per_drone);
+        m_print.line("[{:6.1f}s] received {:>4}/{}  building {:>2}  ready {:>3}{}  |{}", elapsed, received, total,
+                     delegated, counts.value("ready", int64_t{0}),
+                     stuck > 0 ? fmt::format("  blocked {}", stuck) : std::string(), per_drone);
         next_line = now + std::chrono::seconds(1);
       }
       if (done || dead_end) {
@@ -544,10 +565,11 @@ int Demo::run()
       print_error(error.message);
     }
     stop_children();
-    return g_interrupted ? 130 : (error.kind == ErrorKind::unavailable ? exit_code::k_unavailable : exit_code::k_failure);
+    return g_interrupted ? 130
+                         : (error.kind == ErrorKind::unavailable ? exit_code::k_unavailable : exit_code::k_failure);
   };
-  for (auto step : {&Demo::prepare, &Demo::start_orch, &Demo::start_gateway, &Demo::start_drones, &Demo::wait_for_drones,
-                    &Demo::submit_plan}) {
+  for (auto step : {&Demo::prepare, &Demo::start_orch, &Demo::start_gateway, &Demo::start_drones,
+                    &Demo::wait_for_drones, &Demo::submit_plan}) {
     if (auto ok = (this->*step)(); !ok) {
       return fail_with(ok.error());
     }
@@ -596,8 +618,10 @@ int Demo::run()
   summary["children"] = children;
 
   m_print.line("");
-  m_print.line("built      {} of {} packages{}", received, total,
-               complete ? "" : fmt::format(" ({} blocked, {} dep-failed)", counts.value("blocked", 0), counts.value("dep-failed", 0)));
+  m_print.line(
+    "built      {} of {} packages{}", received, total,
+    complete ? ""
+             : fmt::format(" ({} blocked, {} dep-failed)", counts.value("blocked", 0), counts.value("dep-failed", 0)));
   m_print.line("makespan   {:.1f}s on {} drones, {} slots", makespan, m_drones.size(), slots);
   m_print.line("bound      {:.1f}s = max(critical path {:.1f}s, work/slots {:.1f}s)  (build_seconds x {})", lower,
                bounds.critical_path, bounds.total_work / slots, m_options.time_scale);
@@ -632,7 +656,8 @@ int run_demo(const DemoOptions& options)
     print_error("--time-scale must not be negative");
     return exit_code::k_usage;
   }
-  if (options.drone_slots.empty() || std::any_of(options.drone_slots.begin(), options.drone_slots.end(), [](int s) { return s < 1; })) {
+  if (options.drone_slots.empty() ||
+      std::any_of(options.drone_slots.begin(), options.drone_slots.end(), [](int s) { return s < 1; })) {
     print_error("every drone needs at least one slot");
     return exit_code::k_usage;
   }

@@ -71,10 +71,9 @@ std::string read_tree_timestamp(const std::filesystem::path& repo_dir, std::stri
 }
 
 DroneAgent::DroneAgent(DroneSettings settings, OrchApi& api, Builder& builder, AgentHooks hooks)
-  : m_settings(std::move(settings)), m_api(api), m_builder(builder), m_hooks(std::move(hooks)),
-    m_spool(m_settings.spool)
-{
-}
+    : m_settings(std::move(settings)), m_api(api), m_builder(builder), m_hooks(std::move(hooks)),
+      m_spool(m_settings.spool)
+{}
 
 DroneAgent::~DroneAgent()
 {

@@ -42,11 +42,11 @@ struct DroneSettings {
   int slots = 1;
   uint64_t ram_bytes = 0;
   std::filesystem::path spool;
-  std::filesystem::path repo_dir;           // its metadata/timestamp.chk is the tree timestamp
-  std::string tree_timestamp_override;      // used instead when not empty
-  uint64_t min_free_disk = 0;               // no claims below this much free spool disk
+  std::filesystem::path repo_dir;      // its metadata/timestamp.chk is the tree timestamp
+  std::string tree_timestamp_override; // used instead when not empty
+  uint64_t min_free_disk = 0;          // no claims below this much free spool disk
   DrainMode drain = DrainMode::finish;
-  std::chrono::seconds claim_wait{20};      // asked of the long-poll (the orchestrator may cap it)
+  std::chrono::seconds claim_wait{20};        // asked of the long-poll (the orchestrator may cap it)
   std::chrono::milliseconds exit_grace{2000}; // how long a stopping drone waits for idle long-polls
 };
 
@@ -166,7 +166,7 @@ private:
   bool m_stopping = false;
   bool m_aborting = false; // drain=return or fatal: builds killed, retries cut short
   bool m_fatal = false;
-  bool m_done = false;     // run() is ending: the heartbeat stops
+  bool m_done = false; // run() is ending: the heartbeat stops
   bool m_left_behind = false;
   bool m_disk_refused = false;
   int m_exit_code = 0;

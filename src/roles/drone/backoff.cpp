@@ -5,8 +5,7 @@
 namespace swarm::roles::drone {
 
 Backoff::Backoff(Duration first, Duration cap) : m_first(first), m_cap(std::max(first, cap)), m_next(first)
-{
-}
+{}
 
 Backoff::Duration Backoff::next()
 {

@@ -55,9 +55,8 @@ bool contains_nocase(std::string_view haystack, std::string_view needle)
 class LogFile {
 public:
   explicit LogFile(const std::filesystem::path& path)
-    : m_fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644))
-  {
-  }
+      : m_fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644))
+  {}
   void write(std::string_view text)
   {
     while (m_fd && !text.empty()) {
@@ -170,8 +169,8 @@ Result<EmergeCommands> emerge_commands(const BuildSettings& settings, const Leas
   EmergeCommands out;
   if (!dep_atoms.empty()) {
     subprocess::Spec install;
-    install.argv = {settings.emerge, "--oneshot", "--usepkgonly", "--getbinpkgonly", "--nodeps",
-                    "--noreplace",   "--color=n", "--nospinner"};
+    install.argv = {settings.emerge, "--oneshot",   "--usepkgonly", "--getbinpkgonly",
+                    "--nodeps",      "--noreplace", "--color=n",    "--nospinner"};
     install.argv.insert(install.argv.end(), dep_atoms.begin(), dep_atoms.end());
     install.env_mode = subprocess::EnvMode::inherit;
     install.env = common_env;
@@ -216,8 +215,9 @@ Result<> write_staging_binrepos(const std::filesystem::path& portage_configroot,
   const auto dir = path.parent_path();
   std::error_code error;
   if (std::filesystem::exists(dir, error) && !std::filesystem::is_directory(dir, error)) {
-    return fail(ErrorKind::io, "{} is a file; make it a directory (move the file into it) so the drone can add "
-                               "its staging repository",
+    return fail(ErrorKind::io,
+                "{} is a file; make it a directory (move the file into it) so the drone can add "
+                "its staging repository",
                 dir.string());
   }
   if (auto made = fs::make_dirs(dir); !made) {
@@ -318,8 +318,8 @@ std::string telling_line(std::string_view log_text)
     }
   }
   if (!chosen) {
-    chosen = last_matching(
-      [](std::string_view line) { return line.starts_with("* ERROR") || line.starts_with("!!!"); });
+    chosen =
+      last_matching([](std::string_view line) { return line.starts_with("* ERROR") || line.starts_with("!!!"); });
   }
   if (!chosen) {
     chosen = last_matching([](std::string_view line) { return contains_nocase(line, "error"); });
@@ -338,9 +338,8 @@ bool is_environment_problem(std::string_view log_text)
 }
 
 Builder::Builder(subprocess::ProcessRunner& runner, BuildSettings settings)
-  : m_runner(runner), m_settings(std::move(settings))
-{
-}
+    : m_runner(runner), m_settings(std::move(settings))
+{}
 
 Result<> Builder::ensure_staging_binrepos(const std::string& staging_url)
 {
@@ -404,9 +403,10 @@ BuildOutcome Builder::build(const Lease& lease, const std::string& staging_url, 
       // The dependencies are the swarm's own validated builds in staging: failing to install
       // them (staging unreachable while the orchestrator restarts, a full disk, a broken local
       // Portage) is never the leased package's fault, so it must not count towards blocking it.
-      return finish(BuildOutcome::Status::failure,
-                    "swarm: drone environment: " +
-                      failure_reason(fmt::format("installing {} build dependencies", lease.deps.size()), *ran, log_path));
+      return finish(
+        BuildOutcome::Status::failure,
+        "swarm: drone environment: " +
+          failure_reason(fmt::format("installing {} build dependencies", lease.deps.size()), *ran, log_path));
     }
   }
 
@@ -417,7 +417,7 @@ BuildOutcome Builder::build(const Lease& lease, const std::string& staging_url, 
   auto ran = run_step(commands->build);
   if (!ran) {
     return finish(BuildOutcome::Status::failure,
-                    fmt::format("cannot run {}: {}", m_settings.emerge, ran.error().message));
+                  fmt::format("cannot run {}: {}", m_settings.emerge, ran.error().message));
   }
   if (ran->stopped) {
     return finish(BuildOutcome::Status::stopped, "stopped");
@@ -442,9 +442,8 @@ BuildOutcome Builder::build(const Lease& lease, const std::string& staging_url, 
                   fmt::format("cannot read the built package: {}", report.error().message));
   }
   if (!report->valid) {
-    return finish(BuildOutcome::Status::failure,
-                  fmt::format("the built package {} is not valid: {}", produced->path.filename().string(),
-                              report->reason));
+    return finish(BuildOutcome::Status::failure, fmt::format("the built package {} is not valid: {}",
+                                                             produced->path.filename().string(), report->reason));
   }
   const auto target = work_dir / produced->path.filename();
   if (auto moved = move_file(produced->path, target); !moved) {
@@ -452,8 +451,8 @@ BuildOutcome Builder::build(const Lease& lease, const std::string& staging_url, 
   }
   outcome.artifact = target;
   outcome.sha256 = report->sha256;
-  outcome.xxh3_128 = report->file_digests.contains(hash::Algo::xxh3_128) ? report->file_digests.at(hash::Algo::xxh3_128)
-                                                                          : std::string();
+  outcome.xxh3_128 =
+    report->file_digests.contains(hash::Algo::xxh3_128) ? report->file_digests.at(hash::Algo::xxh3_128) : std::string();
   outcome.size = report->size;
   log.write(fmt::format(">>> swarm: built {} ({} bytes, sha256 {})\n", target.filename().string(), outcome.size,
                         outcome.sha256));

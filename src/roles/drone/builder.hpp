@@ -23,11 +23,11 @@
 namespace swarm::roles::drone {
 
 struct BuildSettings {
-  std::string emerge = "/usr/bin/emerge";            // drone.emerge
-  std::filesystem::path portage_configroot = "/";    // drone.portage_configroot
-  std::filesystem::path pkgdir;                      // SPOOL/pkgdir
-  int jobs = 1;                                      // MAKEOPTS -jN
-  std::string token;                                 // the drone token, for the staging URL
+  std::string emerge = "/usr/bin/emerge";         // drone.emerge
+  std::filesystem::path portage_configroot = "/"; // drone.portage_configroot
+  std::filesystem::path pkgdir;                   // SPOOL/pkgdir
+  int jobs = 1;                                   // MAKEOPTS -jN
+  std::string token;                              // the drone token, for the staging URL
 };
 
 struct EmergeCommands {

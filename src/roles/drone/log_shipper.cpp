@@ -10,9 +10,8 @@
 namespace swarm::roles::drone {
 
 LogShipper::LogShipper(std::filesystem::path path, Send send, std::chrono::milliseconds interval, uint64_t max_chunk)
-  : m_path(std::move(path)), m_send(std::move(send)), m_interval(interval), m_max_chunk(max_chunk)
-{
-}
+    : m_path(std::move(path)), m_send(std::move(send)), m_interval(interval), m_max_chunk(max_chunk)
+{}
 
 LogShipper::~LogShipper()
 {

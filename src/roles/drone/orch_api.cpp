@@ -217,9 +217,8 @@ net::ClientOptions client_options(std::string base_url, std::string token)
 } // namespace
 
 HttpOrchApi::HttpOrchApi(std::string base_url, std::string token)
-  : m_client(client_options(std::move(base_url), std::move(token)))
-{
-}
+    : m_client(client_options(std::move(base_url), std::move(token)))
+{}
 
 Result<Answer> HttpOrchApi::post_json(const std::string& path, const json& body,
                                       std::optional<std::chrono::milliseconds> timeout)

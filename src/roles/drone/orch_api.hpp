@@ -92,8 +92,8 @@ nlohmann::json report_request_to_json(const ReportRequest& request);
 // An HTTP answer of any status: the caller decides what it means.
 struct Answer {
   int status = 0;
-  nlohmann::json body;  // null when the body is empty or not JSON
-  std::string message;  // the body's "error", or a short description of the status
+  nlohmann::json body; // null when the body is empty or not JSON
+  std::string message; // the body's "error", or a short description of the status
 
   bool ok() const { return status >= 200 && status < 300; }
 };

@@ -108,8 +108,7 @@ ResumeAction resume_action(LeasePhase phase)
 }
 
 Spool::Spool(std::filesystem::path root) : m_root(std::move(root))
-{
-}
+{}
 
 Result<> Spool::prepare() const
 {

@@ -88,24 +88,21 @@ Result<GatewayOptions> gateway_options(const config::Config& config)
 }
 
 Gateway::Gateway(GatewayOptions options)
-  : m_options(std::move(options)),
-    m_upstreams(make_upstreams(m_options)),
-    m_monitor(
-      m_options.orchestrators,
-      [this](size_t index) -> Result<OrchestratorInfo> {
-        net::CallOptions call;
-        call.timeout = m_options.health_timeout;
-        call.on_http_error = net::OnHttpError::return_response;
-        auto answer = m_upstreams.at(index).request("GET", "/healthz", {}, {{"Accept", "application/json"}}, call);
-        if (!answer) {
-          return fail(answer.error());
-        }
-        return parse_health_answer(*answer);
-      },
-      m_options.health_interval),
-    m_spool("swarm-gateway"),
-    m_proxy(m_monitor, m_upstreams, m_spool.path()),
-    m_server(server_options(m_options))
+    : m_options(std::move(options)), m_upstreams(make_upstreams(m_options)),
+      m_monitor(
+        m_options.orchestrators,
+        [this](size_t index) -> Result<OrchestratorInfo> {
+          net::CallOptions call;
+          call.timeout = m_options.health_timeout;
+          call.on_http_error = net::OnHttpError::return_response;
+          auto answer = m_upstreams.at(index).request("GET", "/healthz", {}, {{"Accept", "application/json"}}, call);
+          if (!answer) {
+            return fail(answer.error());
+          }
+          return parse_health_answer(*answer);
+        },
+        m_options.health_interval),
+      m_spool("swarm-gateway"), m_proxy(m_monitor, m_upstreams, m_spool.path()), m_server(server_options(m_options))
 {
   add_routes();
 }
@@ -133,20 +130,20 @@ void Gateway::add_routes()
   m_server.post_stream(api, net::ServerOptions{}.max_body_bytes, streamed);
   m_server.put_stream(api, k_max_spooled_upload, streamed);
   // The wrapper has no PATCH route; the protocol uses none, but the proxy passes every method.
-  m_server.native().Patch(api, [this](const httplib::Request& request, httplib::Response& response,
-                                      const httplib::ContentReader& reader) {
-    net::RequestBody body(request, reader, net::ServerOptions{}.max_body_bytes);
-    try {
-      m_proxy.forward_stream(request, response, body);
-    } catch (const std::exception& exception) {
-      LOG_ERROR("{} {}: internal error: {}", request.method, request.path, exception.what());
-      response = httplib::Response();
-      net::json_response(response, 500, {{"error", "internal error"}, {"kind", "internal"}});
-    }
-    if (!body.finish()) {
-      response.set_header("Connection", "close");
-    }
-  });
+  m_server.native().Patch(
+    api, [this](const httplib::Request& request, httplib::Response& response, const httplib::ContentReader& reader) {
+      net::RequestBody body(request, reader, net::ServerOptions{}.max_body_bytes);
+      try {
+        m_proxy.forward_stream(request, response, body);
+      } catch (const std::exception& exception) {
+        LOG_ERROR("{} {}: internal error: {}", request.method, request.path, exception.what());
+        response = httplib::Response();
+        net::json_response(response, 500, {{"error", "internal error"}, {"kind", "internal"}});
+      }
+      if (!body.finish()) {
+        response.set_header("Connection", "close");
+      }
+    });
 }
 
 void Gateway::healthz(httplib::Response& response) const

@@ -42,9 +42,10 @@ Result<OrchestratorInfo> parse_health_answer(const net::Response& response)
     return fail(ErrorKind::unavailable, "not an orchestrator (role '{}')", json_string(*body, "role"));
   }
   const auto protocol = body->find("protocol");
-  if (protocol == body->end() || !protocol->is_number_integer() || protocol->get<int64_t>() != net::k_protocol_version) {
-    return fail(ErrorKind::unavailable, "speaks protocol {}, not {}", protocol == body->end() ? "none" : protocol->dump(),
-                net::k_protocol_version);
+  if (protocol == body->end() || !protocol->is_number_integer() ||
+      protocol->get<int64_t>() != net::k_protocol_version) {
+    return fail(ErrorKind::unavailable, "speaks protocol {}, not {}",
+                protocol == body->end() ? "none" : protocol->dump(), net::k_protocol_version);
   }
   OrchestratorInfo info;
   info.orch_id = json_string(*body, "orch_id");
@@ -95,7 +96,7 @@ nlohmann::json state_json(const OrchestratorState& state)
 
 HealthMonitor::HealthMonitor(std::vector<OrchestratorSpec> specs, HealthProbe probe, std::chrono::milliseconds interval,
                              clock::Clock& clock)
-  : m_probe(std::move(probe)), m_interval(interval), m_clock(clock)
+    : m_probe(std::move(probe)), m_interval(interval), m_clock(clock)
 {
   for (auto& spec : specs) {
     OrchestratorState state;
@@ -124,7 +125,8 @@ bool HealthMonitor::wait_first_round(std::chrono::steady_clock::time_point deadl
 {
   std::unique_lock lock(m_mutex);
   return m_changed.wait_until(lock, deadline, [this] {
-    return m_stopping || std::all_of(m_states.begin(), m_states.end(), [](const auto& state) { return state.last_check.has_value(); });
+    return m_stopping || std::all_of(m_states.begin(), m_states.end(),
+                                     [](const auto& state) { return state.last_check.has_value(); });
   });
 }
 

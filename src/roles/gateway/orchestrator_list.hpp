@@ -13,9 +13,9 @@
 namespace swarm::roles::gateway {
 
 struct OrchestratorSpec {
-  std::string url;       // "http://host:port[/prefix]", no trailing '/', no credentials
-  int priority = 0;      // higher wins
-  size_t position = 0;   // index in the configured list: breaks ties (lower wins)
+  std::string url;     // "http://host:port[/prefix]", no trailing '/', no credentials
+  int priority = 0;    // higher wins
+  size_t position = 0; // index in the configured list: breaks ties (lower wins)
 };
 
 // True when `a` is preferred over `b` (higher priority, then earlier position).

@@ -15,7 +15,8 @@ namespace {
 std::string lower(std::string_view text)
 {
   std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return out;
 }
 
@@ -92,9 +93,8 @@ struct Proxy::Body {
 };
 
 Proxy::Proxy(HealthMonitor& monitor, const std::vector<net::HttpClient>& upstreams, std::filesystem::path spool_dir)
-  : m_monitor(monitor), m_upstreams(upstreams), m_spool_dir(std::move(spool_dir))
-{
-}
+    : m_monitor(monitor), m_upstreams(upstreams), m_spool_dir(std::move(spool_dir))
+{}
 
 void Proxy::forward(const httplib::Request& request, httplib::Response& response) const
 {
@@ -190,8 +190,9 @@ void Proxy::send(const httplib::Request& request, httplib::Response& response, c
     if (error.kind != ErrorKind::unavailable) {
       // The orchestrator answered, but not in a way we can pass on (an answer too large to buffer …).
       LOG_WARN("proxy {} {} via {}: {}", request.method, request.path, active->url, error.message);
-      net::json_response(response, 502,
-                         {{"error", fmt::format("orchestrator {}: {}", active->url, error.message)}, {"kind", "unavailable"}});
+      net::json_response(
+        response, 502,
+        {{"error", fmt::format("orchestrator {}: {}", active->url, error.message)}, {"kind", "unavailable"}});
       return;
     }
     LOG_WARN("proxy {} {}: orchestrator {} unreachable: {}", request.method, request.path, active->url, error.message);

@@ -21,7 +21,8 @@ std::vector<std::string> client_update_argv(const std::string& emerge)
 Result<std::string> binrepos_conf_text(std::string_view binhost_url, std::string_view from)
 {
   const std::string url(strings::trim(binhost_url));
-  if (!(url.starts_with("http://") || url.starts_with("https://")) || url.find_first_of(" \t\r\n") != std::string::npos) {
+  if (!(url.starts_with("http://") || url.starts_with("https://")) ||
+      url.find_first_of(" \t\r\n") != std::string::npos) {
     return fail(ErrorKind::invalid, "'{}' is not an http(s) binhost URL", url);
   }
   return fmt::format("# Written by `swarm client setup` from {}: the swarm's production binhost.\n"

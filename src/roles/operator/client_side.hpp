@@ -27,11 +27,11 @@ Result<std::string> binrepos_conf_text(std::string_view binhost_url, std::string
 // Drones' trees against the plan's tree timestamp (GET /api/v1/drones `drones`). Local build
 // identities (local-*) and drones that never registered are ignored.
 struct TreeCheck {
-  std::vector<std::string> matching;      // online, same tree
-  std::vector<std::string> mismatching;   // online, other tree: "NAME (TREE)"
-  std::vector<std::string> offline;       // not online now: "NAME (TREE)"
-  bool refuse = false;                    // online drones exist and none has the plan's tree
-  std::string message;                    // one line for the operator ("" when all match)
+  std::vector<std::string> matching;    // online, same tree
+  std::vector<std::string> mismatching; // online, other tree: "NAME (TREE)"
+  std::vector<std::string> offline;     // not online now: "NAME (TREE)"
+  bool refuse = false;                  // online drones exist and none has the plan's tree
+  std::string message;                  // one line for the operator ("" when all match)
 };
 TreeCheck check_drone_trees(const nlohmann::json& drones, std::string_view plan_tree);
 

@@ -42,8 +42,7 @@ const std::vector<Rule>& rules()
     {FailureClass::kernel_specific,
      {"Could not find a usable .config in the kernel source", "kernel sources", "linux-mod", "linux-info",
       "Kernel version", "CONFIG_CHECK", "modules_prepare", "/lib/modules/", "KERNEL_DIR", "kernel config"}},
-    {FailureClass::slot_conflict,
-     {"Multiple package instances within a single package slot", "slot conflict"}},
+    {FailureClass::slot_conflict, {"Multiple package instances within a single package slot", "slot conflict"}},
     {FailureClass::use_conflict,
      {"REQUIRED_USE flag constraints are unsatisfied", "The following USE changes are necessary",
       "has unmet requirements", "USE flag constraints", "built with USE flags to satisfy"}},
@@ -114,10 +113,17 @@ std::string_view failure_class_name(FailureClass kind)
 bool is_kernel_package(std::string_view cpv)
 {
   static constexpr std::string_view k_names[] = {
-    "x11-drivers/nvidia-drivers", "sys-kernel/",          "app-emulation/virtualbox-modules",
-    "net-wireless/broadcom-sta",  "sys-fs/zfs-kmod",      "app-laptop/tp_smapi",
-    "sys-power/acpi_call",        "net-vpn/wireguard-modules", "media-video/v4l2loopback",
-    "app-emulation/vmware-modules", "sys-firmware/sof-firmware-kmod",
+    "x11-drivers/nvidia-drivers",
+    "sys-kernel/",
+    "app-emulation/virtualbox-modules",
+    "net-wireless/broadcom-sta",
+    "sys-fs/zfs-kmod",
+    "app-laptop/tp_smapi",
+    "sys-power/acpi_call",
+    "net-vpn/wireguard-modules",
+    "media-video/v4l2loopback",
+    "app-emulation/vmware-modules",
+    "sys-firmware/sof-firmware-kmod",
   };
   for (auto name : k_names) {
     if (cpv.starts_with(name)) {

@@ -2,19 +2,11 @@
 
 #include <fmt/format.h>
 
+#include "roles/operator/progress.hpp"
+
 namespace swarm::roles::operator_cli {
 
 using nlohmann::json;
-
-namespace {
-
-size_t count(const json& status, const char* key)
-{
-  const auto& counts = status.value("counts", json::object());
-  return counts.contains(key) && counts[key].is_number() ? counts[key].get<size_t>() : 0;
-}
-
-} // namespace
 
 json NextAction::to_json() const
 {
@@ -35,11 +27,11 @@ json NextAction::to_json() const
 NextAction next_action(const json& status, const json& releases)
 {
   NextAction out;
-  const size_t total = count(status, "total");
-  const size_t received = count(status, "received");
-  const size_t blocked = count(status, "blocked");
-  const size_t dep_failed = count(status, "dep-failed");
-  const size_t left = count(status, "needed") + count(status, "delegated");
+  const size_t total = status_count(status, "total");
+  const size_t received = status_count(status, "received");
+  const size_t blocked = status_count(status, "blocked");
+  const size_t dep_failed = status_count(status, "dep-failed");
+  const size_t left = status_count(status, "needed") + status_count(status, "delegated");
   const auto drones = status.value("drones", json::array());
 
   if (status.value("paused", false)) {
@@ -47,9 +39,11 @@ NextAction next_action(const json& status, const json& releases)
     return out;
   }
   if (blocked > 0) {
-    out = {"blocked", true,
-           fmt::format("{} package(s) blocked, {} dependant(s) dep-failed: see why and what to run", blocked, dep_failed),
-           {"swarm fix-blocked"}};
+    out = {
+      "blocked",
+      true,
+      fmt::format("{} package(s) blocked, {} dependant(s) dep-failed: see why and what to run", blocked, dep_failed),
+      {"swarm fix-blocked"}};
     return out;
   }
   std::vector<std::string> mismatched;
@@ -74,7 +68,8 @@ NextAction next_action(const json& status, const json& releases)
     }
   }
   if (!mismatched.empty()) {
-    out = {"tree-mismatch", true,
+    out = {"tree-mismatch",
+           true,
            fmt::format("drone(s) on another Portage tree than the plan get no work: {}", fmt::join(mismatched, ", ")),
            {"swarm sync-verify"}};
     return out;
@@ -92,8 +87,9 @@ NextAction next_action(const json& status, const json& releases)
       }
     }
     if (!offline.empty()) {
-      lines.push_back(fmt::format("offline (no heartbeat): {} — start `swarm drone` there (rc-service swarm-drone start)",
-                                  fmt::join(offline, ", ")));
+      lines.push_back(
+        fmt::format("offline (no heartbeat): {} — start `swarm drone` there (rc-service swarm-drone start)",
+                    fmt::join(offline, ", ")));
     }
     if (online == 0 && grounded.empty() && offline.empty()) {
       lines.push_back("no drone is online: enroll one and start `swarm drone` on it");
@@ -107,16 +103,18 @@ NextAction next_action(const json& status, const json& releases)
   const size_t unreleased = releases.is_object() ? releases.value("unreleased", size_t{0}) : 0;
   const bool released_known = releases.is_object();
   if (total > 0 && received == total && (!released_known || unreleased > 0)) {
-    out = {"all-built", true,
+    out = {"all-built",
+           true,
            fmt::format("all {} packages are built{}: check the risk, then publish", total,
                        released_known ? fmt::format(" ({} not released yet)", unreleased) : std::string()),
            {"swarm verify", "swarm finalize"}};
     return out;
   }
   if (left > 0) {
-    out = {"building", false,
+    out = {"building",
+           false,
            fmt::format("{} of {} built, {} building, {} waiting: nothing to do but wait", received, total,
-                       count(status, "delegated"), count(status, "needed")),
+                       status_count(status, "delegated"), status_count(status, "needed")),
            {"swarm monitor"}};
     return out;
   }
@@ -125,7 +123,8 @@ NextAction next_action(const json& status, const json& releases)
     return out;
   }
   const auto current = releases.value("current", json());
-  out = {"released", false,
+  out = {"released",
+         false,
          fmt::format("nothing to do: all {} packages are built and release {} publishes them", total,
                      current.is_string() ? current.get<std::string>() : std::string("?")),
          {}};

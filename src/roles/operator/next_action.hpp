@@ -10,9 +10,9 @@
 namespace swarm::roles::operator_cli {
 
 struct NextAction {
-  std::string state;   // paused, blocked, tree-mismatch, drones, all-built, building, released, no-plan
-  bool attention = false; // the operator must act (exit code k_status_attention)
-  std::string message;    // one or more lines for a human
+  std::string state;                 // paused, blocked, tree-mismatch, drones, all-built, building, released, no-plan
+  bool attention = false;            // the operator must act (exit code k_status_attention)
+  std::string message;               // one or more lines for a human
   std::vector<std::string> commands; // what to run, in order
   nlohmann::json to_json() const;
 };

@@ -4,27 +4,26 @@
 
 namespace swarm::roles::operator_cli {
 
-namespace {
-
-size_t count(const nlohmann::json& counts, const char* key)
+size_t status_count(const nlohmann::json& status, const char* key)
 {
-  const auto it = counts.find(key);
-  return it != counts.end() && it->is_number_unsigned() ? it->get<size_t>() : 0;
+  const auto counts = status.find("counts");
+  if (counts == status.end() || !counts->is_object()) {
+    return 0;
+  }
+  const auto it = counts->find(key);
+  return it != counts->end() && it->is_number_unsigned() ? it->get<size_t>() : 0;
 }
-
-} // namespace
 
 Progress progress_from_status(const nlohmann::json& status)
 {
   Progress out;
-  const auto& counts = status.contains("counts") ? status["counts"] : nlohmann::json::object();
-  out.total = count(counts, "total");
-  out.complete = count(counts, "received");
-  out.building = count(counts, "delegated");
-  out.needed = count(counts, "needed");
-  out.failed = count(counts, "failed");
-  out.blocked = count(counts, "blocked");
-  out.dep_failed = count(counts, "dep-failed");
+  out.total = status_count(status, "total");
+  out.complete = status_count(status, "received");
+  out.building = status_count(status, "delegated");
+  out.needed = status_count(status, "needed");
+  out.failed = status_count(status, "failed");
+  out.blocked = status_count(status, "blocked");
+  out.dep_failed = status_count(status, "dep-failed");
   out.paused = status.value("paused", false);
   if (status.contains("drones") && status["drones"].is_array()) {
     for (const auto& drone : status["drones"]) {
@@ -58,8 +57,8 @@ nlohmann::json progress_json(const Progress& progress)
 
 std::string progress_line(const Progress& progress, double elapsed_seconds)
 {
-  const double percent = progress.total == 0 ? 0.0 : 100.0 * static_cast<double>(progress.complete) /
-                                                         static_cast<double>(progress.total);
+  const double percent =
+    progress.total == 0 ? 0.0 : 100.0 * static_cast<double>(progress.complete) / static_cast<double>(progress.total);
   return fmt::format("[{:6.1f}s] {:>5}/{} complete ({:5.1f}%)  building {}  failed {}  blocked {}  dep-failed {}  "
                      "drones {}/{}  slots {}/{}{}",
                      elapsed_seconds, progress.complete, progress.total, percent, progress.building, progress.failed,

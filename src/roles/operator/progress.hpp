@@ -19,6 +19,9 @@ struct Progress {
   bool stuck() const { return done() && complete < total; }
 };
 
+// status["counts"][key], 0 when absent.
+size_t status_count(const nlohmann::json& status, const char* key);
+
 Progress progress_from_status(const nlohmann::json& status);
 nlohmann::json progress_json(const Progress& progress);
 // "[ 12.0s]  312/948 complete (32.9%)  building 6  blocked 0  dep-failed 0  drones 4/4  slots 6/9"

@@ -29,8 +29,8 @@ Result<std::string> emerge_output(const WorldPlanSource& source)
   }
   if (!outcome->success()) {
     const auto& text = outcome->output;
-    return fail(ErrorKind::invalid, "{} {}; its output ends with:\n{}", strings::join(spec.argv, " "), outcome->describe(),
-                text.substr(text.size() > 2000 ? text.size() - 2000 : 0));
+    return fail(ErrorKind::invalid, "{} {}; its output ends with:\n{}", strings::join(spec.argv, " "),
+                outcome->describe(), text.substr(text.size() > 2000 ? text.size() - 2000 : 0));
   }
   return std::move(outcome->output);
 }

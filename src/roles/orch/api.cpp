@@ -91,8 +91,9 @@ Result<ArtifactInfo> ingest(net::RequestBody& body, const httplib::Request& requ
   const auto digests = hasher.finish();
   if (digests.at(hash::Algo::sha256) != declared_sha256 || digests.at(hash::Algo::xxh3_128) != declared_xxh3) {
     remove_file();
-    return fail(ErrorKind::invalid, "hash mismatch: the upload does not match the declared X-Swarm-Sha256/X-Swarm-Xxh3-128 "
-                                    "(received sha256 {})",
+    return fail(ErrorKind::invalid,
+                "hash mismatch: the upload does not match the declared X-Swarm-Sha256/X-Swarm-Xxh3-128 "
+                "(received sha256 {})",
                 digests.at(hash::Algo::sha256));
   }
   portage::GpkgOptions gpkg_options;
@@ -184,17 +185,18 @@ void install_routes(net::HttpServer& server, Coordinator& coordinator, const Api
     auto ram = field<uint64_t>(*body, "ram_bytes", 0);
     auto disk = field<uint64_t>(*body, "disk_free_bytes", 0);
     auto tree = field<std::string>(*body, "tree_timestamp", "");
-    for (const auto* error : {name ? nullptr : &name.error(), protocol ? nullptr : &protocol.error(),
-                              version ? nullptr : &version.error(), cores ? nullptr : &cores.error(),
-                              slots ? nullptr : &slots.error(), ram ? nullptr : &ram.error(),
-                              disk ? nullptr : &disk.error(), tree ? nullptr : &tree.error()}) {
+    for (const auto* error :
+         {name ? nullptr : &name.error(), protocol ? nullptr : &protocol.error(), version ? nullptr : &version.error(),
+          cores ? nullptr : &cores.error(), slots ? nullptr : &slots.error(), ram ? nullptr : &ram.error(),
+          disk ? nullptr : &disk.error(), tree ? nullptr : &tree.error()}) {
       if (error) {
         return net::error_response(response, *error);
       }
     }
     if (*protocol != net::k_protocol_version) {
-      return net::error_response(response, {ErrorKind::conflict, fmt::format("protocol {} is not supported (this orchestrator speaks {})",
-                                                                             *protocol, net::k_protocol_version)});
+      return net::error_response(
+        response, {ErrorKind::conflict, fmt::format("protocol {} is not supported (this orchestrator speaks {})",
+                                                    *protocol, net::k_protocol_version)});
     }
     hello = DroneHello{*name, *protocol, *version, *cores, *slots, *ram, *disk, *tree};
     auto result = api->coordinator.register_drone(*drone, hello);
@@ -233,7 +235,8 @@ void install_routes(net::HttpServer& server, Coordinator& coordinator, const Api
     if (!result) {
       return net::error_response(response, result.error());
     }
-    net::json_response(response, 200, json{{"state", result->state}, {"reason", result->reason}, {"cancel", result->cancel}});
+    net::json_response(response, 200,
+                       json{{"state", result->state}, {"reason", result->reason}, {"cancel", result->cancel}});
   });
 
   server.post("/api/v1/drones/enroll", [api](const httplib::Request& request, httplib::Response& response) {
@@ -278,37 +281,40 @@ void install_routes(net::HttpServer& server, Coordinator& coordinator, const Api
     net::json_response(response, 200, body);
   });
 
-  server.put_stream("/api/v1/leases/([0-9a-f]+)/artifact", options.max_upload,
-                    [api](const httplib::Request& request, httplib::Response& response, net::RequestBody& body) {
-                      auto drone = api->drone(request, response);
-                      if (!drone) {
-                        return;
-                      }
-                      const std::string lease = request.matches[1];
-                      auto ticket = api->coordinator.begin_upload(lease, *drone);
-                      if (!ticket) {
-                        return net::error_response(response, ticket.error());
-                      }
-                      int status = 0;
-                      auto artifact = ingest(body, request, *ticket, lease, api->options, status);
-                      if (!artifact) {
-                        if (status == 422) {
-                          return net::json_response(response, 422, json{{"error", artifact.error().message}, {"kind", "invalid"}});
-                        }
-                        return net::error_response(response, artifact.error());
-                      }
-                      auto accepted = api->coordinator.accept_artifact(lease, *drone, *artifact);
-                      if (!accepted) {
-                        return net::error_response(response, accepted.error());
-                      }
-                      if (accepted->duplicate) {
-                        return net::json_response(response, 200, json{{"received", true}, {"duplicate", true}, {"path", accepted->relative_path}});
-                      }
-                      net::json_response(response, 201, json{{"received", true},
-                                                             {"path", accepted->relative_path},
-                                                             {"sha256", artifact->sha256},
-                                                             {"size", artifact->size}});
-                    });
+  server.put_stream(
+    "/api/v1/leases/([0-9a-f]+)/artifact", options.max_upload,
+    [api](const httplib::Request& request, httplib::Response& response, net::RequestBody& body) {
+      auto drone = api->drone(request, response);
+      if (!drone) {
+        return;
+      }
+      const std::string lease = request.matches[1];
+      auto ticket = api->coordinator.begin_upload(lease, *drone);
+      if (!ticket) {
+        return net::error_response(response, ticket.error());
+      }
+      int status = 0;
+      auto artifact = ingest(body, request, *ticket, lease, api->options, status);
+      if (!artifact) {
+        if (status == 422) {
+          return net::json_response(response, 422, json{{"error", artifact.error().message}, {"kind", "invalid"}});
+        }
+        return net::error_response(response, artifact.error());
+      }
+      auto accepted = api->coordinator.accept_artifact(lease, *drone, *artifact);
+      if (!accepted) {
+        return net::error_response(response, accepted.error());
+      }
+      if (accepted->duplicate) {
+        return net::json_response(response, 200,
+                                  json{{"received", true}, {"duplicate", true}, {"path", accepted->relative_path}});
+      }
+      net::json_response(response, 201,
+                         json{{"received", true},
+                              {"path", accepted->relative_path},
+                              {"sha256", artifact->sha256},
+                              {"size", artifact->size}});
+    });
 
   server.post("/api/v1/leases/([0-9a-f]+)/report", [api](const httplib::Request& request, httplib::Response& response) {
     auto drone = api->drone(request, response);
@@ -338,34 +344,35 @@ void install_routes(net::HttpServer& server, Coordinator& coordinator, const Api
     reply(response, api->coordinator.report(request.matches[1], *drone, report));
   });
 
-  server.post_stream("/api/v1/leases/([0-9a-f]+)/log", k_log_chunk_limit,
-                     [api](const httplib::Request& request, httplib::Response& response, net::RequestBody& body) {
-                       auto drone = api->drone(request, response);
-                       if (!drone) {
-                         return;
-                       }
-                       auto path = api->coordinator.log_path(request.matches[1], *drone);
-                       if (!path) {
-                         return net::error_response(response, path.error());
-                       }
-                       auto text = body.read_all();
-                       if (!text) {
-                         return net::error_response(response, text.error());
-                       }
-                       std::error_code ec;
-                       std::filesystem::create_directories(path->parent_path(), ec);
-                       const auto size = std::filesystem::file_size(*path, ec);
-                       if (!ec && size > k_log_file_limit) {
-                         return net::json_response(response, 200, json{{"stored", false}, {"reason", "log limit reached"}});
-                       }
-                       const int fd = ::open(path->c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-                       if (fd < 0) {
-                         return net::error_response(response, {ErrorKind::io, "cannot open the build log"});
-                       }
-                       const auto written = ::write(fd, text->data(), text->size());
-                       ::close(fd);
-                       net::json_response(response, 200, json{{"stored", written == static_cast<ssize_t>(text->size())}});
-                     });
+  server.post_stream(
+    "/api/v1/leases/([0-9a-f]+)/log", k_log_chunk_limit,
+    [api](const httplib::Request& request, httplib::Response& response, net::RequestBody& body) {
+      auto drone = api->drone(request, response);
+      if (!drone) {
+        return;
+      }
+      auto path = api->coordinator.log_path(request.matches[1], *drone);
+      if (!path) {
+        return net::error_response(response, path.error());
+      }
+      auto text = body.read_all();
+      if (!text) {
+        return net::error_response(response, text.error());
+      }
+      std::error_code ec;
+      std::filesystem::create_directories(path->parent_path(), ec);
+      const auto size = std::filesystem::file_size(*path, ec);
+      if (!ec && size > k_log_file_limit) {
+        return net::json_response(response, 200, json{{"stored", false}, {"reason", "log limit reached"}});
+      }
+      const int fd = ::open(path->c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      if (fd < 0) {
+        return net::error_response(response, {ErrorKind::io, "cannot open the build log"});
+      }
+      const auto written = ::write(fd, text->data(), text->size());
+      ::close(fd);
+      net::json_response(response, 200, json{{"stored", written == static_cast<ssize_t>(text->size())}});
+    });
 
   server.post("/api/v1/leases/([0-9a-f]+)/return", [api](const httplib::Request& request, httplib::Response& response) {
     auto drone = api->drone(request, response);
@@ -405,8 +412,12 @@ void install_routes(net::HttpServer& server, Coordinator& coordinator, const Api
       return net::error_response(response, result.error());
     }
     net::json_response(response, 200,
-                       json{{"packages", result->packages}, {"added", result->added},     {"removed", result->removed},
-                            {"kept", result->kept},         {"reset", result->reset},     {"changed", result->changed},
+                       json{{"packages", result->packages},
+                            {"added", result->added},
+                            {"removed", result->removed},
+                            {"kept", result->kept},
+                            {"reset", result->reset},
+                            {"changed", result->changed},
                             {"warnings", result->warnings}});
   });
 
@@ -437,7 +448,8 @@ void install_routes(net::HttpServer& server, Coordinator& coordinator, const Api
   });
   server.get("/api/v1/packages", [api](const httplib::Request& request, httplib::Response& response) {
     if (api->reader(request, response)) {
-      net::json_response(response, 200, json{{"packages", api->coordinator.packages_view(request.get_param_value("state"))}});
+      net::json_response(response, 200,
+                         json{{"packages", api->coordinator.packages_view(request.get_param_value("state"))}});
     }
   });
   server.get("/api/v1/packages/(.+)", [api](const httplib::Request& request, httplib::Response& response) {
@@ -451,16 +463,18 @@ void install_routes(net::HttpServer& server, Coordinator& coordinator, const Api
     }
     const auto since = strings::parse_int(request.get_param_value("since")).value_or(0);
     const auto limit = strings::parse_int(request.get_param_value("limit")).value_or(500);
-    net::json_response(response, 200, api->coordinator.events_view(since, static_cast<size_t>(std::clamp<int64_t>(limit, 1, 5000))));
+    net::json_response(response, 200,
+                       api->coordinator.events_view(since, static_cast<size_t>(std::clamp<int64_t>(limit, 1, 5000))));
   });
   server.get("/api/v1/builds", [api](const httplib::Request& request, httplib::Response& response) {
     if (!api->reader(request, response)) {
       return;
     }
     const auto limit = strings::parse_int(request.get_param_value("limit")).value_or(100);
-    net::json_response(response, 200,
-                       json{{"builds", api->coordinator.builds_view(request.get_param_value("package"), request.get_param_value("drone"),
-                                                                   static_cast<size_t>(std::clamp<int64_t>(limit, 1, 10000)))}});
+    net::json_response(
+      response, 200,
+      json{{"builds", api->coordinator.builds_view(request.get_param_value("package"), request.get_param_value("drone"),
+                                                   static_cast<size_t>(std::clamp<int64_t>(limit, 1, 10000)))}});
   });
   server.get("/api/v1/logs", [api](const httplib::Request& request, httplib::Response& response) {
     if (!api->reader(request, response)) {
@@ -486,7 +500,8 @@ void install_routes(net::HttpServer& server, Coordinator& coordinator, const Api
       }
       ::close(fd);
     }
-    json body{{"path", path->filename().string()}, {"offset", offset}, {"next_offset", offset + text.size()}, {"text", text}};
+    json body{
+      {"path", path->filename().string()}, {"offset", offset}, {"next_offset", offset + text.size()}, {"text", text}};
     net::json_response(response, 200, body);
   });
 
@@ -505,21 +520,23 @@ void install_routes(net::HttpServer& server, Coordinator& coordinator, const Api
     }
     return true;
   };
-  server.get(staging_prefix + "/Packages", [api, staging_gate](const httplib::Request& request, httplib::Response& response) {
-    if (!staging_gate(request, response)) {
-      return;
-    }
-    auto [text, timestamp] = api->coordinator.staging_index();
-    const auto modified = std::chrono::system_clock::time_point(std::chrono::seconds(timestamp));
-    if (request.has_header("If-Modified-Since")) {
-      if (auto since = net::parse_http_date(request.get_header_value("If-Modified-Since")); since && modified <= *since) {
-        response.status = 304;
-        return;
-      }
-    }
-    response.set_header("Last-Modified", net::http_date(modified));
-    response.set_content(text, "text/plain; charset=utf-8");
-  });
+  server.get(staging_prefix + "/Packages",
+             [api, staging_gate](const httplib::Request& request, httplib::Response& response) {
+               if (!staging_gate(request, response)) {
+                 return;
+               }
+               auto [text, timestamp] = api->coordinator.staging_index();
+               const auto modified = std::chrono::system_clock::time_point(std::chrono::seconds(timestamp));
+               if (request.has_header("If-Modified-Since")) {
+                 if (auto since = net::parse_http_date(request.get_header_value("If-Modified-Since"));
+                     since && modified <= *since) {
+                   response.status = 304;
+                   return;
+                 }
+               }
+               response.set_header("Last-Modified", net::http_date(modified));
+               response.set_content(text, "text/plain; charset=utf-8");
+             });
   net::mount_files(server, staging_prefix, options.staging_dir, staging_gate);
   net::mount_files(server, "/production", options.production_link,
                    [api](const httplib::Request& request, httplib::Response& response) {

@@ -16,14 +16,14 @@ struct ApiOptions {
   bool public_binhost = true;
   uint64_t max_upload = 8ull << 30;
   std::string orch_id;
-  std::string public_url;   // http://host:port, how drones and clients reach this orchestrator
+  std::string public_url; // http://host:port, how drones and clients reach this orchestrator
   std::string version;
   std::filesystem::path data_dir;
   std::filesystem::path staging_dir;
   std::filesystem::path incoming_dir;
   std::filesystem::path production_link; // data_dir/production → releases/N
-  int keep_releases = 5;   // orch.keep_releases
-  int risk_threshold = 15; // orch.risk_threshold
+  int keep_releases = 5;                 // orch.keep_releases
+  int risk_threshold = 15;               // orch.risk_threshold
 };
 
 // URLs derived from the public URL.

@@ -124,7 +124,6 @@ inline Result<json> body_json(const httplib::Request& request)
   return parsed;
 }
 
-
 // Route groups kept in their own files; each is called by install_routes.
 void install_release_routes(net::HttpServer& server, const std::shared_ptr<Api>& api);
 void install_operator_routes(net::HttpServer& server, const std::shared_ptr<Api>& api);

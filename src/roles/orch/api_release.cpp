@@ -13,7 +13,8 @@ namespace swarm::roles::orch {
 namespace {
 
 struct ReleaseApi {
-  ReleaseApi(std::shared_ptr<Api> shared, ReleaseOptions options) : api(std::move(shared)), releases(std::move(options)) {}
+  ReleaseApi(std::shared_ptr<Api> shared, ReleaseOptions options) : api(std::move(shared)), releases(std::move(options))
+  {}
   std::shared_ptr<Api> api;
   ReleaseStore releases;
 };
@@ -38,7 +39,8 @@ std::vector<StagedPackage> staged_packages(const VerifyInput& input, const std::
     if (!publishable(row)) {
       continue;
     }
-    if (auto it = input.artifacts.find(row.cpv); it != input.artifacts.end() && it->second.status != ArtifactStatus::ok) {
+    if (auto it = input.artifacts.find(row.cpv);
+        it != input.artifacts.end() && it->second.status != ArtifactStatus::ok) {
       continue;
     }
     StagedPackage package;
@@ -120,7 +122,8 @@ void install_release_routes(net::HttpServer& server, const std::shared_ptr<Api>&
       force = body->value("force", false);
       threshold = body->value("threshold", threshold);
     } catch (const json::exception&) {
-      return net::error_response(response, {ErrorKind::invalid, "\"force\" must be a boolean and \"threshold\" an integer"});
+      return net::error_response(response,
+                                 {ErrorKind::invalid, "\"force\" must be a boolean and \"threshold\" an integer"});
     }
     const auto input = gather(self->api->coordinator, self->api->options.staging_dir);
     const auto report = score_risk(input, threshold);
@@ -142,8 +145,8 @@ void install_release_routes(net::HttpServer& server, const std::shared_ptr<Api>&
     auto release = self->releases.publish(packages);
     if (!release) {
       if (release.error().kind == ErrorKind::conflict) {
-        return net::json_response(response, 409,
-                                  json{{"error", release.error().message}, {"kind", "conflict"}, {"reason", "nothing_new"}});
+        return net::json_response(
+          response, 409, json{{"error", release.error().message}, {"kind", "conflict"}, {"reason", "nothing_new"}});
       }
       return net::error_response(response, release.error());
     }

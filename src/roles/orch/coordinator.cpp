@@ -19,7 +19,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr size_t k_history_per_package = 9;   // median over the last few builds
+constexpr size_t k_history_per_package = 9; // median over the last few builds
 constexpr size_t k_speed_samples = 15;
 constexpr double k_expired_lease_memory = 86400; // how long a late result is still awaited
 
@@ -61,7 +61,7 @@ std::string kind_name(portage::EdgeKind kind)
 std::string iso_time(double epoch)
 {
   const auto seconds = static_cast<time_t>(epoch);
-  struct tm utc{};
+  struct tm utc {};
   gmtime_r(&seconds, &utc);
   return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday,
                      utc.tm_hour, utc.tm_min, utc.tm_sec);
@@ -144,8 +144,9 @@ Result<> Coordinator::load(LoadMode mode)
     m_edges = m_store.load_edges();
     m_drones.clear();
     for (auto& row : m_store.load_drones()) {
-      Drone drone{row, breaker::CircuitBreaker(m_options.drone_failure_limit, m_options.ground_cooldown), {}, {}, false,
-                  false, {}};
+      Drone drone{
+        row, breaker::CircuitBreaker(m_options.drone_failure_limit, m_options.ground_cooldown), {}, {}, false, false,
+        {}};
       drone.breaker.restore(row.consecutive_failures, row.grounded_until, row.probation);
       drone.operator_grounded = row.grounded_until >= 1e17;
       m_drones.emplace(row.name, std::move(drone));
@@ -249,9 +250,9 @@ void Coordinator::rebuild_graph()
   }
   m_warnings.clear();
   for (const auto& broken : m_graph.break_cycles(positions)) {
-    m_warnings.push_back(fmt::format("cycle: {} no longer waits for {} ({}{})", m_packages[broken.from].cpv,
-                                     m_packages[broken.to].cpv, broken.reason,
-                                     broken.strength == dag::Strength::closure ? "" : "; built against the installed version"));
+    m_warnings.push_back(fmt::format(
+      "cycle: {} no longer waits for {} ({}{})", m_packages[broken.from].cpv, m_packages[broken.to].cpv, broken.reason,
+      broken.strength == dag::Strength::closure ? "" : "; built against the installed version"));
   }
   const auto order = m_graph.topological_order();
   m_topo_position.assign(m_packages.size(), 0);
@@ -454,8 +455,9 @@ void Coordinator::ground(Drone& drone, const std::string& reason, bool by_operat
 
 Result<std::string> Coordinator::enroll(const std::string& name)
 {
-  if (name.empty() || name.size() > 64 ||
-      !std::all_of(name.begin(), name.end(), [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_' || c == '.'; })) {
+  if (name.empty() || name.size() > 64 || !std::all_of(name.begin(), name.end(), [](unsigned char c) {
+        return std::isalnum(c) || c == '-' || c == '_' || c == '.';
+      })) {
     return fail(ErrorKind::invalid, "drone name '{}' must be 1-64 characters of [A-Za-z0-9._-]", name);
   }
   std::lock_guard lock(m_mutex);
@@ -474,8 +476,9 @@ Result<std::string> Coordinator::enroll(const std::string& name)
       row.token_hash = hash;
       row.enrolled_at = now();
       m_store.save_drone(row);
-      Drone drone{row, breaker::CircuitBreaker(m_options.drone_failure_limit, m_options.ground_cooldown), {}, {},
-                  false, false, {}};
+      Drone drone{
+        row, breaker::CircuitBreaker(m_options.drone_failure_limit, m_options.ground_cooldown), {}, {}, false, false,
+        {}};
       m_drones.emplace(name, std::move(drone));
       add_event("enrolled", name, "", "");
     }
@@ -508,8 +511,9 @@ std::optional<std::string> Coordinator::drone_for_token(const std::string& token
     for (auto& row : m_store.load_drones()) {
       auto it = m_drones.find(row.name);
       if (it == m_drones.end()) {
-        Drone drone{row, breaker::CircuitBreaker(m_options.drone_failure_limit, m_options.ground_cooldown), {}, {},
-                    false, false, {}};
+        Drone drone{
+          row, breaker::CircuitBreaker(m_options.drone_failure_limit, m_options.ground_cooldown), {}, {}, false, false,
+          {}};
         m_drones.emplace(row.name, std::move(drone));
       } else {
         it->second.row.token_hash = row.token_hash;
@@ -631,7 +635,9 @@ Result<BeatReply> Coordinator::heartbeat(const std::string& name, const DroneBea
   std::sort(reply.cancel.begin(), reply.cancel.end());
   reply.cancel.erase(std::unique(reply.cancel.begin(), reply.cancel.end()), reply.cancel.end());
   const auto state = drone->operator_grounded ? breaker::BreakerState::open : drone->breaker.state(now());
-  reply.state = state == breaker::BreakerState::open ? "grounded" : state == breaker::BreakerState::half_open ? "probation" : "online";
+  reply.state = state == breaker::BreakerState::open        ? "grounded"
+                : state == breaker::BreakerState::half_open ? "probation"
+                                                            : "online";
   reply.reason = drone_block_reason(*drone);
   if (revived) {
     m_changed.notify_all();
@@ -788,7 +794,9 @@ Result<ClaimReply> Coordinator::claim(const std::string& name, double wait)
     return fail(ErrorKind::forbidden, "drone {} is not enrolled", name);
   }
   wait = std::clamp(wait, 0.0, m_options.claim_wait);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(wait));
+  const auto deadline =
+    std::chrono::steady_clock::now() +
+    std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(wait));
   ClaimReply reply;
   while (true) {
     Drone* drone = find_drone(name);
@@ -838,7 +846,8 @@ Result<UploadTicket> Coordinator::begin_upload(const std::string& lease_id, cons
   if (!row) {
     return fail(ErrorKind::conflict, "the package of lease {} is no longer in the plan", lease_id);
   }
-  if (lease->state == LeaseState::returned || lease->state == LeaseState::cancelled || lease->state == LeaseState::failed) {
+  if (lease->state == LeaseState::returned || lease->state == LeaseState::cancelled ||
+      lease->state == LeaseState::failed) {
     if (row->state != PkgState::received) {
       return fail(ErrorKind::conflict, "lease {} was {}", lease_id, to_string(lease->state));
     }
@@ -882,7 +891,8 @@ Result<UploadReply> Coordinator::accept_artifact(const std::string& lease_id, co
     }
     return fail(ErrorKind::conflict, "{} was already received from another build", row->cpv);
   }
-  if (lease->state == LeaseState::returned || lease->state == LeaseState::cancelled || lease->state == LeaseState::failed) {
+  if (lease->state == LeaseState::returned || lease->state == LeaseState::cancelled ||
+      lease->state == LeaseState::failed) {
     discard();
     return fail(ErrorKind::conflict, "lease {} was {}", lease_id, to_string(lease->state));
   }
@@ -981,7 +991,8 @@ Result<json> Coordinator::report(const std::string& lease_id, const std::string&
 
   if (report.success) {
     if (lease->state != LeaseState::uploaded) {
-      return fail(ErrorKind::conflict, "no artifact was received for lease {}: upload it before reporting success", lease_id);
+      return fail(ErrorKind::conflict, "no artifact was received for lease {}: upload it before reporting success",
+                  lease_id);
     }
     auto ok = commit([&] {
       lease->state = LeaseState::completed;
@@ -1053,7 +1064,8 @@ Result<json> Coordinator::report(const std::string& lease_id, const std::string&
           row->retry_at = now() + m_options.retry_backoff * std::pow(2.0, row->retries);
           set_pkg_state(*row, PkgState::blocked);
           add_event("blocked", name, cpv,
-                    fmt::format("failed on {}: {}", strings::join({row->failed_on.begin(), row->failed_on.end()}, ", "), reason));
+                    fmt::format("failed on {}: {}", strings::join({row->failed_on.begin(), row->failed_on.end()}, ", "),
+                                reason));
         } else {
           if (this_lease_holds_it) {
             set_pkg_state(*row, PkgState::needed);
@@ -1279,7 +1291,8 @@ Result<PlanReply> Coordinator::submit_plan(const portage::Plan& plan, PlanMode m
         return false;
       }
       for (size_t i = 0; i < edges.size(); ++i) {
-        if (edges[i].package != m_edges[i].package || edges[i].needs != m_edges[i].needs || edges[i].kind != m_edges[i].kind) {
+        if (edges[i].package != m_edges[i].package || edges[i].needs != m_edges[i].needs ||
+            edges[i].kind != m_edges[i].kind) {
           return false;
         }
       }
@@ -1301,8 +1314,8 @@ Result<PlanReply> Coordinator::submit_plan(const portage::Plan& plan, PlanMode m
       info.tree_timestamp = plan.tree_timestamp;
       info.profile = plan.profile;
     }
-    if (info.source != m_plan.source || info.tree_timestamp != m_plan.tree_timestamp || info.profile != m_plan.profile ||
-        info.merge_order != m_plan.merge_order) {
+    if (info.source != m_plan.source || info.tree_timestamp != m_plan.tree_timestamp ||
+        info.profile != m_plan.profile || info.merge_order != m_plan.merge_order) {
       reply.changed = true;
     }
     if (reply.changed) {
@@ -1642,8 +1655,11 @@ json Coordinator::drone_json(const Drone& drone)
       ++running;
     }
     const auto* row = find_package(it->second.package);
-    leases.push_back({{"id", id}, {"cpv", row ? row->cpv : ""}, {"state", to_string(it->second.state)},
-                      {"started", it->second.created}, {"expires", it->second.expires}});
+    leases.push_back({{"id", id},
+                      {"cpv", row ? row->cpv : ""},
+                      {"state", to_string(it->second.state)},
+                      {"started", it->second.created},
+                      {"expires", it->second.expires}});
   }
   std::string state = drone.row.online ? "online" : "offline";
   const auto breaker_state = drone.breaker.state(t);
@@ -1696,9 +1712,14 @@ json Coordinator::package_json(const PackageRow& row) const
     out["priority"] = m_scheduler->priority(it->second);
   }
   if (!row.artifact_path.empty()) {
-    out["artifact"] = {{"path", row.artifact_path}, {"sha256", row.sha256},     {"size", row.size},
-                       {"build_id", row.build_id},  {"built_by", row.built_by}, {"received_at", row.received_at},
-                       {"tree_timestamp", row.built_tree_timestamp},           {"released_in", row.released_in}};
+    out["artifact"] = {{"path", row.artifact_path},
+                       {"sha256", row.sha256},
+                       {"size", row.size},
+                       {"build_id", row.build_id},
+                       {"built_by", row.built_by},
+                       {"received_at", row.received_at},
+                       {"tree_timestamp", row.built_tree_timestamp},
+                       {"released_in", row.released_in}};
   }
   return out;
 }
@@ -1706,8 +1727,8 @@ json Coordinator::package_json(const PackageRow& row) const
 json Coordinator::status()
 {
   std::lock_guard lock(m_mutex);
-  std::map<std::string, size_t> counts{{"needed", 0},  {"ready", 0},   {"delegated", 0},  {"received", 0},
-                                       {"failed", 0},  {"blocked", 0}, {"dep-failed", 0}, {"total", 0}};
+  std::map<std::string, size_t> counts{{"needed", 0}, {"ready", 0},   {"delegated", 0},  {"received", 0},
+                                       {"failed", 0}, {"blocked", 0}, {"dep-failed", 0}, {"total", 0}};
   for (dag::NodeId node = 0; node < m_packages.size(); ++node) {
     const auto& row = m_packages[node];
     if (!row.in_plan) {
@@ -1820,9 +1841,14 @@ Result<json> Coordinator::package_view(const std::string& cpv)
         drone_name = name;
       }
     }
-    builds.push_back({{"id", build.id},         {"drone", drone_name},         {"started", build.started},
-                      {"ended", build.ended},   {"result", build.result},      {"duration", build.duration},
-                      {"reason", build.reason}, {"log_tail", build.log_tail}});
+    builds.push_back({{"id", build.id},
+                      {"drone", drone_name},
+                      {"started", build.started},
+                      {"ended", build.ended},
+                      {"result", build.result},
+                      {"duration", build.duration},
+                      {"reason", build.reason},
+                      {"log_tail", build.log_tail}});
   }
   out["builds"] = builds;
   return out;
@@ -1870,9 +1896,14 @@ json Coordinator::builds_view(const std::string& package, const std::string& dro
         name = n;
       }
     }
-    out.push_back({{"id", build.id},         {"package", cpv},          {"drone", name},
-                   {"started", build.started}, {"ended", build.ended},   {"result", build.result},
-                   {"duration", build.duration}, {"reason", build.reason}});
+    out.push_back({{"id", build.id},
+                   {"package", cpv},
+                   {"drone", name},
+                   {"started", build.started},
+                   {"ended", build.ended},
+                   {"result", build.result},
+                   {"duration", build.duration},
+                   {"reason", build.reason}});
   }
   return out;
 }
@@ -1994,7 +2025,8 @@ Result<LeaseView> Coordinator::lease_package(const std::string& name, const std:
     set_pkg_state(*row, PkgState::delegated);
     drone->leases.insert(lease.id);
     m_leases[lease.id] = lease;
-    add_event("delegated", name, row->cpv, fmt::format("lease {} by the operator (was {})", lease.id.substr(0, 8), before));
+    add_event("delegated", name, row->cpv,
+              fmt::format("lease {} by the operator (was {})", lease.id.substr(0, 8), before));
     view = view_of(lease, *row);
   });
   if (!ok) {

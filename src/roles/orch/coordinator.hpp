@@ -205,8 +205,8 @@ private:
   struct Drone {
     DroneRow row;
     breaker::CircuitBreaker breaker;
-    std::set<std::string> leases;  // open leases held
-    std::set<std::string> cancel;  // leases to tell it to drop at the next heartbeat
+    std::set<std::string> leases; // open leases held
+    std::set<std::string> cancel; // leases to tell it to drop at the next heartbeat
     bool operator_grounded = false;
     bool probation_announced = false;
     std::vector<double> speed_samples; // actual / expected, newest last
@@ -216,7 +216,8 @@ private:
   Drone* find_drone(const std::string& name);
   PackageRow* find_package(const std::string& cpv);
   PackageRow* find_package(int64_t id);
-  void add_event(const std::string& kind, const std::string& drone, const std::string& package, const std::string& detail);
+  void add_event(const std::string& kind, const std::string& drone, const std::string& package,
+                 const std::string& detail);
   void flush_events();
   Result<> commit(const std::function<void()>& writes);
 
@@ -262,7 +263,7 @@ private:
   bool m_priorities_dirty = false;
 
   std::map<std::string, Drone> m_drones;
-  std::unordered_map<std::string, LeaseRow> m_leases; // open leases (active, uploaded, expired)
+  std::unordered_map<std::string, LeaseRow> m_leases;   // open leases (active, uploaded, expired)
   std::map<std::string, std::vector<double>> m_history; // cp → successful build durations
 
   std::vector<EventRow> m_pending_events; // written inside the current transaction

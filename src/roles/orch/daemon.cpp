@@ -161,7 +161,8 @@ int run_daemon(const config::Config& config)
   api.version = build_info::k_version;
   api.public_url = config.get("orch.public_url");
   if (api.public_url.empty()) {
-    api.public_url = fmt::format("{}://{}", server.is_tls() ? "https" : "http", net::url::format_host_port(listen->host, *port));
+    api.public_url =
+      fmt::format("{}://{}", server.is_tls() ? "https" : "http", net::url::format_host_port(listen->host, *port));
   }
   while (!api.public_url.empty() && api.public_url.back() == '/') {
     api.public_url.pop_back();
@@ -191,8 +192,9 @@ int run_daemon(const config::Config& config)
         coordinator.tick();
         if (std::chrono::steady_clock::now() >= next_maintenance) {
           coordinator.maintenance();
-          next_maintenance = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                                                  std::chrono::duration<double>(maintenance_interval));
+          next_maintenance =
+            std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                 std::chrono::duration<double>(maintenance_interval));
         }
       } catch (const std::exception& e) {
         LOG_ERROR("internal error in periodic work: {}", e.what());
@@ -217,7 +219,7 @@ int run_daemon(const config::Config& config)
   return exit_code::k_ok;
 }
 
-int enroll_locally(const std::string& data_dir, const std::string& name, bool json)
+int enroll_locally(const std::string& data_dir, const std::string& name, bool as_json)
 {
   const auto db = std::filesystem::path(data_dir) / "state.db";
   if (!std::filesystem::exists(db)) {
@@ -244,7 +246,7 @@ int enroll_locally(const std::string& data_dir, const std::string& name, bool js
     print_error(token.error().message);
     return token.error().kind == ErrorKind::invalid ? exit_code::k_usage : exit_code::k_failure;
   }
-  if (json) {
+  if (as_json) {
     fmt::print("{}\n", nlohmann::json{{"name", name}, {"token", *token}}.dump());
   } else {
     fmt::print("{}\n", *token);

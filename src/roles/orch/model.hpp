@@ -29,9 +29,9 @@ struct PackageRow {
   std::string slot;
   std::string repo;
   std::vector<std::string> use;
-  double plan_seconds = 0; // the plan's expected duration (0: unknown)
+  double plan_seconds = 0;   // the plan's expected duration (0: unknown)
   int64_t plan_position = 0; // index in the submitted plan (Portage's merge order when it has one)
-  bool in_plan = true;     // false: kept only because it was built (not in the current plan)
+  bool in_plan = true;       // false: kept only because it was built (not in the current plan)
   PkgState state = PkgState::needed;
   int failures = 0;
   std::set<std::string> failed_on; // drone names
@@ -93,7 +93,7 @@ struct BuildRow {
   int64_t drone = 0;
   std::string lease;
   double started = 0;
-  double ended = 0; // 0 while running
+  double ended = 0;   // 0 while running
   std::string result; // running, success, failure, expired, returned, cancelled
   double duration = 0;
   std::string reason;

@@ -74,7 +74,7 @@ Result<> write_info(const std::filesystem::path& dir, const ReleaseInfo& info)
 std::string utc_id(double epoch)
 {
   const auto seconds = static_cast<time_t>(epoch);
-  struct tm utc{};
+  struct tm utc {};
   gmtime_r(&seconds, &utc);
   return fmt::format("{:04}{:02}{:02}-{:02}{:02}{:02}", utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour,
                      utc.tm_min, utc.tm_sec);
@@ -82,7 +82,8 @@ std::string utc_id(double epoch)
 
 // Hard-links `from` to `to`, creating the directories between; `dirs` collects every directory
 // that got a new entry (fsynced before publishing).
-Result<> link_into(const std::filesystem::path& from, const std::filesystem::path& to, std::set<std::filesystem::path>& dirs)
+Result<> link_into(const std::filesystem::path& from, const std::filesystem::path& to,
+                   std::set<std::filesystem::path>& dirs)
 {
   if (auto made = fs::make_dirs(to.parent_path()); !made) {
     return made;
@@ -130,8 +131,8 @@ int64_t latest_timestamp(const std::vector<ReleaseInfo>& releases)
 
 json ReleaseInfo::to_json() const
 {
-  return json{{"id", id},           {"created", created},   {"timestamp", timestamp}, {"packages", packages},
-              {"added", added},     {"removed", removed},   {"rebuilt", rebuilt},     {"previous", previous},
+  return json{{"id", id},          {"created", created}, {"timestamp", timestamp}, {"packages", packages},
+              {"added", added},    {"removed", removed}, {"rebuilt", rebuilt},     {"previous", previous},
               {"current", current}};
 }
 
@@ -141,14 +142,17 @@ bool valid_release_id(std::string_view id)
     return false;
   }
   return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_' || c == '.';
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_' ||
+           c == '.';
   });
 }
 
 ReleaseStore::ReleaseStore(ReleaseOptions options) : m_options(std::move(options))
 {
   if (!m_options.now) {
-    m_options.now = [] { return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(); };
+    m_options.now = [] {
+      return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    };
   }
 }
 
@@ -184,7 +188,8 @@ std::vector<ReleaseInfo> ReleaseStore::list() const
       out.push_back(std::move(*info));
     }
   }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return std::tie(a.seq, a.id) < std::tie(b.seq, b.id); });
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return std::tie(a.seq, a.id) < std::tie(b.seq, b.id); });
   const auto current_id = current();
   for (auto& release : out) {
     release.current = current_id && release.id == *current_id;
@@ -208,7 +213,8 @@ Result<> ReleaseStore::switch_to(const std::string& id)
 {
   // Relative, so that the data directory can move.
   const auto target = (m_options.releases_dir / id).lexically_relative(m_options.production_link.parent_path());
-  return fs::replace_symlink_atomically(target.empty() ? m_options.releases_dir / id : target, m_options.production_link);
+  return fs::replace_symlink_atomically(target.empty() ? m_options.releases_dir / id : target,
+                                        m_options.production_link);
 }
 
 void ReleaseStore::prune()
@@ -285,8 +291,8 @@ Result<ReleaseInfo> ReleaseStore::publish(const std::vector<StagedPackage>& pack
     listed.insert(get(*block, "PATH"));
   }
   if (previous && listed == previous_paths) {
-    return fail(ErrorKind::conflict, "nothing new to release: release {} already publishes these {} packages", *previous,
-                listed.size());
+    return fail(ErrorKind::conflict, "nothing new to release: release {} already publishes these {} packages",
+                *previous, listed.size());
   }
 
   const double created = now();
@@ -313,7 +319,7 @@ Result<ReleaseInfo> ReleaseStore::publish(const std::vector<StagedPackage>& pack
     if (auto linked = link_into(package.file, destination, dirs); !linked) {
       return abandon(linked.error());
     }
-    struct stat st{};
+    struct stat st {};
     if (::stat(destination.c_str(), &st) != 0) {
       return abandon({ErrorKind::io, fmt::format("cannot stat {}", destination.string())});
     }

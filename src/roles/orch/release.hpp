@@ -36,10 +36,10 @@ struct ReleaseInfo {
 // A package to publish from staging.
 struct StagedPackage {
   std::string cpv;
-  std::string slot;          // main slot
+  std::string slot;           // main slot
   std::filesystem::path file; // the artifact in staging
-  std::string relative_path; // CAT/PN/PF-BUILD_ID.gpkg.tar, its PATH in the release
-  portage::IndexBlock entry; // its Packages block (PATH, SIZE and MTIME are set on publishing)
+  std::string relative_path;  // CAT/PN/PF-BUILD_ID.gpkg.tar, its PATH in the release
+  portage::IndexBlock entry;  // its Packages block (PATH, SIZE and MTIME are set on publishing)
 };
 
 struct ReleaseOptions {

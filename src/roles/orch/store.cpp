@@ -170,7 +170,8 @@ std::optional<std::string> Store::get_meta(const std::string& key)
 
 void Store::set_meta(const std::string& key, const std::string& value)
 {
-  auto& q = statement("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+  auto& q =
+    statement("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
   const ResetOnExit reset_q{q};
   q.bind(1, key);
   q.bind(2, value);
@@ -181,7 +182,8 @@ std::vector<PackageRow> Store::load_packages()
 {
   std::vector<PackageRow> out;
   auto& q = statement(
-    "SELECT id, cpv, slot, repo, use, plan_seconds, plan_position, in_plan, state, failures, failed_on, last_failure, retry_at, "
+    "SELECT id, cpv, slot, repo, use, plan_seconds, plan_position, in_plan, state, failures, failed_on, last_failure, "
+    "retry_at, "
     "retries, artifact_path, sha256, size, build_id, received_at, built_by, built_tree_timestamp, index_entry, "
     "released_in FROM packages ORDER BY id");
   const ResetOnExit reset_q{q};
@@ -219,16 +221,18 @@ std::vector<PackageRow> Store::load_packages()
 void Store::save_package(PackageRow& row)
 {
   const bool insert = row.id == 0;
-  auto& q = insert ? statement(
-                       "INSERT INTO packages (cpv, slot, repo, use, plan_seconds, plan_position, in_plan, state, failures, failed_on, "
-                       "last_failure, retry_at, retries, artifact_path, sha256, size, build_id, received_at, built_by, "
-                       "built_tree_timestamp, index_entry, released_in) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-                   : statement(
-                       "UPDATE packages SET cpv = ?, slot = ?, repo = ?, use = ?, plan_seconds = ?, plan_position = ?, in_plan = ?, "
-                       "state = ?, failures = ?, failed_on = ?, last_failure = ?, retry_at = ?, retries = ?, "
-                       "artifact_path = ?, sha256 = ?, size = ?, build_id = ?, received_at = ?, built_by = ?, "
-                       "built_tree_timestamp = ?, index_entry = ?, released_in = ? WHERE id = ?");
+  auto& q =
+    insert
+      ? statement("INSERT INTO packages (cpv, slot, repo, use, plan_seconds, plan_position, in_plan, state, failures, "
+                  "failed_on, "
+                  "last_failure, retry_at, retries, artifact_path, sha256, size, build_id, received_at, built_by, "
+                  "built_tree_timestamp, index_entry, released_in) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      : statement(
+          "UPDATE packages SET cpv = ?, slot = ?, repo = ?, use = ?, plan_seconds = ?, plan_position = ?, in_plan = ?, "
+          "state = ?, failures = ?, failed_on = ?, last_failure = ?, retry_at = ?, retries = ?, "
+          "artifact_path = ?, sha256 = ?, size = ?, build_id = ?, received_at = ?, built_by = ?, "
+          "built_tree_timestamp = ?, index_entry = ?, released_in = ? WHERE id = ?");
   int c = 1;
   q.bind(c++, row.cpv);
   q.bind(c++, row.slot);
@@ -330,12 +334,11 @@ std::vector<DroneRow> Store::load_drones()
 void Store::save_drone(DroneRow& row)
 {
   const bool insert = row.id == 0;
-  auto& q = insert ? statement(
-                       "INSERT INTO drones (name, token_hash, enrolled_at, cores, slots, ram_bytes, disk_free_bytes, "
+  auto& q =
+    insert ? statement("INSERT INTO drones (name, token_hash, enrolled_at, cores, slots, ram_bytes, disk_free_bytes, "
                        "tree_timestamp, version, last_seen, online, consecutive_failures, grounded_until, probation, "
                        "cpu_percent, mem_percent, load1) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-                   : statement(
-                       "UPDATE drones SET name = ?, token_hash = ?, enrolled_at = ?, cores = ?, slots = ?, "
+           : statement("UPDATE drones SET name = ?, token_hash = ?, enrolled_at = ?, cores = ?, slots = ?, "
                        "ram_bytes = ?, disk_free_bytes = ?, tree_timestamp = ?, version = ?, last_seen = ?, "
                        "online = ?, consecutive_failures = ?, grounded_until = ?, probation = ?, cpu_percent = ?, "
                        "mem_percent = ?, load1 = ? WHERE id = ?");
@@ -388,9 +391,10 @@ std::vector<LeaseRow> Store::load_open_leases()
 
 void Store::save_lease(const LeaseRow& row)
 {
-  auto& q = statement("INSERT INTO leases (id, package, drone, created, expires, state, build) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                      "ON CONFLICT(id) DO UPDATE SET expires = excluded.expires, state = excluded.state, "
-                      "build = excluded.build");
+  auto& q =
+    statement("INSERT INTO leases (id, package, drone, created, expires, state, build) VALUES (?, ?, ?, ?, ?, ?, ?) "
+              "ON CONFLICT(id) DO UPDATE SET expires = excluded.expires, state = excluded.state, "
+              "build = excluded.build");
   const ResetOnExit reset_q{q};
   q.bind(1, row.id);
   q.bind(2, row.package);
@@ -475,8 +479,9 @@ std::vector<std::pair<int64_t, double>> Store::load_success_durations()
 std::vector<BuildRow> Store::list_builds(int64_t package, int64_t drone, size_t limit)
 {
   std::vector<BuildRow> out;
-  auto& q = statement("SELECT id, package, drone, lease, started, ended, result, duration, reason, log_tail FROM builds "
-                      "WHERE (?1 = 0 OR package = ?1) AND (?2 = 0 OR drone = ?2) ORDER BY id DESC LIMIT ?3");
+  auto& q =
+    statement("SELECT id, package, drone, lease, started, ended, result, duration, reason, log_tail FROM builds "
+              "WHERE (?1 = 0 OR package = ?1) AND (?2 = 0 OR drone = ?2) ORDER BY id DESC LIMIT ?3");
   const ResetOnExit reset_q{q};
   q.bind(1, package);
   q.bind(2, drone);

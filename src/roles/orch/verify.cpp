@@ -98,7 +98,8 @@ json VerifyReport::to_json() const
 {
   json list = json::array();
   for (const auto& finding : findings) {
-    list.push_back({{"kind", finding.kind}, {"package", finding.package}, {"weight", finding.weight}, {"detail", finding.detail}});
+    list.push_back(
+      {{"kind", finding.kind}, {"package", finding.package}, {"weight", finding.weight}, {"detail", finding.detail}});
   }
   return json{{"score", score}, {"threshold", threshold}, {"pass", pass}, {"findings", list}};
 }
@@ -108,7 +109,8 @@ bool publishable(const PackageRow& row)
   return row.in_plan && row.state == PkgState::received && !row.artifact_path.empty();
 }
 
-std::map<int64_t, size_t> transitive_dependants(const std::vector<PackageRow>& packages, const std::vector<EdgeRow>& edges)
+std::map<int64_t, size_t> transitive_dependants(const std::vector<PackageRow>& packages,
+                                                const std::vector<EdgeRow>& edges)
 {
   std::unordered_map<int64_t, std::vector<int64_t>> needed_by;
   std::set<int64_t> in_plan;
@@ -197,7 +199,8 @@ VerifyReport score_risk(const VerifyInput& input, int threshold)
     if (!publishable(row)) {
       continue;
     }
-    if (auto it = input.artifacts.find(row.cpv); it != input.artifacts.end() && it->second.status != ArtifactStatus::ok) {
+    if (auto it = input.artifacts.find(row.cpv);
+        it != input.artifacts.end() && it->second.status != ArtifactStatus::ok) {
       add(std::string(kind_of(it->second.status)), row.cpv, risk::k_bad_artifact, it->second.detail);
       if (it->second.also_invalid) {
         add("invalid-artifact", row.cpv, risk::k_bad_artifact, "the file no longer validates as a GPKG");

@@ -63,7 +63,8 @@ double impact(size_t dependants);
 } // namespace risk
 
 // Package id → number of plan packages that (transitively, through any edge) need it.
-std::map<int64_t, size_t> transitive_dependants(const std::vector<PackageRow>& packages, const std::vector<EdgeRow>& edges);
+std::map<int64_t, size_t> transitive_dependants(const std::vector<PackageRow>& packages,
+                                                const std::vector<EdgeRow>& edges);
 
 // The policy: findings with weights and the score, min(100, round(sum of weights)); pass when
 // score <= threshold.

@@ -33,7 +33,7 @@ TEST_CASE("fs: write_file_atomic writes, replaces and leaves no temporary")
   CHECK(fs::read_file(path) == "first");
   REQUIRE(fs::write_file_atomic(path, "second, longer", 0640));
   CHECK(fs::read_file(path) == "second, longer");
-  struct stat info{};
+  struct stat info {};
   REQUIRE(::stat(path.c_str(), &info) == 0);
   CHECK((info.st_mode & 0777) == 0640);
   CHECK(names_in(dir.path()) == std::vector<std::string>{"Packages"});
@@ -140,8 +140,8 @@ TEST_CASE("fs: hard links and their failures")
   fs::TempDir dir("swarm-fs");
   REQUIRE(fs::write_file_atomic(dir / "a", "payload"));
   REQUIRE(fs::hard_link(dir / "a", dir / "b"));
-  struct stat a_info{};
-  struct stat b_info{};
+  struct stat a_info {};
+  struct stat b_info {};
   REQUIRE(::stat((dir / "a").c_str(), &a_info) == 0);
   REQUIRE(::stat((dir / "b").c_str(), &b_info) == 0);
   CHECK(a_info.st_ino == b_info.st_ino);
@@ -157,7 +157,7 @@ TEST_CASE("fs: hard links and their failures")
   CHECK(missing.error().message.find("No such file or directory") != std::string::npos);
 
   // Across filesystems, when this machine has a second one at hand.
-  struct stat shm{};
+  struct stat shm {};
   if (::stat("/dev/shm", &shm) == 0 && shm.st_dev != a_info.st_dev && ::access("/dev/shm", W_OK) == 0) {
     const sfs::path other = fmt::format("/dev/shm/swarm-fs-test-{}", ::getpid());
     auto cross = fs::hard_link(dir / "a", other);

@@ -110,7 +110,8 @@ TEST_CASE("subprocess: the child's PATH is searched, not ours")
 {
   fs::TempDir dir("swarm-subprocess");
   REQUIRE(fs::write_file_atomic(dir / "fake-emerge", "#!/bin/sh\necho fake \"$@\"\n", 0755));
-  auto outcome = run_capture({"fake-emerge", "--oneshot", "=a/b-1"}, {{"PATH", dir.path().string() + ":/usr/bin:/bin"}});
+  auto outcome =
+    run_capture({"fake-emerge", "--oneshot", "=a/b-1"}, {{"PATH", dir.path().string() + ":/usr/bin:/bin"}});
   REQUIRE(outcome.has_value());
   CHECK(outcome->output == "fake --oneshot =a/b-1\n");
 }

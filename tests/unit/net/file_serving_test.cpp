@@ -47,8 +47,8 @@ struct Binhost {
     sfs::create_symlink("app-misc/foo/foo-1-1.gpkg.tar", root / "inside-link");
     mount_files(server.server, "/binhost/", root);
     server.start();
-    client = HttpClient(ClientOptions{.base_url = server.url("/binhost"), .token = "", .timeout = 5s,
-                                      .connect_timeout = 5s, .ca_file = ""});
+    client = HttpClient(ClientOptions{
+      .base_url = server.url("/binhost"), .token = "", .timeout = 5s, .connect_timeout = 5s, .ca_file = ""});
   }
 
   Result<Response> get(std::string_view path, HeaderList headers = {}, std::string_view method = "GET")
@@ -108,14 +108,10 @@ TEST_CASE("file_serving: byte ranges")
     const char* content_range;
   };
   for (const Case& c : {
-         Case{"bytes=2-4", 206, "234", "bytes 2-4/10"},
-         Case{"bytes=7-", 206, "789", "bytes 7-9/10"},
-         Case{"bytes=-3", 206, "789", "bytes 7-9/10"},
-         Case{"bytes=-30", 206, "0123456789", "bytes 0-9/10"},
-         Case{"bytes=8-100", 206, "89", "bytes 8-9/10"},
-         Case{"bytes=0-0", 206, "0", "bytes 0-0/10"},
-         Case{"bytes=10-", 416, nullptr, "bytes */10"},
-         Case{"bytes=20-30", 416, nullptr, "bytes */10"},
+         Case{"bytes=2-4", 206, "234", "bytes 2-4/10"}, Case{"bytes=7-", 206, "789", "bytes 7-9/10"},
+         Case{"bytes=-3", 206, "789", "bytes 7-9/10"}, Case{"bytes=-30", 206, "0123456789", "bytes 0-9/10"},
+         Case{"bytes=8-100", 206, "89", "bytes 8-9/10"}, Case{"bytes=0-0", 206, "0", "bytes 0-0/10"},
+         Case{"bytes=10-", 416, nullptr, "bytes */10"}, Case{"bytes=20-30", 416, nullptr, "bytes */10"},
          Case{"bytes=-0", 416, nullptr, "bytes */10"},
          Case{"bytes=0-1,4-5", 200, "0123456789", ""}, // several ranges: ignored
        }) {
@@ -164,16 +160,17 @@ TEST_CASE("file_serving: traversal, absolute paths, escapes and directories are 
   Binhost binhost;
   const int port = binhost.server.port;
   CHECK(raw_status(raw_get(port, "/binhost/Packages")) == 200);
-  for (const char* target : {"/binhost/../outside.txt", "/binhost/%2e%2e/outside.txt", "/binhost/%2E%2E/outside.txt",
-                             "/binhost/app-misc/../../outside.txt", "/binhost/app-misc/foo/%2e%2e/%2e%2e/../outside.txt",
-                             "/binhost//etc/passwd", "/binhost/%2fetc/passwd"}) {
+  for (const char* target :
+       {"/binhost/../outside.txt", "/binhost/%2e%2e/outside.txt", "/binhost/%2E%2E/outside.txt",
+        "/binhost/app-misc/../../outside.txt", "/binhost/app-misc/foo/%2e%2e/%2e%2e/../outside.txt",
+        "/binhost//etc/passwd", "/binhost/%2fetc/passwd"}) {
     CAPTURE(target);
     const std::string answer = raw_get(port, target);
     CHECK(raw_status(answer) == 400);
     CHECK(answer.find("secret") == std::string::npos);
   }
-  for (const char* target : {"/binhost/escape", "/binhost/sub", "/binhost/sub/", "/binhost/", "/binhost/missing",
-                             "/binhost/app-misc"}) {
+  for (const char* target :
+       {"/binhost/escape", "/binhost/sub", "/binhost/sub/", "/binhost/", "/binhost/missing", "/binhost/app-misc"}) {
     CAPTURE(target);
     const std::string answer = raw_get(port, target);
     CHECK(raw_status(answer) == 404);
@@ -194,8 +191,8 @@ TEST_CASE("file_serving: a symlinked root is resolved per request, one version p
   TestServer server;
   mount_files(server.server, "/production", dir / "production");
   server.start();
-  const HttpClient client(ClientOptions{.base_url = server.url("/production"), .token = "", .timeout = 5s,
-                                        .connect_timeout = 5s, .ca_file = ""});
+  const HttpClient client(ClientOptions{
+    .base_url = server.url("/production"), .token = "", .timeout = 5s, .connect_timeout = 5s, .ca_file = ""});
   CHECK(client.request("GET", "/id")->body == "1");
   REQUIRE(fs::replace_symlink_atomically("releases/2", dir / "production"));
   CHECK(client.request("GET", "/id")->body == "2");
@@ -239,12 +236,13 @@ TEST_CASE("file_serving: a gate decides who may fetch")
     return true;
   });
   server.start();
-  const HttpClient anonymous(ClientOptions{.base_url = server.url(), .token = "", .timeout = 5s, .connect_timeout = 5s,
-                                           .ca_file = ""});
+  const HttpClient anonymous(
+    ClientOptions{.base_url = server.url(), .token = "", .timeout = 5s, .connect_timeout = 5s, .ca_file = ""});
   auto refused = anonymous.request("GET", "/staging/Packages");
   REQUIRE_FALSE(refused.has_value());
   CHECK(refused.error().kind == ErrorKind::unauthorized);
-  auto allowed = anonymous.request("GET", fmt::format("http://drone:drone-token@127.0.0.1:{}/staging/Packages", server.port));
+  auto allowed =
+    anonymous.request("GET", fmt::format("http://drone:drone-token@127.0.0.1:{}/staging/Packages", server.port));
   REQUIRE(allowed.has_value());
   CHECK(allowed->body == "x");
 }

@@ -143,11 +143,11 @@ TEST_CASE("http_client: a 50 MB put_file streams through with flat memory")
   const bool peak_reset = static_cast<bool>(std::ofstream("/proc/self/clear_refs") << "5");
   uint64_t last_progress = 0;
   bool monotonic = true;
-  auto answer = client.put_file("/leases/42/artifact", file, {{"X-Swarm-Sha256", "abc123"}},
-                                [&](uint64_t done, uint64_t total) {
-                                  monotonic = monotonic && done >= last_progress && (total == 0 || total == k_size);
-                                  last_progress = done;
-                                });
+  auto answer =
+    client.put_file("/leases/42/artifact", file, {{"X-Swarm-Sha256", "abc123"}}, [&](uint64_t done, uint64_t total) {
+      monotonic = monotonic && done >= last_progress && (total == 0 || total == k_size);
+      last_progress = done;
+    });
   REQUIRE(answer.has_value());
   CHECK(answer->status == 201);
   const auto body = answer->json().value();
@@ -179,7 +179,7 @@ TEST_CASE("http_client: get_to_file streams to disk and leaves nothing on failur
   const HttpClient client(options_for(server));
 
   uint64_t progressed = 0;
-  auto fetched = client.get_to_file("/file", dir / "out" , [&](uint64_t done, uint64_t) { progressed = done; });
+  auto fetched = client.get_to_file("/file", dir / "out", [&](uint64_t done, uint64_t) { progressed = done; });
   REQUIRE(fetched.has_value());
   CHECK(fetched->status == 200);
   CHECK(fetched->body.empty());
@@ -204,9 +204,8 @@ TEST_CASE("http_client: get_to_file streams to disk and leaves nothing on failur
   CHECK(no_dir.error().kind == ErrorKind::io);
 
   // A failing sink aborts the transfer with the sink's error.
-  auto refused = client.get_to_sink("/file", [](std::string_view) -> Result<> {
-    return fail(ErrorKind::io, "disk full");
-  });
+  auto refused =
+    client.get_to_sink("/file", [](std::string_view) -> Result<> { return fail(ErrorKind::io, "disk full"); });
   REQUIRE_FALSE(refused.has_value());
   CHECK(refused.error().message == "disk full");
 }
@@ -240,9 +239,7 @@ TEST_CASE("http_client: error answers that are not ours")
     response.status = 502;
     response.set_content("<html>Bad Gateway</html>\n", "text/html");
   });
-  server.server.get("/api/teapot", [](const httplib::Request&, httplib::Response& response) {
-    response.status = 418;
-  });
+  server.server.get("/api/teapot", [](const httplib::Request&, httplib::Response& response) { response.status = 418; });
   server.start();
   const HttpClient client(options_for(server));
   auto proxy = client.get_json("/proxy");
@@ -305,8 +302,11 @@ TEST_CASE("http_client: timeouts, per-call overrides for long-polls, and a dead 
   CHECK(refused.error().kind == ErrorKind::unavailable);
   CHECK(refused.error().message.find(fmt::format("127.0.0.1:{}", server.port)) != std::string::npos);
 
-  const HttpClient bad_scheme(ClientOptions{.base_url = fmt::format("gopher://127.0.0.1:{}", server.port), .token = "",
-                                            .timeout = 1s, .connect_timeout = 1s, .ca_file = ""});
+  const HttpClient bad_scheme(ClientOptions{.base_url = fmt::format("gopher://127.0.0.1:{}", server.port),
+                                            .token = "",
+                                            .timeout = 1s,
+                                            .connect_timeout = 1s,
+                                            .ca_file = ""});
   CHECK_FALSE(bad_scheme.get_json("/x").has_value());
 }
 

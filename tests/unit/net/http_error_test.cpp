@@ -16,9 +16,8 @@ TEST_CASE("http_error: kinds map to statuses and back")
   CHECK(status_for(ErrorKind::unavailable) == 503);
   CHECK(status_for(ErrorKind::io) == 500);
   CHECK(status_for(ErrorKind::internal) == 500);
-  for (const ErrorKind kind : {ErrorKind::invalid, ErrorKind::unauthorized, ErrorKind::forbidden,
-                               ErrorKind::not_found, ErrorKind::conflict, ErrorKind::too_large,
-                               ErrorKind::unavailable}) {
+  for (const ErrorKind kind : {ErrorKind::invalid, ErrorKind::unauthorized, ErrorKind::forbidden, ErrorKind::not_found,
+                               ErrorKind::conflict, ErrorKind::too_large, ErrorKind::unavailable}) {
     CHECK(kind_for_status(status_for(kind)) == kind);
     CHECK(kind_from_name(kind_name(kind)) == kind);
   }

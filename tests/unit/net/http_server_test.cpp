@@ -81,9 +81,9 @@ TEST_CASE("http_server: every ErrorKind survives the round trip")
   });
   server.start();
   const auto client = client_for(server);
-  for (const ErrorKind kind : {ErrorKind::invalid, ErrorKind::unauthorized, ErrorKind::forbidden, ErrorKind::not_found,
-                               ErrorKind::conflict, ErrorKind::too_large, ErrorKind::io, ErrorKind::unavailable,
-                               ErrorKind::internal}) {
+  for (const ErrorKind kind :
+       {ErrorKind::invalid, ErrorKind::unauthorized, ErrorKind::forbidden, ErrorKind::not_found, ErrorKind::conflict,
+        ErrorKind::too_large, ErrorKind::io, ErrorKind::unavailable, ErrorKind::internal}) {
     const std::string name(kind_name(kind));
     CAPTURE(name);
     auto mapped = client.get_json("/fail/" + name);
@@ -197,25 +197,27 @@ TEST_CASE("http_server: streamed bodies obey their limit with 413")
 {
   TestServer server;
   std::atomic<uint64_t> received{0};
-  server.server.put_stream("/upload", 1000, [&](const httplib::Request&, httplib::Response& response, RequestBody& body) {
-    auto size = body.read([&](std::string_view chunk) -> Result<> {
-      received += chunk.size();
-      return {};
-    });
-    if (!size) {
-      error_response(response, size.error());
-      return;
-    }
-    json_response(response, 201, {{"size", *size}});
-  });
-  server.server.post_stream("/chunked", 1000, [](const httplib::Request&, httplib::Response& response, RequestBody& body) {
-    auto text = body.read_all();
-    if (!text) {
-      error_response(response, text.error());
-      return;
-    }
-    json_response(response, 200, {{"size", text->size()}});
-  });
+  server.server.put_stream("/upload", 1000,
+                           [&](const httplib::Request&, httplib::Response& response, RequestBody& body) {
+                             auto size = body.read([&](std::string_view chunk) -> Result<> {
+                               received += chunk.size();
+                               return {};
+                             });
+                             if (!size) {
+                               error_response(response, size.error());
+                               return;
+                             }
+                             json_response(response, 201, {{"size", *size}});
+                           });
+  server.server.post_stream("/chunked", 1000,
+                            [](const httplib::Request&, httplib::Response& response, RequestBody& body) {
+                              auto text = body.read_all();
+                              if (!text) {
+                                error_response(response, text.error());
+                                return;
+                              }
+                              json_response(response, 200, {{"size", text->size()}});
+                            });
   server.server.get("/healthz", [](const httplib::Request&, httplib::Response& response) {
     json_response(response, 200, {{"status", "ok"}});
   });
@@ -271,15 +273,16 @@ TEST_CASE("http_server: a large announced body is refused before it is sent")
 {
   TestServer server;
   std::atomic<bool> handler_ran{false};
-  server.server.put_stream("/upload", 1u << 20, [&](const httplib::Request&, httplib::Response& response, RequestBody& body) {
-    handler_ran = true;
-    auto size = body.read([](std::string_view) -> Result<> { return {}; });
-    if (!size) {
-      error_response(response, size.error());
-      return;
-    }
-    json_response(response, 201, {{"size", *size}});
-  });
+  server.server.put_stream("/upload", 1u << 20,
+                           [&](const httplib::Request&, httplib::Response& response, RequestBody& body) {
+                             handler_ran = true;
+                             auto size = body.read([](std::string_view) -> Result<> { return {}; });
+                             if (!size) {
+                               error_response(response, size.error());
+                               return;
+                             }
+                             json_response(response, 201, {{"size", *size}});
+                           });
   server.start();
   // curl announces bodies over 1 MiB with "Expect: 100-continue"; the server answers 413 at
   // once, the handler never runs and curl never sends the body.
@@ -396,10 +399,10 @@ TEST_CASE("http_server: HTTPS with a certificate and key")
   fs::TempDir dir("swarm-tls");
   const auto cert = dir / "cert.pem";
   const auto key = dir / "key.pem";
-  auto made = subprocess::run_capture({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                                       "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key.string(), "-out",
-                                       cert.string(), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext",
-                                       "subjectAltName=IP:127.0.0.1"});
+  auto made =
+    subprocess::run_capture({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                             "-nodes", "-keyout", key.string(), "-out", cert.string(), "-days", "1", "-subj",
+                             "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"});
   if (!made || !made->success()) {
     MESSAGE("openssl is not available: TLS test skipped");
     return;

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include "support.hpp"
+
 #include <filesystem>
 #include <fstream>
 
@@ -11,13 +13,6 @@ using namespace swarm::portage;
 using nlohmann::json;
 
 namespace {
-
-json load_vectors(const std::string& name)
-{
-  std::ifstream in(std::filesystem::path(SWARM_TEST_DATA_DIR) / "portage" / "vectors" / name);
-  REQUIRE(in.good());
-  return json::parse(in);
-}
 
 json optional_json(const std::optional<std::string>& value)
 {
@@ -128,7 +123,7 @@ std::optional<Candidate> candidate_from(const json& value)
 
 TEST_CASE("atom: every Atom vector of Portage agrees")
 {
-  const auto vectors = load_vectors("test_atom__Atom.json");
+  const auto vectors = swarm::test::load_vectors("test_atom__Atom.json");
   size_t checked = 0;
   size_t skipped = 0;
   for (const auto& record : vectors["records"]) {
@@ -156,7 +151,7 @@ TEST_CASE("atom: every Atom vector of Portage agrees")
 
 TEST_CASE("atom: every isvalidatom vector of Portage agrees")
 {
-  const auto vectors = load_vectors("test_isvalidatom__isvalidatom.json");
+  const auto vectors = swarm::test::load_vectors("test_isvalidatom__isvalidatom.json");
   size_t checked = 0;
   for (const auto& record : vectors["records"]) {
     const auto text = record["args"][0].get<std::string>();
@@ -171,7 +166,7 @@ TEST_CASE("atom: every isvalidatom vector of Portage agrees")
 
 TEST_CASE("atom: every match_from_list vector of Portage agrees")
 {
-  const auto vectors = load_vectors("test_match_from_list__match_from_list.json");
+  const auto vectors = swarm::test::load_vectors("test_match_from_list__match_from_list.json");
   size_t checked = 0;
   for (const auto& record : vectors["records"]) {
     const auto text = record["args"][0].get<std::string>();
@@ -199,7 +194,7 @@ TEST_CASE("atom: every match_from_list vector of Portage agrees")
 
 TEST_CASE("atom: every best_match_to_list vector of Portage agrees")
 {
-  const auto vectors = load_vectors("test_best_match_to_list__best_match_to_list.json");
+  const auto vectors = swarm::test::load_vectors("test_best_match_to_list__best_match_to_list.json");
   size_t checked = 0;
   for (const auto& record : vectors["records"]) {
     const auto package = record["args"][0].get<std::string>();
@@ -223,26 +218,26 @@ TEST_CASE("atom: every best_match_to_list vector of Portage agrees")
 TEST_CASE("atom: dep_getcpv, get_operator, dep_getslot, dep_getrepo vectors agree")
 {
   size_t checked = 0;
-  const auto vectors1 = load_vectors("test_dep_getcpv__dep_getcpv.json");
+  const auto vectors1 = swarm::test::load_vectors("test_dep_getcpv__dep_getcpv.json");
   for (const auto& record : vectors1["records"]) {
     const auto atom = parse_atom(record["args"][0].get<std::string>());
     REQUIRE(atom.has_value());
     CHECK(atom->cpv == record["result"].get<std::string>());
     ++checked;
   }
-  const auto vectors2 = load_vectors("test_get_operator__get_operator.json");
+  const auto vectors2 = swarm::test::load_vectors("test_get_operator__get_operator.json");
   for (const auto& record : vectors2["records"]) {
     const auto atom = parse_atom(record["args"][0].get<std::string>());
     REQUIRE(atom.has_value());
     CHECK((atom->op.empty() ? json(nullptr) : json(atom->op)) == record["result"]);
     ++checked;
   }
-  const auto vectors3 = load_vectors("test_dep_getslot__dep_getslot.json");
+  const auto vectors3 = swarm::test::load_vectors("test_dep_getslot__dep_getslot.json");
   for (const auto& record : vectors3["records"]) {
     CHECK(optional_json(dep_getslot(record["args"][0].get<std::string>())) == record["result"]);
     ++checked;
   }
-  const auto vectors4 = load_vectors("test_dep_getrepo__dep_getrepo.json");
+  const auto vectors4 = swarm::test::load_vectors("test_dep_getrepo__dep_getrepo.json");
   for (const auto& record : vectors4["records"]) {
     CHECK(optional_json(dep_getrepo(record["args"][0].get<std::string>())) == record["result"]);
     ++checked;
@@ -253,14 +248,14 @@ TEST_CASE("atom: dep_getcpv, get_operator, dep_getslot, dep_getrepo vectors agre
 TEST_CASE("atom: dep_getusedeps and isjustname vectors agree")
 {
   size_t checked = 0;
-  const auto vectors5 = load_vectors("test_dep_getusedeps__dep_getusedeps.json");
+  const auto vectors5 = swarm::test::load_vectors("test_dep_getusedeps__dep_getusedeps.json");
   for (const auto& record : vectors5["records"]) {
     const auto use = dep_getusedeps(record["args"][0].get<std::string>());
     REQUIRE(use.has_value());
     CHECK(json(*use) == record["result"]);
     ++checked;
   }
-  const auto vectors6 = load_vectors("test_isjustname__isjustname.json");
+  const auto vectors6 = swarm::test::load_vectors("test_isjustname__isjustname.json");
   for (const auto& record : vectors6["records"]) {
     INFO(record["args"][0]);
     CHECK(is_just_name(record["args"][0].get<std::string>()) == record["result"].get<bool>());

@@ -91,7 +91,9 @@ TEST_CASE("compression: unsupported codecs are a clear error")
 TEST_CASE("compression: magic sniffing for diagnostics")
 {
   CHECK(sniff_compression("\x28\xb5\x2f\xfd....") == Compression::zstd);
-  CHECK(sniff_compression(std::string_view("\xfd" "7zXZ\0..", 8)) == Compression::xz);
+  CHECK(sniff_compression(std::string_view("\xfd"
+                                           "7zXZ\0..",
+                                           8)) == Compression::xz);
   CHECK(sniff_compression("\x1f\x8b\x08") == Compression::gzip);
   CHECK(sniff_compression("BZh91AY") == Compression::bzip2);
   CHECK(sniff_compression("LZIP\x01") == Compression::lzip);

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include "support.hpp"
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -13,13 +15,6 @@ using namespace swarm::portage;
 using nlohmann::json;
 
 namespace {
-
-json load_vectors(const std::string& name)
-{
-  std::ifstream in(std::filesystem::path(SWARM_TEST_DATA_DIR) / "portage" / "vectors" / name);
-  REQUIRE(in.good());
-  return json::parse(in);
-}
 
 FlagSet flags(const json& list)
 {
@@ -61,7 +56,7 @@ std::string md5_cache_value(const std::string& key)
 
 TEST_CASE("dep_string: every use_reduce vector of Portage agrees")
 {
-  const auto vectors = load_vectors("test_use_reduce__use_reduce.json");
+  const auto vectors = swarm::test::load_vectors("test_use_reduce__use_reduce.json");
   size_t checked = 0;
   for (const auto& record : vectors["records"]) {
     // Positional exactly as the upstream test calls it.
@@ -109,7 +104,7 @@ TEST_CASE("dep_string: every use_reduce vector of Portage agrees")
 
 TEST_CASE("dep_string: every paren_reduce vector of Portage agrees")
 {
-  const auto vectors = load_vectors("test_paren_reduce__paren_reduce.json");
+  const auto vectors = swarm::test::load_vectors("test_paren_reduce__paren_reduce.json");
   size_t checked = 0;
   for (const auto& record : vectors["records"]) {
     const auto depstr = record["args"][0].get<std::string>();
@@ -181,8 +176,8 @@ TEST_CASE("dep_string: typed tree of a real md5-cache DEPEND")
     atoms.push_back(child.atom->text);
   }
   // Conditionals resolved into the atoms, `flag?` groups kept or dropped.
-  CHECK(std::find(atoms.begin(), atoms.end(),
-                  "~dev-qt/qtbase-6.8.2:6[-accessibility,gui,opengl,widgets]") != atoms.end());
+  CHECK(std::find(atoms.begin(), atoms.end(), "~dev-qt/qtbase-6.8.2:6[-accessibility,gui,opengl,widgets]") !=
+        atoms.end());
   CHECK(std::find(atoms.begin(), atoms.end(), "~dev-qt/qtdeclarative-6.8.2:6[widgets]") != atoms.end());
   CHECK(std::find(atoms.begin(), atoms.end(), "media-libs/alsa-lib") != atoms.end());
   CHECK(std::find(atoms.begin(), atoms.end(), "dev-libs/icu:=") != atoms.end());

@@ -59,8 +59,8 @@ TEST_CASE("emerge_output: real emerge -pv output with USE and USE_EXPAND")
   CHECK(gcc.subslot.empty());
   CHECK(gcc.repo == "gentoo");
   CHECK(gcc.old_versions.empty());
-  CHECK(gcc.use.enabled == Strings{"cxx", "debug", "go", "hardened", "multilib", "nls", "nptl", "openmp", "pgo", "pie",
-                                   "ssp", "vtv"});
+  CHECK(gcc.use.enabled ==
+        Strings{"cxx", "debug", "go", "hardened", "multilib", "nls", "nptl", "openmp", "pgo", "pie", "ssp", "vtv"});
   CHECK(gcc.use.disabled.front() == "altivec");
   CHECK(gcc.use.disabled.back() == "vanilla");
   CHECK(gcc.size == "0 KiB");
@@ -265,9 +265,9 @@ TEST_CASE("emerge_output: JSON form")
   const auto list =
     parse_emerge_output("[binary   R    ] dev-libs/foo-1.2-3:0/1.2::gentoo  USE=\"a -b\" ABI_X86=\"(64)\"");
   REQUIRE(list.has_value());
-  const auto json = merge_list_to_json(*list);
-  CHECK(json["reverse_display"] == false);
-  const auto& entry = json["entries"][0];
+  const auto out = merge_list_to_json(*list);
+  CHECK(out["reverse_display"] == false);
+  const auto& entry = out["entries"][0];
   CHECK(entry["type"] == "binary");
   CHECK(entry["cpv"] == "dev-libs/foo-1.2");
   CHECK(entry["build_id"] == 3);

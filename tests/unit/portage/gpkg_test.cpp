@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include "support.hpp"
+
 #include <cstring>
 #include <set>
 
@@ -16,9 +18,6 @@ using namespace swarm;
 using namespace swarm::portage;
 
 namespace {
-
-const std::string k_data = std::string(SWARM_TEST_DATA_DIR) + "/portage/";
-const std::string k_samples = k_data + "gpkg-samples/";
 
 GpkgReport validate(const std::string& path, const GpkgOptions& options = {})
 {
@@ -48,7 +47,8 @@ bool gpg_available()
 }
 
 // An outer container with the given members and a Manifest made for them (or the given one).
-std::string craft(const std::vector<std::pair<std::string, std::string>>& members, std::optional<std::string> manifest = {})
+std::string craft(const std::vector<std::pair<std::string, std::string>>& members,
+                  std::optional<std::string> manifest = {})
 {
   stream::StringSink sink;
   TarWriter writer(sink, TarDialect::ustar);
@@ -59,8 +59,9 @@ std::string craft(const std::vector<std::pair<std::string, std::string>>& member
     REQUIRE(writer.add(entry, content).has_value());
     const auto base = name.substr(name.rfind('/') + 1);
     if (base != "Manifest") {
-      made += fmt::format("DATA {} {} SHA512 {} BLAKE2B {}\n", base, content.size(),
-                          hash::hex_digest(hash::Algo::sha512, content), hash::hex_digest(hash::Algo::blake2b, content));
+      made +=
+        fmt::format("DATA {} {} SHA512 {} BLAKE2B {}\n", base, content.size(),
+                    hash::hex_digest(hash::Algo::sha512, content), hash::hex_digest(hash::Algo::blake2b, content));
     }
   }
   TarWriteEntry entry;
@@ -101,7 +102,7 @@ TEST_CASE("gpkg: every sample is judged as its README says")
   std::set<std::string> judged;
   auto judge = [&judged](const std::string& name) {
     judged.insert(name);
-    return validate(k_samples + name);
+    return validate(swarm::test::gpkg_sample(name));
   };
 
   for (const auto& [name, codec] : {std::pair{"hello-1.2.3-r1-1.gpkg.tar", Compression::zstd},
@@ -167,15 +168,15 @@ TEST_CASE("gpkg: every sample is judged as its README says")
   CHECK(other.valid); // a well-formed GPKG …
   GpkgOptions expect;
   expect.expect_cpv = "app-misc/hello-1.2.3-r1";
-  const auto as_upload = validate(k_samples + "odd-metadata-names-other-package.gpkg.tar", expect);
+  const auto as_upload = validate(swarm::test::gpkg_sample("odd-metadata-names-other-package.gpkg.tar"), expect);
   CHECK_FALSE(as_upload.valid); // … but not the package the upload was for
   CHECK(as_upload.reason == "metadata names evil-9.9, expected app-misc/hello-1.2.3-r1");
-  CHECK(validate(k_samples + "hello-1.2.3-r1-1.gpkg.tar", expect).valid);
+  CHECK(validate(swarm::test::gpkg_sample("hello-1.2.3-r1-1.gpkg.tar"), expect).valid);
   expect.expect_cpv = "dev-libs/hello-1.2.3-r1";
-  CHECK(validate(k_samples + "hello-1.2.3-r1-1.gpkg.tar", expect).reason ==
+  CHECK(validate(swarm::test::gpkg_sample("hello-1.2.3-r1-1.gpkg.tar"), expect).reason ==
         "metadata names app-misc/hello-1.2.3-r1, expected dev-libs/hello-1.2.3-r1");
 
-  for (const auto& entry : std::filesystem::directory_iterator(k_samples)) {
+  for (const auto& entry : std::filesystem::directory_iterator(swarm::test::gpkg_sample(""))) {
     const auto name = entry.path().filename().string();
     if (name.ends_with(".gpkg.tar")) {
       CHECK_MESSAGE(judged.contains(name), "sample without a verdict: " << name);
@@ -190,29 +191,29 @@ TEST_CASE("gpkg: signature verification with the test key, and failure without i
     return;
   }
   GpkgOptions options;
-  options.verify_signature_with = k_samples + "test-signing-key.pub.asc";
-  const auto good = validate(k_samples + "hello-1.2.3-r1-1.signed.gpkg.tar", options);
+  options.verify_signature_with = swarm::test::gpkg_sample("test-signing-key.pub.asc");
+  const auto good = validate(swarm::test::gpkg_sample("hello-1.2.3-r1-1.signed.gpkg.tar"), options);
   CHECK(good.valid);
   CHECK(good.signature == SignatureStatus::verified);
 
   // An empty keyring: gpg cannot verify, as Portage says "GnuPG verification failed".
   fs::TempDir home("gpkg-gpg");
   options.verify_signature_with = home.path();
-  const auto unknown_key = validate(k_samples + "hello-1.2.3-r1-1.signed.gpkg.tar", options);
+  const auto unknown_key = validate(swarm::test::gpkg_sample("hello-1.2.3-r1-1.signed.gpkg.tar"), options);
   CHECK_FALSE(unknown_key.valid);
   CHECK(unknown_key.signature == SignatureStatus::bad);
   CHECK(contains(unknown_key.reason, "GnuPG verification failed"));
 
   // With a key configured an unsigned package is refused.
-  options.verify_signature_with = k_samples + "test-signing-key.pub.asc";
-  const auto unsigned_package = validate(k_samples + "hello-1.2.3-r1-1.gpkg.tar", options);
+  options.verify_signature_with = swarm::test::gpkg_sample("test-signing-key.pub.asc");
+  const auto unsigned_package = validate(swarm::test::gpkg_sample("hello-1.2.3-r1-1.gpkg.tar"), options);
   CHECK_FALSE(unsigned_package.valid);
   CHECK(contains(unsigned_package.reason, "not signed"));
 }
 
 TEST_CASE("gpkg: the real onepassword package (signed, xz) is accepted")
 {
-  const auto report = validate(k_data + "gpkg-real/onepassword-cli-0-1.gpkg.tar");
+  const auto report = validate(swarm::test::portage_data("gpkg-real/onepassword-cli-0-1.gpkg.tar"));
   CHECK(report.valid);
   CHECK(report.is_signed);
   CHECK(report.metadata_compression == Compression::xz);
@@ -226,13 +227,14 @@ TEST_CASE("gpkg: the real onepassword package (signed, xz) is accepted")
 
 TEST_CASE("gpkg: old xpak packages are recognised, with their metadata")
 {
-  for (const auto& [path, cpv] : {std::pair{"acct-group/adm/adm-0-r2-1.xpak", "acct-group/adm-0-r2"},
-                                  std::pair{"acct-user/nobody/nobody-0-r1-2.xpak", "acct-user/nobody-0-r1"},
-                                  std::pair{"app-misc/mime-types/mime-types-2.1.53-1.xpak", "app-misc/mime-types-2.1.53"}}) {
+  for (const auto& [path, cpv] :
+       {std::pair{"acct-group/adm/adm-0-r2-1.xpak", "acct-group/adm-0-r2"},
+        std::pair{"acct-user/nobody/nobody-0-r1-2.xpak", "acct-user/nobody-0-r1"},
+        std::pair{"app-misc/mime-types/mime-types-2.1.53-1.xpak", "app-misc/mime-types-2.1.53"}}) {
     CAPTURE(path);
     GpkgOptions options;
     options.file_digests = {hash::Algo::md5, hash::Algo::sha1};
-    const auto report = validate(k_data + "binhost-257/" + path, options);
+    const auto report = validate(swarm::test::portage_data(std::string("binhost-257/") + path), options);
     CHECK_FALSE(report.valid);
     CHECK(report.format == BinpkgFormat::xpak);
     CHECK(report.reason == "not a GPKG (old xpak format)");
@@ -253,8 +255,9 @@ TEST_CASE("gpkg: Manifest parsing: hash order free, strict lines")
   CHECK_FALSE(parse_gpkg_manifest("DATA a x SHA512 aa\n").has_value());
   CHECK_FALSE(parse_gpkg_manifest("DATA a 3 SHA512\n").has_value());
 
-  const auto plain = clearsigned_plaintext("-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nDATA a 1 SHA512 x\n- -escaped\n"
-                                           "-----BEGIN PGP SIGNATURE-----\nabc\n-----END PGP SIGNATURE-----\n");
+  const auto plain =
+    clearsigned_plaintext("-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nDATA a 1 SHA512 x\n- -escaped\n"
+                          "-----BEGIN PGP SIGNATURE-----\nabc\n-----END PGP SIGNATURE-----\n");
   REQUIRE(plain.has_value());
   CHECK(*plain == "DATA a 1 SHA512 x\n-escaped\n");
   CHECK_FALSE(clearsigned_plaintext("DATA a 1 SHA512 x\n").has_value());
@@ -296,7 +299,7 @@ TEST_CASE("gpkg: structural attacks and Manifest mismatches are rejected")
   const auto wrong_size = craft(good, "DATA gpkg-1 1 BLAKE2B 00\n");
   CHECK(contains(validate_bytes(dir, wrong_size).reason, "the Manifest says 1"));
   const auto only_unknown_hash = craft(good, "DATA gpkg-1 0 WHIRLPOOL 00\nDATA metadata.tar.zst " +
-                                                std::to_string(metadata->size()) + " WHIRLPOOL 00\n");
+                                               std::to_string(metadata->size()) + " WHIRLPOOL 00\n");
   CHECK(contains(validate_bytes(dir, only_unknown_hash).reason, "no hash swarm supports"));
 
   // A directory member, and a package without metadata keys Portage requires.
@@ -317,7 +320,8 @@ TEST_CASE("gpkg: structural attacks and Manifest mismatches are rejected")
   const auto no_slot_package =
     craft({{"foo-1-1/gpkg-1", ""}, {"foo-1-1/metadata.tar.zst", *no_slot}, {"foo-1-1/image.tar.zst", *image}});
   CHECK(validate_bytes(dir, no_slot_package).reason == "metadata has no SLOT");
-  const auto lz4 = craft({{"foo-1-1/gpkg-1", ""}, {"foo-1-1/metadata.tar.lz4", "x"}, {"foo-1-1/image.tar.zst", *image}});
+  const auto lz4 =
+    craft({{"foo-1-1/gpkg-1", ""}, {"foo-1-1/metadata.tar.lz4", "x"}, {"foo-1-1/image.tar.zst", *image}});
   CHECK(contains(validate_bytes(dir, lz4).reason, "unsupported compression lz4"));
 }
 
@@ -326,9 +330,14 @@ TEST_CASE("gpkg: what write_gpkg writes validates and has Portage's layout")
   fs::TempDir dir("gpkg-write");
   GpkgContent content;
   content.dir_name = "hello-1.2.3-r1-7";
-  content.metadata = {{"CATEGORY", "app-misc"},  {"PF", "hello-1.2.3-r1"}, {"SLOT", "0"},
-                      {"BUILD_ID", "7\n"},       {"EAPI", "8"},             {"USE", "amd64 elibc_glibc"},
-                      {"repository", "gentoo"}, {"DESCRIPTION", "A test  package"}};
+  content.metadata = {{"CATEGORY", "app-misc"},
+                      {"PF", "hello-1.2.3-r1"},
+                      {"SLOT", "0"},
+                      {"BUILD_ID", "7\n"},
+                      {"EAPI", "8"},
+                      {"USE", "amd64 elibc_glibc"},
+                      {"repository", "gentoo"},
+                      {"DESCRIPTION", "A test  package"}};
   content.image["usr/bin/hello"] = {"#!/bin/sh\necho hello\n", 0755, TarEntryType::regular, ""};
   content.image["usr/share/doc/hello/README"] = {"read me\n", 0644, TarEntryType::regular, ""};
   content.image["usr/bin/hi"] = {"", 0777, TarEntryType::symlink, "hello"};
@@ -360,7 +369,7 @@ TEST_CASE("gpkg: what write_gpkg writes validates and has Portage's layout")
   const auto path = dir / "hello.gpkg.tar";
   REQUIRE(write_gpkg(path, content).has_value());
   auto ours = list_tar_file(path);
-  auto portage = list_tar_file(k_samples + "hello-1.2.3-r1-1.gpkg.tar");
+  auto portage = list_tar_file(swarm::test::gpkg_sample("hello-1.2.3-r1-1.gpkg.tar"));
   REQUIRE(ours.has_value());
   REQUIRE(portage.has_value());
   CHECK(ours->format == portage->format);

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include "support.hpp"
+
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -8,38 +10,12 @@
 
 using namespace swarm::portage;
 
-namespace {
-
-const std::filesystem::path k_data = std::filesystem::path(SWARM_TEST_DATA_DIR) / "portage";
-
-// A scratch repository for one test case, removed afterwards.
-struct TempRepo {
-  std::filesystem::path root;
-  TempRepo()
-  {
-    std::random_device random;
-    root = std::filesystem::temp_directory_path() / ("swarm-md5-cache-" + std::to_string(random()));
-    std::filesystem::create_directories(root / "metadata" / "md5-cache" / "dev-libs");
-  }
-  ~TempRepo()
-  {
-    std::error_code error;
-    std::filesystem::remove_all(root, error);
-  }
-  void write(const std::string& cpv, const std::string& text) const
-  {
-    std::ofstream(root / "metadata" / "md5-cache" / cpv) << text;
-  }
-};
-
-} // namespace
-
 TEST_CASE("md5_cache: the real qtwebengine entry")
 {
   // The test data directory is laid out as a repository's metadata/md5-cache.
-  TempRepo repo;
+  swarm::test::TempRepo repo;
   std::filesystem::create_directories(repo.root / "metadata" / "md5-cache" / "dev-qt");
-  std::filesystem::copy_file(k_data / "md5-cache" / "dev-qt" / "qtwebengine-6.8.2",
+  std::filesystem::copy_file(swarm::test::portage_data("md5-cache/dev-qt/qtwebengine-6.8.2"),
                              repo.root / "metadata" / "md5-cache" / "dev-qt" / "qtwebengine-6.8.2");
   const auto entry = read_md5_cache(repo.root, "dev-qt/qtwebengine-6.8.2");
   REQUIRE_MESSAGE(entry.has_value(), entry.error().message);
@@ -77,8 +53,8 @@ TEST_CASE("md5_cache: malformed entries and missing files are errors")
   CHECK_FALSE(parse_md5_cache("=value\n").has_value());
   CHECK_FALSE(parse_md5_cache("_eclasses_=a\tmd5\tb\n").has_value());
 
-  TempRepo repo;
-  repo.write("dev-libs/foo-1", "EAPI=8\nSLOT=0\n");
+  swarm::test::TempRepo repo;
+  repo.cache("dev-libs/foo-1", "EAPI=8\nSLOT=0\n");
   CHECK(read_md5_cache(repo.root, "dev-libs/foo-1").has_value());
   const auto missing = read_md5_cache(repo.root, "dev-libs/foo-2");
   REQUIRE_FALSE(missing.has_value());

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include "support.hpp"
+
 #include <filesystem>
 
 #include <sys/stat.h>
@@ -14,8 +16,6 @@ using namespace swarm;
 using namespace swarm::portage;
 
 namespace {
-
-const std::string k_data = std::string(SWARM_TEST_DATA_DIR) + "/portage/";
 
 std::string read_text(const std::filesystem::path& path)
 {
@@ -50,7 +50,7 @@ int64_t timestamp_of(const PackagesIndex& index)
 
 TEST_CASE("packages_index: a real Portage-written index reads and writes back byte for byte")
 {
-  const auto text = read_text(k_data + "binhost-257/Packages");
+  const auto text = read_text(swarm::test::portage_data("binhost-257/Packages"));
   const auto index = read_index(text);
   CHECK(index.packages.size() == 161);
   CHECK(index.header.at("VERSION") == "0");
@@ -60,7 +60,7 @@ TEST_CASE("packages_index: a real Portage-written index reads and writes back by
   CHECK(adm->at("MTIME") == "1689961408");
   CHECK(adm->at("REPO") == "gentoo");
   CHECK(adm->at("CHOST") == "x86_64-pc-linux-gnu"); // inherited from the header
-  CHECK(adm->at("SLOT") == "0");                     // default
+  CHECK(adm->at("SLOT") == "0");                    // default
   CHECK(adm->at("EAPI") == "7");
   CHECK(write_packages_index(index, {timestamp_of(index)}) == text);
 }
@@ -72,7 +72,8 @@ TEST_CASE("packages_index: the desktop workload's index reads and writes back in
   // equals the header's, after REPO. Portage would write the header sorted and omit those CHOST
   // lines, so the bytes cannot match; what must hold is that nothing is lost and that our output
   // is a fixed point.
-  const auto text = read_text(std::filesystem::path(SWARM_SOURCE_DIR) / "data" / "workloads" / "kde-desktop" / "Packages");
+  const auto text =
+    read_text(std::filesystem::path(SWARM_SOURCE_DIR) / "data" / "workloads" / "kde-desktop" / "Packages");
   const auto index = read_index(text);
   CHECK(index.packages.size() == 948);
   CHECK(index.header.at("URI") == "https://github.com/naelolaiz/gentoo-binhost/releases/download");
@@ -121,11 +122,19 @@ TEST_CASE("packages_index: reader follows Portage's PackageIndex")
 TEST_CASE("packages_index: writer orders and omits as Portage does")
 {
   PackagesIndex index;
-  index.header = {{"VERSION", "0"}, {"CHOST", "x86_64-pc-linux-gnu"}, {"ARCH", "amd64"}, {"EMPTY", ""},
+  index.header = {{"VERSION", "0"},   {"CHOST", "x86_64-pc-linux-gnu"},
+                  {"ARCH", "amd64"},  {"EMPTY", ""},
                   {"TIMESTAMP", "1"}, {"PACKAGES", "99"}};
-  index.packages.push_back({{"CPV", "a/foo-9"}, {"SLOT", "0"}, {"EAPI", "8"}, {"REPO", "gentoo"},
-                            {"MTIME", "5"}, {"DESC", "d"}, {"DEPEND", "x/y"}, {"USE", "u"},
-                            {"CHOST", "x86_64-pc-linux-gnu"}, {"IUSE", ""}});
+  index.packages.push_back({{"CPV", "a/foo-9"},
+                            {"SLOT", "0"},
+                            {"EAPI", "8"},
+                            {"REPO", "gentoo"},
+                            {"MTIME", "5"},
+                            {"DESC", "d"},
+                            {"DEPEND", "x/y"},
+                            {"USE", "u"},
+                            {"CHOST", "x86_64-pc-linux-gnu"},
+                            {"IUSE", ""}});
   index.packages.push_back({{"CPV", "a/foo-10"}, {"EAPI", "0"}, {"SLOT", "1/2"}});
   const auto text = write_packages_index(index, {1700000000});
   CHECK(text == "ARCH: amd64\nCHOST: x86_64-pc-linux-gnu\nPACKAGES: 2\nTIMESTAMP: 1700000000\nVERSION: 0\n\n"
@@ -138,7 +147,7 @@ TEST_CASE("packages_index: writer orders and omits as Portage does")
 TEST_CASE("packages_index: Packages and Packages.gz written atomically with TIMESTAMP times")
 {
   fs::TempDir dir("packages-index");
-  const auto index = read_index(read_text(k_data + "binhost-257/Packages"));
+  const auto index = read_index(read_text(swarm::test::portage_data("binhost-257/Packages")));
   const int64_t timestamp = 1700000123;
   REQUIRE(write_packages_files(dir.path(), index, timestamp).has_value());
   // Times first: reading the files below may update their atime (relatime).
@@ -170,7 +179,7 @@ TEST_CASE("packages_index: an entry for a validated GPKG")
   fs::TempDir dir("packages-entry");
   const auto path = dir / "app-misc/hello/hello-1.2.3-r1-1.gpkg.tar";
   std::filesystem::create_directories(path.parent_path());
-  std::filesystem::copy_file(k_data + "gpkg-samples/hello-1.2.3-r1-1.gpkg.tar", path);
+  std::filesystem::copy_file(swarm::test::portage_data("gpkg-samples/hello-1.2.3-r1-1.gpkg.tar"), path);
   GpkgOptions options;
   options.file_digests = {hash::Algo::md5, hash::Algo::sha1};
   auto report = validate_gpkg(path, options);
@@ -208,10 +217,10 @@ TEST_CASE("packages_index: an entry for a validated GPKG")
 
 TEST_CASE("packages_index: real xpak files match their index entries")
 {
-  const auto index = read_index(read_text(k_data + "binhost-257/Packages"));
+  const auto index = read_index(read_text(swarm::test::portage_data("binhost-257/Packages")));
   size_t checked = 0;
   for (const auto& package : index.packages) {
-    const auto path = k_data + "binhost-257/" + package.at("PATH");
+    const auto path = swarm::test::portage_data("binhost-257/" + package.at("PATH"));
     if (!std::filesystem::exists(path)) {
       continue;
     }

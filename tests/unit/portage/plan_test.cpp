@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include "support.hpp"
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -15,8 +17,7 @@ using nlohmann::json;
 
 namespace {
 
-const std::filesystem::path k_workload =
-  std::filesystem::path(SWARM_SOURCE_DIR) / "data" / "workloads" / "kde-desktop";
+const std::filesystem::path k_workload = std::filesystem::path(SWARM_SOURCE_DIR) / "data" / "workloads" / "kde-desktop";
 
 std::string read_file(const std::filesystem::path& path)
 {
@@ -37,30 +38,6 @@ std::set<EdgeKey> edge_set(const json& edges)
   }
   return out;
 }
-
-// A scratch ebuild repository with md5-cache entries, removed afterwards.
-struct TempRepo {
-  std::filesystem::path root;
-  TempRepo()
-  {
-    std::random_device random;
-    root = std::filesystem::temp_directory_path() / ("swarm-plan-" + std::to_string(random()));
-    std::filesystem::create_directories(root / "metadata" / "md5-cache");
-    std::filesystem::create_directories(root / "profiles");
-  }
-  ~TempRepo()
-  {
-    std::error_code error;
-    std::filesystem::remove_all(root, error);
-  }
-  void write(const std::string& relative, const std::string& text) const
-  {
-    const auto path = root / relative;
-    std::filesystem::create_directories(path.parent_path());
-    std::ofstream(path) << text;
-  }
-  void cache(const std::string& cpv, const std::string& text) const { write("metadata/md5-cache/" + cpv, text); }
-};
 
 } // namespace
 
@@ -189,7 +166,7 @@ TEST_CASE("plan: invalid plans are rejected with a clear message")
 
 TEST_CASE("plan: from emerge output and the md5-cache")
 {
-  TempRepo repo;
+  swarm::test::TempRepo repo;
   repo.write("metadata/timestamp.chk", "Sat, 01 Mar 2026 00:45:01 +0000\n");
   repo.write("profiles/repo_name", "gentoo\n");
   repo.cache("dev-libs/top-1", "EAPI=8\nSLOT=0\n"
@@ -227,10 +204,8 @@ TEST_CASE("plan: from emerge output and the md5-cache")
 
   const std::set<EdgeKey> edges = edge_set(plan_to_json(*plan)["edges"]);
   const std::set<EdgeKey> expected{
-    {"dev-libs/mid-2.1-r1", "dev-libs/openssl-3.2.1", "DEPEND"},
-    {"dev-libs/top-1", "dev-libs/openssl-3.2.1", "DEPEND"},
-    {"dev-libs/top-1", "dev-libs/mid-2.1-r1", "DEPEND"},
-    {"dev-libs/top-1", "dev-libs/mid-2.1-r1", "RDEPEND"},
+    {"dev-libs/mid-2.1-r1", "dev-libs/openssl-3.2.1", "DEPEND"}, {"dev-libs/top-1", "dev-libs/openssl-3.2.1", "DEPEND"},
+    {"dev-libs/top-1", "dev-libs/mid-2.1-r1", "DEPEND"},         {"dev-libs/top-1", "dev-libs/mid-2.1-r1", "RDEPEND"},
     {"dev-libs/top-1", "sys-apps/util-linux-2.40", "RDEPEND"},
   };
   CHECK(edges == expected);
@@ -243,7 +218,7 @@ TEST_CASE("plan: from emerge output and the md5-cache")
 
 TEST_CASE("plan: a missing md5-cache entry is a clear error")
 {
-  TempRepo repo;
+  swarm::test::TempRepo repo;
   const auto plan = plan_from_emerge("[ebuild  N     ] dev-libs/gone-1::gentoo\n", repo.root);
   REQUIRE_FALSE(plan.has_value());
   CHECK(plan.error().message.starts_with("cannot plan dev-libs/gone-1: no md5-cache entry for dev-libs/gone-1"));

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include "support.hpp"
+
 #include <cstring>
 #include <fstream>
 
@@ -12,8 +14,6 @@ using namespace swarm;
 using namespace swarm::portage;
 
 namespace {
-
-const std::string k_samples = std::string(SWARM_TEST_DATA_DIR) + "/portage/gpkg-samples/";
 
 std::string read_bytes(const std::filesystem::path& path)
 {
@@ -39,7 +39,10 @@ std::string raw_header(const std::string& name, char typeflag, std::string_view 
   std::memcpy(block.data() + 124, size_field.data(), std::min<size_t>(size_field.size(), 12));
   std::memcpy(block.data() + 136, "00000000000", 11);
   block[156] = typeflag;
-  std::memcpy(block.data() + 257, "ustar\0" "00", 8);
+  std::memcpy(block.data() + 257,
+              "ustar\0"
+              "00",
+              8);
   std::memset(block.data() + 148, ' ', 8);
   unsigned sum = 0;
   for (unsigned char c : block) {
@@ -96,7 +99,7 @@ std::string rewrite(const std::vector<TarEntry>& entries, TarDialect dialect)
 
 TEST_CASE("tar: lists the outer GPKG container without loading it")
 {
-  auto listing = list_tar_file(k_samples + "hello-1.2.3-r1-1.gpkg.tar");
+  auto listing = list_tar_file(swarm::test::gpkg_sample("hello-1.2.3-r1-1.gpkg.tar"));
   REQUIRE(listing.has_value());
   CHECK(listing->format == TarFormat::ustar);
   REQUIRE(listing->members.size() == 4);
@@ -120,13 +123,13 @@ TEST_CASE("tar: lists the outer GPKG container without loading it")
 
 TEST_CASE("tar: rejects truncated and garbage input with a reason")
 {
-  auto truncated = list_tar_file(k_samples + "bad-truncated.gpkg.tar");
+  auto truncated = list_tar_file(swarm::test::gpkg_sample("bad-truncated.gpkg.tar"));
   REQUIRE_FALSE(truncated.has_value());
   CHECK(truncated.error().message.find("truncated") != std::string::npos);
-  auto garbage = list_tar_file(k_samples + "bad-not-a-tar.gpkg.tar");
+  auto garbage = list_tar_file(swarm::test::gpkg_sample("bad-not-a-tar.gpkg.tar"));
   REQUIRE_FALSE(garbage.has_value());
   CHECK(garbage.error().message.find("not a tar archive") != std::string::npos);
-  auto tiny = list_tar_file(k_samples + "bad-tiny.gpkg.tar");
+  auto tiny = list_tar_file(swarm::test::gpkg_sample("bad-tiny.gpkg.tar"));
   REQUIRE_FALSE(tiny.has_value());
   CHECK(tiny.error().message.find("truncated tar header") != std::string::npos);
   stream::StringSource empty("");
@@ -137,7 +140,7 @@ TEST_CASE("tar: rejects truncated and garbage input with a reason")
 TEST_CASE("tar: reads inner archives and the writer reproduces Python tarfile's bytes")
 {
   // The outer container itself: same members, same bytes.
-  const auto outer = read_bytes(k_samples + "hello-1.2.3-r1-1.gpkg.tar");
+  const auto outer = read_bytes(swarm::test::gpkg_sample("hello-1.2.3-r1-1.gpkg.tar"));
   const auto outer_entries = entries_of(outer);
   CHECK(rewrite(outer_entries, TarDialect::ustar) == outer);
 

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include "support.hpp"
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -10,20 +12,11 @@
 
 using namespace swarm::portage;
 
-namespace {
-
-nlohmann::json load_vectors(const std::string& name)
-{
-  std::ifstream in(std::filesystem::path(SWARM_TEST_DATA_DIR) / "portage" / "vectors" / name);
-  REQUIRE(in.good());
-  return nlohmann::json::parse(in);
-}
-
-} // namespace
+namespace {} // namespace
 
 TEST_CASE("version: every vercmp vector of Portage agrees")
 {
-  const auto vectors = load_vectors("test_vercmp__vercmp.json");
+  const auto vectors = swarm::test::load_vectors("test_vercmp__vercmp.json");
   size_t checked = 0;
   for (const auto& record : vectors["records"]) {
     const auto a = record["args"][0].get<std::string>();
@@ -133,7 +126,7 @@ TEST_CASE("version: catpkgsplit semantics")
 
 TEST_CASE("version: every cpvequal vector of Portage agrees")
 {
-  const auto vectors = load_vectors("test_standalone__cpvequal.json");
+  const auto vectors = swarm::test::load_vectors("test_standalone__cpvequal.json");
   size_t checked = 0;
   for (const auto& record : vectors["records"]) {
     const auto a = record["args"][0].get<std::string>();
@@ -155,7 +148,7 @@ TEST_CASE("version: cpv_sort_key order")
 {
   // The upstream example recorded in the vectors README (the JSON file only notes that
   // cpv_sort_key returns a key function).
-  const auto vectors = load_vectors("test_cpv_sort_key__cpv_sort_key.json");
+  const auto vectors = swarm::test::load_vectors("test_cpv_sort_key__cpv_sort_key.json");
   CHECK(vectors["records"].size() == 1);
   std::vector<std::string> items{"a/b-2_alpha", "a", "b", "a/b-2", "a/a-1", "a/b-1"};
   std::stable_sort(items.begin(), items.end(),

@@ -18,9 +18,10 @@ TEST_CASE("xpak: reads the metadata of real xpak packages from their trailer and
     const char* pf;
     const char* build_id;
   };
-  for (const auto& expected : {Expected{"acct-group/adm/adm-0-r2-1.xpak", "acct-group", "adm-0-r2", "1"},
-                               Expected{"acct-user/nobody/nobody-0-r1-2.xpak", "acct-user", "nobody-0-r1", "2"},
-                               Expected{"app-misc/mime-types/mime-types-2.1.53-1.xpak", "app-misc", "mime-types-2.1.53", "1"}}) {
+  for (const auto& expected :
+       {Expected{"acct-group/adm/adm-0-r2-1.xpak", "acct-group", "adm-0-r2", "1"},
+        Expected{"acct-user/nobody/nobody-0-r1-2.xpak", "acct-user", "nobody-0-r1", "2"},
+        Expected{"app-misc/mime-types/mime-types-2.1.53-1.xpak", "app-misc", "mime-types-2.1.53", "1"}}) {
     CAPTURE(expected.path);
     auto package = read_xpak(k_binhost + expected.path);
     REQUIRE(package.has_value());

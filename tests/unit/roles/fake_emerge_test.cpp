@@ -218,8 +218,8 @@ TEST_CASE("fake_emerge: dependencies come from the binhost of binrepos.conf, che
   for (const std::string pn : {"y", "bad"}) {
     portage::GpkgContent content;
     content.dir_name = pn + "-1-3";
-    content.metadata = {{"CATEGORY", "a"}, {"PF", pn + "-1"}, {"SLOT", "0"}, {"USE", "amd64"}, {"BUILD_ID", "3"},
-                        {"EAPI", "8"},     {"repository", "gentoo"}};
+    content.metadata = {{"CATEGORY", "a"}, {"PF", pn + "-1"}, {"SLOT", "0"},           {"USE", "amd64"},
+                        {"BUILD_ID", "3"}, {"EAPI", "8"},     {"repository", "gentoo"}};
     content.image["usr/share/" + pn] = {"y\n", 0644, portage::TarEntryType::regular, ""};
     const auto relative = fmt::format("a/{}/{}-1-3.gpkg.tar", pn, pn);
     REQUIRE(fs::make_dirs((binhost / relative).parent_path()).has_value());
@@ -268,8 +268,8 @@ TEST_CASE("fake_emerge: dependencies come from the binhost of binrepos.conf, che
   env.set("PORTAGE_CONFIGROOT", configroot.string());
   env.set("ROOT", (dir / "root").string());
 
-  const std::vector<std::string> base{"--oneshot", "--usepkgonly", "--getbinpkgonly", "--nodeps", "--noreplace",
-                                      "--color=n", "--nospinner"};
+  const std::vector<std::string> base{"--oneshot",   "--usepkgonly", "--getbinpkgonly", "--nodeps",
+                                      "--noreplace", "--color=n",    "--nospinner"};
   auto with = [&](std::vector<std::string> atoms) {
     auto args = base;
     args.insert(args.end(), atoms.begin(), atoms.end());

@@ -264,8 +264,8 @@ TEST_CASE("agent: a restart finishes uploads and reports, and returns builds tha
   rig.agent->resume({lease("l3", "dev-libs/l3-1.0"), lease("l5", "dev-libs/l5-1.0")});
 
   CHECK(rig.api.calls_except_logs() == std::vector<std::string>{"upload l1", "report l1 success", "report l2 success",
-                                                                 "return l3", "report l4 failure", "return l6",
-                                                                 "return l5"});
+                                                                "return l3", "report l4 failure", "return l6",
+                                                                "return l5"});
   CHECK(rig.api.uploaded_sha256["l1"] == hash::hex_digest(hash::Algo::sha256, "package bytes"));
   REQUIRE(rig.api.reports.size() == 3);
   CHECK(rig.api.reports[0].log_tail == "log of l1\n");
@@ -280,7 +280,8 @@ TEST_CASE("agent: uploads are retried with backoff until acknowledged, keeping t
   Rig rig;
   rig.leave("l1", LeasePhase::built);
   auto& uploads = rig.api.script["upload"];
-  uploads = {unreachable(), answer(503), answer(502), answer(500), unreachable(), unreachable(),
+  uploads = {unreachable(), answer(503),   answer(502),
+             answer(500),   unreachable(), unreachable(),
              unreachable(), unreachable(), answer(201, {{"received", true}})};
   auto& reports = rig.api.script["report"];
   reports = {answer(500), answer(200, {{"accepted", true}})};
@@ -431,9 +432,8 @@ TEST_CASE("agent: a whole run registers after the orchestrator comes up, builds,
   };
   int code = -1;
   std::thread runner([&] { code = rig.agent->run(); });
-  REQUIRE(rig.api.wait_for([&] {
-    return std::find(rig.api.calls.begin(), rig.api.calls.end(), "report l1 success") != rig.api.calls.end();
-  }));
+  REQUIRE(rig.api.wait_for(
+    [&] { return std::find(rig.api.calls.begin(), rig.api.calls.end(), "report l1 success") != rig.api.calls.end(); }));
   rig.agent->request_stop(DrainMode::finish);
   runner.join();
   CHECK(code == 0);

@@ -165,7 +165,7 @@ TEST_CASE("builder: the artifact is the new file with the highest BUILD_ID")
   CHECK_FALSE(find_new_artifact(dir.path(), cpv, before).has_value());
 
   put("foo-1.2-r1-3.gpkg.tar");
-  put("foo-1.2-r1-10.gpkg.tar");  // 10 > 9 > 3 numerically, not as text
+  put("foo-1.2-r1-10.gpkg.tar"); // 10 > 9 > 3 numerically, not as text
   put("foo-1.2-r1-9.gpkg.tar");
   put("foo-1.2-r10-50.gpkg.tar"); // another PF
   put("foo-1.2-50.gpkg.tar");     // another PF
@@ -236,11 +236,12 @@ TEST_CASE("builder: failures say which step failed and why")
                     "emerge: there are no binary packages to satisfy \"=sys-libs/zlib-1.3\".\n");
       return exited(1);
     };
-    const auto outcome = builder.build(lease_of("dev-libs/foo-1.2", {"sys-libs/zlib-1.3"}), "http://o/s", work,
-                                       work / "build.log", {});
+    const auto outcome =
+      builder.build(lease_of("dev-libs/foo-1.2", {"sys-libs/zlib-1.3"}), "http://o/s", work, work / "build.log", {});
     CHECK(outcome.status == BuildOutcome::Status::failure);
-    CHECK(outcome.reason == "swarm: drone environment: installing 1 build dependencies exited with status 1: emerge: there are no binary "
-                            "packages to satisfy \"=sys-libs/zlib-1.3\".");
+    CHECK(outcome.reason ==
+          "swarm: drone environment: installing 1 build dependencies exited with status 1: emerge: there are no binary "
+          "packages to satisfy \"=sys-libs/zlib-1.3\".");
     CHECK(runner.specs.size() == 1);
   }
   SUBCASE("the build itself, with Portage's error block")
@@ -300,8 +301,7 @@ TEST_CASE("builder: the telling line of a log")
   CHECK(telling_line("a\nb\n\n") == "b");
   CHECK(telling_line("x\nerror: foo\ny\n") == "error: foo");
   CHECK(telling_line("missing build dependency a/b-1 (needed by c/d-2)\n!!! --buildpkgonly requires all "
-                     "dependencies to be merged.\n") ==
-        "!!! --buildpkgonly requires all dependencies to be merged.");
+                     "dependencies to be merged.\n") == "!!! --buildpkgonly requires all dependencies to be merged.");
   CHECK(telling_line("missing build dependency a/b-1 (needed by c/d-2)\nmore\n") ==
         "missing build dependency a/b-1 (needed by c/d-2)");
   CHECK(telling_line(std::string(1000, 'e')).size() <= 300 + std::string_view("…").size());

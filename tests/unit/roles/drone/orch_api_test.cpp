@@ -106,8 +106,8 @@ TEST_CASE("orch_api: HTTP calls carry the token, the hashes and the claim wait")
   net::HttpServer server;
   const auto record = [&seen](const httplib::Request& request, std::string extra) {
     std::lock_guard lock(seen.mutex);
-    seen.lines.push_back(fmt::format("{} {} auth={} {}", request.method, request.path,
-                                     request.get_header_value("Authorization"), extra));
+    seen.lines.push_back(
+      fmt::format("{} {} auth={} {}", request.method, request.path, request.get_header_value("Authorization"), extra));
   };
   server.post(R"(/api/v1/claim)", [&](const httplib::Request& request, httplib::Response& response) {
     record(request, "wait=" + request.get_param_value("wait"));

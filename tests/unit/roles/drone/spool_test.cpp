@@ -83,14 +83,14 @@ TEST_CASE("spool: states survive a restart; broken ones are reported, not fatal"
 
 TEST_CASE("spool: a state must not point outside its work dir")
 {
-  auto json = lease_state_to_json(state_of("L1", LeasePhase::built));
-  json["artifact"] = "../../etc/passwd";
-  CHECK_FALSE(lease_state_from_json(json).has_value());
-  json["artifact"] = "";
-  CHECK_FALSE(lease_state_from_json(json).has_value()); // built without an artifact
-  json = lease_state_to_json(state_of("L1", LeasePhase::built));
-  json["lease"]["id"] = "../x";
-  CHECK_FALSE(lease_state_from_json(json).has_value());
+  auto state_json = lease_state_to_json(state_of("L1", LeasePhase::built));
+  state_json["artifact"] = "../../etc/passwd";
+  CHECK_FALSE(lease_state_from_json(state_json).has_value());
+  state_json["artifact"] = "";
+  CHECK_FALSE(lease_state_from_json(state_json).has_value()); // built without an artifact
+  state_json = lease_state_to_json(state_of("L1", LeasePhase::built));
+  state_json["lease"]["id"] = "../x";
+  CHECK_FALSE(lease_state_from_json(state_json).has_value());
 }
 
 TEST_CASE("spool: the log tail starts on a line and holds at most the window")

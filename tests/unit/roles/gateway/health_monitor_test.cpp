@@ -65,16 +65,20 @@ TEST_CASE("health_monitor: the active orchestrator is the highest-ranked healthy
   CHECK(choose_active({state("http://a", 100, 0, false), state("http://b", 50, 1, true)}) == 1u);
   // Priority beats order; order breaks ties.
   CHECK(choose_active({state("http://a", 1, 0, true), state("http://b", 5, 1, true)}) == 1u);
-  CHECK(choose_active({state("http://a", 0, 0, true), state("http://b", 0, 1, true), state("http://c", 0, 2, true)}) == 0u);
-  CHECK(choose_active({state("http://a", 0, 0, false), state("http://b", 0, 1, true), state("http://c", 0, 2, true)}) == 1u);
-  CHECK(choose_active({state("http://a", -1, 0, true), state("http://b", 0, 1, false), state("http://c", 0, 2, true)}) == 2u);
+  CHECK(choose_active({state("http://a", 0, 0, true), state("http://b", 0, 1, true), state("http://c", 0, 2, true)}) ==
+        0u);
+  CHECK(choose_active({state("http://a", 0, 0, false), state("http://b", 0, 1, true), state("http://c", 0, 2, true)}) ==
+        1u);
+  CHECK(choose_active(
+          {state("http://a", -1, 0, true), state("http://b", 0, 1, false), state("http://c", 0, 2, true)}) == 2u);
 }
 
 TEST_CASE("health_monitor: /healthz answers")
 {
   const auto good = fmt::format(R"({{"status": "ok", "role": "orch", "version": "0.1.0", "protocol": {},
     "orch_id": "abc", "paused": true, "public_url": "http://p", "staging_url": "http://p/staging/abc/",
-    "production_url": "http://p/production/"}})", net::k_protocol_version);
+    "production_url": "http://p/production/"}})",
+                                net::k_protocol_version);
   auto parsed = parse_health_answer(answer(200, good));
   REQUIRE(parsed);
   CHECK(parsed->orch_id == "abc");
@@ -138,7 +142,8 @@ TEST_CASE("health_monitor: no active orchestrator until each has been probed, th
 TEST_CASE("health_monitor: status JSON of one orchestrator")
 {
   clock::ManualClock clock(clock::SystemTime{std::chrono::seconds{1'700'000'000}});
-  HealthMonitor monitor({{"http://a:1", 7, 0}}, [](size_t) -> Result<OrchestratorInfo> { return info("id-a"); }, 1s, clock);
+  HealthMonitor monitor(
+    {{"http://a:1", 7, 0}}, [](size_t) -> Result<OrchestratorInfo> { return info("id-a"); }, 1s, clock);
   auto before = state_json(monitor.states()[0]);
   CHECK(before["url"] == "http://a:1");
   CHECK(before["priority"] == 7);

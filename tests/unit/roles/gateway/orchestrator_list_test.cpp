@@ -25,9 +25,9 @@ TEST_CASE("orchestrator_list: URL with and without priority")
 
 TEST_CASE("orchestrator_list: bad items are refused with a message naming them")
 {
-  for (const char* bad : {"", "   ", "orch.example:7070", "ftp://h/", "http://h:1 high", "http://h:1 10 20",
-                          "http://h:1 1.5", "http://h:1 99999999999", "http://user:secret@h:1",
-                          "http://h:1/?x=1", "http://h:99999"}) {
+  for (const char* bad :
+       {"", "   ", "orch.example:7070", "ftp://h/", "http://h:1 high", "http://h:1 10 20", "http://h:1 1.5",
+        "http://h:1 99999999999", "http://user:secret@h:1", "http://h:1/?x=1", "http://h:99999"}) {
     CAPTURE(bad);
     auto parsed = parse_orchestrator(bad, 0);
     REQUIRE_FALSE(parsed);

@@ -45,7 +45,8 @@ TEST_CASE("proxy: only the headers that matter go upstream")
   for (const char* dropped : {"Content-Length", "Host", "Connection", "Transfer-Encoding", "Expect", "Cookie",
                               "X-Forwarded-For", "X-Swarmish"}) {
     CAPTURE(dropped);
-    CHECK(std::none_of(forwarded.begin(), forwarded.end(), [&](const auto& header) { return header.first == dropped; }));
+    CHECK(
+      std::none_of(forwarded.begin(), forwarded.end(), [&](const auto& header) { return header.first == dropped; }));
   }
 }
 

@@ -7,8 +7,8 @@ using nlohmann::json;
 
 TEST_CASE("client side: emerge argv, never through a shell")
 {
-  CHECK(pretend_argv("/usr/bin/emerge") ==
-        std::vector<std::string>{"/usr/bin/emerge", "--pretend", "--verbose", "--update", "--deep", "--newuse", "@world"});
+  CHECK(pretend_argv("/usr/bin/emerge") == std::vector<std::string>{"/usr/bin/emerge", "--pretend", "--verbose",
+                                                                    "--update", "--deep", "--newuse", "@world"});
   CHECK(client_update_argv("emerge") ==
         std::vector<std::string>{"emerge", "--getbinpkg", "--update", "--deep", "--newuse", "@world"});
 }

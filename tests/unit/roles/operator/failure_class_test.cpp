@@ -25,7 +25,8 @@ ERROR 404: Not Found.
   const auto diagnosis = classify_failure(log, "dev-libs/foo-1.0");
   CHECK(diagnosis.kind == FailureClass::fetch_failure);
   CHECK(diagnosis.evidence.find("fetch errors") != std::string::npos);
-  CHECK(kind_of(" * Fetch failed: the SRC_URI 'foo.zip' has fetch restriction turned on.") == FailureClass::fetch_failure);
+  CHECK(kind_of(" * Fetch failed: the SRC_URI 'foo.zip' has fetch restriction turned on.") ==
+        FailureClass::fetch_failure);
 }
 
 TEST_CASE("failure class: compile error")
@@ -41,7 +42,8 @@ make: *** [Makefile:300: all] Error 2
   const auto diagnosis = classify_failure(log, "dev-libs/foo-1.0");
   CHECK(diagnosis.kind == FailureClass::compile_error);
   CHECK(diagnosis.evidence == "* ERROR: dev-libs/foo-1.0::gentoo failed (compile phase):");
-  CHECK(kind_of("FAILED: src/libfoo.so.p/a.c.o\nninja: build stopped: subcommand failed.\n") == FailureClass::compile_error);
+  CHECK(kind_of("FAILED: src/libfoo.so.p/a.c.o\nninja: build stopped: subcommand failed.\n") ==
+        FailureClass::compile_error);
 }
 
 TEST_CASE("failure class: missing dependency")
@@ -81,7 +83,9 @@ dev-lang/python:3.12
 
 TEST_CASE("failure class: disk full wins over the compile error it causes")
 {
-  CHECK(kind_of(R"log(/usr/lib/gcc/x86_64-pc-linux-gnu/13/../../../../x86_64-pc-linux-gnu/bin/ld: final link failed: No space left on device
+  CHECK(
+    kind_of(
+      R"log(/usr/lib/gcc/x86_64-pc-linux-gnu/13/../../../../x86_64-pc-linux-gnu/bin/ld: final link failed: No space left on device
 collect2: error: ld returned 1 exit status
  * ERROR: www-client/firefox-128.0::gentoo failed (compile phase):
 )log") == FailureClass::disk_full);

@@ -9,7 +9,8 @@ namespace {
 
 json drone(const std::string& name, const std::string& state, bool online = true, bool tree_matches = true)
 {
-  return json{{"name", name}, {"state", state}, {"online", online}, {"tree_matches", tree_matches}, {"tree_timestamp", "T"}};
+  return json{
+    {"name", name}, {"state", state}, {"online", online}, {"tree_matches", tree_matches}, {"tree_timestamp", "T"}};
 }
 
 json status(size_t total, size_t received, size_t needed, size_t delegated, size_t blocked, json drones)
@@ -72,7 +73,8 @@ TEST_CASE("next action: no plan → nothing to do")
 
 TEST_CASE("next action: grounded or offline drones with work left name the drone")
 {
-  const auto grounded = next_action(status(10, 2, 8, 0, 0, {drone("d1", "grounded"), drone("d2", "online")}), releases(2));
+  const auto grounded =
+    next_action(status(10, 2, 8, 0, 0, {drone("d1", "grounded"), drone("d2", "online")}), releases(2));
   CHECK(grounded.state == "drones");
   CHECK(grounded.attention);
   CHECK(grounded.message.find("d1") != std::string::npos);

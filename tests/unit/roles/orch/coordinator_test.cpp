@@ -12,13 +12,13 @@ using nlohmann::json;
 namespace {
 
 // A coordinator on a fresh database with a hand-driven clock.
-struct Fixture {
+struct CoordinatorFixture {
   fs::TempDir dir;
   double clock = 1'000'000;
   std::unique_ptr<Store> store;
   std::unique_ptr<Coordinator> coordinator;
 
-  Fixture() { open(); }
+  CoordinatorFixture() { open(); }
 
   void open()
   {
@@ -124,7 +124,7 @@ portage::Plan chain_plan()
 
 TEST_CASE("coordinator: a package is handed out only after everything it waits for is received")
 {
-  Fixture f;
+  CoordinatorFixture f;
   REQUIRE(f.coordinator->submit_plan(chain_plan(), PlanMode::replace, false).has_value());
   f.add_drone("d1", 2);
   // a and r are ready; b waits for a; c waits for b and for r (runtime closure of b).
@@ -152,7 +152,7 @@ TEST_CASE("coordinator: a package is handed out only after everything it waits f
 
 TEST_CASE("coordinator: the critical path goes first")
 {
-  Fixture f;
+  CoordinatorFixture f;
   portage::Plan plan;
   for (auto [cpv, seconds] : std::vector<std::pair<const char*, double>>{
          {"a/short-1", 10}, {"a/long-1", 100}, {"a/after-long-1", 500}, {"a/lone-1", 300}}) {
@@ -173,7 +173,7 @@ TEST_CASE("coordinator: the critical path goes first")
 
 TEST_CASE("coordinator: an expired lease returns the package; a late result is still taken")
 {
-  Fixture f;
+  CoordinatorFixture f;
   REQUIRE(f.coordinator->submit_plan(chain_plan(), PlanMode::replace, false).has_value());
   f.add_drone("slow", 1);
   f.add_drone("fast", 1);
@@ -192,7 +192,7 @@ TEST_CASE("coordinator: an expired lease returns the package; a late result is s
 
 TEST_CASE("coordinator: a drone may not act on another drone's lease")
 {
-  Fixture f;
+  CoordinatorFixture f;
   REQUIRE(f.coordinator->submit_plan(chain_plan(), PlanMode::replace, false).has_value());
   f.add_drone("d1");
   f.add_drone("d2");
@@ -210,7 +210,7 @@ TEST_CASE("coordinator: a drone may not act on another drone's lease")
 
 TEST_CASE("coordinator: five consecutive failures ground a drone and its work goes elsewhere")
 {
-  Fixture f;
+  CoordinatorFixture f;
   portage::Plan plan;
   for (int i = 0; i < 8; ++i) {
     portage::PlanPackage pkg;
@@ -246,7 +246,7 @@ TEST_CASE("coordinator: five consecutive failures ground a drone and its work go
 
 TEST_CASE("coordinator: a package failing on two drones is blocked, its dependants dep-failed")
 {
-  Fixture f;
+  CoordinatorFixture f;
   REQUIRE(f.coordinator->submit_plan(chain_plan(), PlanMode::replace, false).has_value());
   f.add_drone("d1", 1);
   f.add_drone("d2", 1);
@@ -277,7 +277,7 @@ TEST_CASE("coordinator: a package failing on two drones is blocked, its dependan
 
 TEST_CASE("coordinator: restart loses nothing")
 {
-  Fixture f;
+  CoordinatorFixture f;
   REQUIRE(f.coordinator->submit_plan(chain_plan(), PlanMode::replace, false).has_value());
   f.add_drone("d1", 2);
   auto first = f.claim("d1");
@@ -294,7 +294,7 @@ TEST_CASE("coordinator: restart loses nothing")
 
 TEST_CASE("coordinator: submitting the same plan twice changes nothing the second time")
 {
-  Fixture f;
+  CoordinatorFixture f;
   auto first = f.coordinator->submit_plan(chain_plan(), PlanMode::replace, true);
   REQUIRE(first.has_value());
   CHECK(first->changed);
@@ -318,7 +318,7 @@ TEST_CASE("coordinator: submitting the same plan twice changes nothing the secon
 
 TEST_CASE("coordinator: a drone whose tree differs from the plan's gets no work")
 {
-  Fixture f;
+  CoordinatorFixture f;
   auto plan = chain_plan();
   plan.tree_timestamp = "Tue, 01 Dec 2026 00:00:00 +0000";
   REQUIRE(f.coordinator->submit_plan(plan, PlanMode::replace, false).has_value());
@@ -330,7 +330,7 @@ TEST_CASE("coordinator: a drone whose tree differs from the plan's gets no work"
 
 TEST_CASE("coordinator: a silent drone goes offline and its leases come back")
 {
-  Fixture f;
+  CoordinatorFixture f;
   REQUIRE(f.coordinator->submit_plan(chain_plan(), PlanMode::replace, false).has_value());
   f.add_drone("d1", 1);
   auto lease = f.claim("d1");

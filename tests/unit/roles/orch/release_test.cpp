@@ -13,12 +13,12 @@ using namespace swarm::roles::orch;
 
 namespace {
 
-struct Fixture {
+struct ReleaseFixture {
   fs::TempDir dir{"release"};
   double clock = 1'800'000'000;
   std::unique_ptr<ReleaseStore> store;
 
-  explicit Fixture(int keep = 5)
+  explicit ReleaseFixture(int keep = 5)
   {
     ReleaseOptions options;
     options.releases_dir = dir / "releases";
@@ -38,9 +38,13 @@ struct Fixture {
     REQUIRE(fs::make_dirs(path.parent_path()).has_value());
     portage::GpkgContent content;
     content.dir_name = pf + "-" + std::to_string(build_id);
-    content.metadata = {{"CATEGORY", category}, {"PF", pf},          {"SLOT", slot},
-                        {"BUILD_ID", std::to_string(build_id)},       {"EAPI", "8"},
-                        {"repository", "gentoo"}, {"DESCRIPTION", "test " + payload}};
+    content.metadata = {{"CATEGORY", category},
+                        {"PF", pf},
+                        {"SLOT", slot},
+                        {"BUILD_ID", std::to_string(build_id)},
+                        {"EAPI", "8"},
+                        {"repository", "gentoo"},
+                        {"DESCRIPTION", "test " + payload}};
     content.image["usr/share/" + pn + "/data"] = {payload + "\n", 0644, portage::TarEntryType::regular, ""};
     content.compression = portage::Compression::gzip;
     content.mtime = 1700000000;
@@ -71,7 +75,7 @@ struct Fixture {
 
 TEST_CASE("release: publish writes a Portage-readable index matching every file, then points production at it")
 {
-  Fixture f;
+  ReleaseFixture f;
   auto first = f.store->publish({f.stage("app-misc", "foo-1.0", 1), f.stage("dev-libs", "bar-2.0", 1)});
   REQUIRE(first.has_value());
   CHECK(first->packages == 2);
@@ -100,12 +104,13 @@ TEST_CASE("release: publish writes a Portage-readable index matching every file,
 
 TEST_CASE("release: the next release keeps the previous packages, replaces rebuilds and slot upgrades")
 {
-  Fixture f;
-  auto first = f.store->publish({f.stage("app-misc", "foo-1.0", 1), f.stage("dev-libs", "bar-2.0", 1),
-                                 f.stage("dev-libs", "baz-1", 1)});
+  ReleaseFixture f;
+  auto first = f.store->publish(
+    {f.stage("app-misc", "foo-1.0", 1), f.stage("dev-libs", "bar-2.0", 1), f.stage("dev-libs", "baz-1", 1)});
   REQUIRE(first.has_value());
   f.clock += 10;
-  auto second = f.store->publish({f.stage("app-misc", "foo-1.0", 2, "0", "rebuilt"), f.stage("dev-libs", "bar-2.1", 1)});
+  auto second =
+    f.store->publish({f.stage("app-misc", "foo-1.0", 2, "0", "rebuilt"), f.stage("dev-libs", "bar-2.1", 1)});
   REQUIRE(second.has_value());
   CHECK(second->previous == first->id);
   CHECK(second->packages == 3);
@@ -121,7 +126,8 @@ TEST_CASE("release: the next release keeps the previous packages, replaces rebui
   SUBCASE("publishing the same set again is refused")
   {
     f.clock += 10;
-    auto again = f.store->publish({f.stage("app-misc", "foo-1.0", 2, "0", "rebuilt"), f.stage("dev-libs", "bar-2.1", 1)});
+    auto again =
+      f.store->publish({f.stage("app-misc", "foo-1.0", 2, "0", "rebuilt"), f.stage("dev-libs", "bar-2.1", 1)});
     REQUIRE_FALSE(again.has_value());
     CHECK(again.error().kind == ErrorKind::conflict);
   }
@@ -148,7 +154,7 @@ TEST_CASE("release: the next release keeps the previous packages, replaces rebui
 
 TEST_CASE("release: only the last N releases are kept, and never the current one is deleted")
 {
-  Fixture f(2);
+  ReleaseFixture f(2);
   std::vector<std::string> ids;
   for (int i = 0; i < 4; ++i) {
     f.clock += 1;
@@ -181,7 +187,7 @@ TEST_CASE("release: ids are validated before they name a directory")
   CHECK_FALSE(valid_release_id("../etc"));
   CHECK_FALSE(valid_release_id(".building-x"));
   CHECK_FALSE(valid_release_id("a/b"));
-  Fixture f;
+  ReleaseFixture f;
   CHECK(f.store->rollback(std::string("../x")).error().kind == ErrorKind::invalid);
   CHECK(f.store->rollback(std::string("nope")).error().kind == ErrorKind::not_found);
 }
