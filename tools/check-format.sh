@@ -5,7 +5,13 @@ set -eu
 cd "$(dirname "$0")/.."
 CLANG_FORMAT=${CLANG_FORMAT:-clang-format-14}
 command -v "$CLANG_FORMAT" >/dev/null 2>&1 || CLANG_FORMAT=clang-format
-files=$(git ls-files '*.cpp' '*.hpp' 2>/dev/null || find src tests bench -name '*.cpp' -o -name '*.hpp')
+files=$(git ls-files --cached --others --exclude-standard '*.cpp' '*.hpp' 2>/dev/null ||
+  find src tests bench -name '*.cpp' -o -name '*.hpp')
+existing=""
+for file in $files; do
+  [ -f "$file" ] && existing="$existing $file"
+done
+files=$existing
 if [ "${1:-}" = "--fix" ]; then
   # shellcheck disable=SC2086
   "$CLANG_FORMAT" -i $files

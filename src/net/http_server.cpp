@@ -111,7 +111,11 @@ void guarded(const httplib::Request& request, httplib::Response& response, Funct
   try {
     function();
   } catch (const Fatal& fatal) {
-    LOG_ERROR("{} {}: {}", request.method, request.path, fatal.error.message);
+    if (fatal.error.kind == ErrorKind::internal || fatal.error.kind == ErrorKind::io) {
+      LOG_ERROR("{} {}: {}", request.method, request.path, fatal.error.message);
+    } else {
+      LOG_INFO("{} {} refused: {}", request.method, request.path, fatal.error.message);
+    }
     response = httplib::Response();
     error_response(response, fatal.error);
   } catch (const std::exception& exception) {

@@ -1,14 +1,19 @@
 #pragma once
-// The orchestrator's HTTP API (docs/protocol.md): authentication, request parsing and the
-// mapping of every route onto the Coordinator. Artifact uploads stream to disk.
+// The orchestrator's HTTP API (docs/protocol.md): one table of routes, each with who may call
+// it, mapped onto the Coordinator. Callers are authenticated before any body is read; artifact
+// uploads stream to disk.
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 
-#include "net/http_server.hpp"
-#include "roles/orch/coordinator.hpp"
+namespace swarm::net {
+class HttpServer;
+}
 
 namespace swarm::roles::orch {
+
+class Coordinator;
 
 struct ApiOptions {
   std::string admin_token;

@@ -1,131 +1,146 @@
 #pragma once
-// What every group of orchestrator routes shares: who is calling (admin, drone or nobody), the
-// JSON reply and body helpers. Internal to src/roles/orch (api.cpp and api_*.cpp).
+// Internal to src/roles/orch (api.cpp and api_*.cpp): the one route table's types. A route is
+// {method, path, who may call it, body limit, handler}; api.cpp identifies the caller from the
+// headers and refuses it before any body is read, and a handler reads its typed body through
+// Call::read<T>(), whose errors (malformed JSON, a field of the wrong type or range) answer 400.
 
-#include <algorithm>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "core/secure.hpp"
 #include "net/http_server.hpp"
-#include "net/protocol_version.hpp"
 #include "roles/orch/api.hpp"
+#include "roles/orch/release.hpp"
 
 namespace swarm::roles::orch {
 
 using nlohmann::json;
 
-enum class Role { none, admin, drone };
+// Who may call a route.
+enum class Access {
+  anyone, // no credential (health, public binhost)
+  reader, // any valid token, or anyone with orch.public_status
+  token,  // any valid token (the staging binhost)
+  drone,  // a drone token (403 for the admin)
+  admin,  // the admin token
+};
 
 struct Caller {
+  enum class Role { none, admin, drone };
   Role role = Role::none;
-  std::string drone;
+  std::string drone; // with Role::drone
 };
 
-inline std::string lower(std::string text)
-{
-  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
-  return text;
-}
+// One request being answered.
+class Call {
+public:
+  Call(const httplib::Request& request_, httplib::Response& response_, Caller caller_, net::RequestBody* body_)
+      : request(request_), response(response_), caller(std::move(caller_)), m_body(body_)
+  {}
 
-inline void reply(httplib::Response& response, const Result<json>& result, int status = 200)
-{
-  if (result) {
-    net::json_response(response, status, *result);
-  } else {
-    net::error_response(response, result.error());
+  const httplib::Request& request;
+  httplib::Response& response;
+  const Caller caller;
+
+  // The n-th capture of the route's path pattern.
+  std::string match(size_t n) const { return request.matches[n].str(); }
+  std::string param(const char* name) const { return request.get_param_value(name); }
+  net::RequestBody& body() const;
+
+  // The body as a JSON object ({} when empty); throws Fatal (→ 400/413) when it is not one.
+  json read_json() const;
+  // The body as message T (net/protocol.hpp).
+  template <class T>
+  T read() const
+  {
+    return read_json().get<T>();
   }
-}
 
-// The context every handler needs.
+  void reply(int status, const json& body) const { net::json_response(response, status, body); }
+  void reply(const json& body) const { reply(200, body); }
+  void fail(const Error& error) const { net::error_response(response, error); }
+  // 200 with the value, or the error.
+  template <class T>
+  void reply(const Result<T>& result) const
+  {
+    if (result) {
+      reply(json(*result));
+    } else {
+      fail(result.error());
+    }
+  }
+
+private:
+  net::RequestBody* m_body;
+};
+
+// What every handler shares.
 struct Api {
+  Api(Coordinator& coordinator_, ApiOptions options_, ReleaseOptions releases_)
+      : coordinator(coordinator_), options(std::move(options_)), releases(std::move(releases_))
+  {}
+
   Coordinator& coordinator;
-  const ApiOptions& options;
+  ApiOptions options;
+  ReleaseStore releases;
 
-  Caller identify(const httplib::Request& request) const
-  {
-    const auto credential = net::credential(request);
-    if (!credential || credential->token.empty()) {
-      return {};
-    }
-    if (!options.admin_token.empty() && secure::constant_time_equal(options.admin_token, credential->token)) {
-      return {Role::admin, ""};
-    }
-    if (auto drone = coordinator.drone_for_token(credential->token)) {
-      return {Role::drone, *drone};
-    }
-    return {};
-  }
-
-  // Drone-only endpoints.
-  std::optional<std::string> drone(const httplib::Request& request, httplib::Response& response) const
-  {
-    const auto caller = identify(request);
-    if (caller.role == Role::none) {
-      net::error_response(response, {ErrorKind::unauthorized, "a drone token is required"});
-      return std::nullopt;
-    }
-    if (caller.role != Role::drone) {
-      net::error_response(response, {ErrorKind::forbidden, "this endpoint is for drones"});
-      return std::nullopt;
-    }
-    return caller.drone;
-  }
-
-  bool admin(const httplib::Request& request, httplib::Response& response) const
-  {
-    const auto caller = identify(request);
-    if (caller.role == Role::admin) {
-      return true;
-    }
-    net::error_response(response, caller.role == Role::none
-                                    ? Error{ErrorKind::unauthorized, "the admin token is required"}
-                                    : Error{ErrorKind::forbidden, "this endpoint needs the admin token"});
-    return false;
-  }
-
-  // Read-only views: any valid token, or anyone when status is public.
-  bool reader(const httplib::Request& request, httplib::Response& response) const
-  {
-    if (options.public_status || identify(request).role != Role::none) {
-      return true;
-    }
-    net::error_response(response, {ErrorKind::unauthorized, "a token is required (or set orch.public_status)"});
-    return false;
-  }
-
-  json info() const
-  {
-    return json{{"orch_id", options.orch_id},
-                {"version", options.version},
-                {"protocol", net::k_protocol_version},
-                {"public_url", options.public_url},
-                {"staging_url", staging_url(options)},
-                {"production_url", production_url(options)},
-                {"data_dir", options.data_dir.string()},
-                {"paused", coordinator.paused()}};
-  }
+  json info() const;
 };
 
-inline Result<json> body_json(const httplib::Request& request)
-{
-  if (request.body.empty()) {
-    return json::object();
-  }
-  auto parsed = net::parse_json(request.body);
-  if (!parsed) {
-    return fail(parsed.error());
-  }
-  if (!parsed->is_object()) {
-    return fail(ErrorKind::invalid, "the request body must be a JSON object");
-  }
-  return parsed;
-}
+enum class Method { get, post, put };
+using RouteHandler = std::function<void(Api&, const Call&)>;
 
-// Route groups kept in their own files; each is called by install_routes.
-void install_release_routes(net::HttpServer& server, const std::shared_ptr<Api>& api);
-void install_operator_routes(net::HttpServer& server, const std::shared_ptr<Api>& api);
+struct Route {
+  Method method;
+  std::string path; // regular expression over the decoded path; captures go to Call::match
+  Access access;
+  uint64_t max_body = 0; // POST/PUT
+  RouteHandler handler;
+};
+
+// The handlers, one per route (api.cpp lists them in the one route table).
+namespace handlers {
+// api_drones.cpp: the drone protocol
+void register_drone(Api& api, const Call& call);
+void heartbeat(Api& api, const Call& call);
+void claim(Api& api, const Call& call);
+void upload_artifact(Api& api, const Call& call);
+void report(Api& api, const Call& call);
+void append_log(Api& api, const Call& call);
+void return_lease(Api& api, const Call& call);
+// api_control.cpp: plan and control
+void enroll(Api& api, const Call& call);
+void submit_plan(Api& api, const Call& call);
+void pause(Api& api, const Call& call);
+void resume(Api& api, const Call& call);
+void reset(Api& api, const Call& call);
+void unblock(Api& api, const Call& call);
+void ground(Api& api, const Call& call);
+void unground(Api& api, const Call& call);
+void balance(Api& api, const Call& call);
+void local_build(Api& api, const Call& call);
+// api_views.cpp: health, read-only views, binhosts
+void healthz(Api& api, const Call& call);
+void info(Api& api, const Call& call);
+void status(Api& api, const Call& call);
+void drones(Api& api, const Call& call);
+void packages(Api& api, const Call& call);
+void package(Api& api, const Call& call);
+void events(Api& api, const Call& call);
+void builds(Api& api, const Call& call);
+void logs(Api& api, const Call& call);
+void staging_index(Api& api, const Call& call);
+void staging_file(Api& api, const Call& call);
+void production_file(Api& api, const Call& call);
+// api_release.cpp: verify and releases
+void verify(Api& api, const Call& call);
+void finalize(Api& api, const Call& call);
+void releases(Api& api, const Call& call);
+void rollback(Api& api, const Call& call);
+} // namespace handlers
 
 } // namespace swarm::roles::orch

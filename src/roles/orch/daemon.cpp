@@ -13,6 +13,7 @@
 #include "core/random.hpp"
 #include "core/strings.hpp"
 #include "net/http_server.hpp"
+#include "net/protocol.hpp"
 #include "net/url.hpp"
 #include "roles/orch/api.hpp"
 #include "roles/orch/coordinator.hpp"
@@ -78,6 +79,25 @@ CoordinatorOptions coordinator_options(const config::Config& config, const std::
   return options;
 }
 
+// The enrolled drones' token hashes, unless their generation is still `known`.
+std::optional<DroneTokens::Snapshot> read_drone_tokens(Store& store, const std::string& known)
+{
+  try {
+    auto generation = store.get_meta("drones.generation").value_or("");
+    if (generation == known) {
+      return std::nullopt;
+    }
+    DroneTokens::Snapshot snapshot{std::move(generation), {}};
+    for (const auto& row : store.load_drones()) {
+      snapshot.tokens.emplace_back(row.token_hash, row.name);
+    }
+    return snapshot;
+  } catch (const std::exception& e) {
+    LOG_WARN("cannot read the enrolled drones: {}", e.what());
+    return std::nullopt;
+  }
+}
+
 // Blocks SIGTERM/SIGINT in every thread (call before starting any) and waits for one.
 sigset_t termination_signals()
 {
@@ -130,11 +150,17 @@ int run_daemon(const config::Config& config)
     print_error(id.error().message);
     return exit_code::k_failure;
   }
-  Coordinator coordinator(**store, coordinator_options(config, data_dir));
-  if (auto loaded = coordinator.load(); !loaded) {
-    print_error(loaded.error().message);
+  // Token lookups read enrollments made by `swarm drone enroll` through their own connection,
+  // so a client sending unknown tokens never waits for (or holds) the coordinator's lock.
+  auto token_store = Store::open((data_dir / "state.db").string());
+  if (!token_store) {
+    print_error(token_store.error().message);
     return exit_code::k_failure;
   }
+  auto options = coordinator_options(config, data_dir);
+  options.token_refresh = [store = token_store->get()](const std::string& known) {
+    return read_drone_tokens(*store, known);
+  };
 
   const auto signals = termination_signals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
@@ -173,6 +199,12 @@ int run_daemon(const config::Config& config)
   api.production_link = data_dir / "production";
   api.keep_releases = static_cast<int>(config.get_int("orch.keep_releases"));
   api.risk_threshold = static_cast<int>(config.get_int("orch.risk_threshold"));
+  options.staging_url = staging_url(api);
+  Coordinator coordinator(**store, std::move(options));
+  if (auto loaded = coordinator.load(); !loaded) {
+    print_error(loaded.error().message);
+    return exit_code::k_failure;
+  }
   install_routes(server, coordinator, api);
 
   if (auto started = server.listen_in_thread(); !started) {
@@ -231,8 +263,8 @@ int enroll_locally(const std::string& data_dir, const std::string& name, bool as
     print_error(store.error().message);
     return exit_code::k_failure;
   }
-  // The running orchestrator keeps drones in memory: enroll through a Coordinator on the same
-  // database, then the daemon picks it up on its next load — so prefer the API when it runs.
+  // Through a Coordinator on the same database: the same checks and records as the API, and the
+  // running daemon's token lookup notices the new generation of drones at the next unknown token.
   CoordinatorOptions options;
   options.staging_dir = std::filesystem::path(data_dir) / "staging";
   options.logs_dir = std::filesystem::path(data_dir) / "logs";
@@ -247,7 +279,7 @@ int enroll_locally(const std::string& data_dir, const std::string& name, bool as
     return token.error().kind == ErrorKind::invalid ? exit_code::k_usage : exit_code::k_failure;
   }
   if (as_json) {
-    fmt::print("{}\n", nlohmann::json{{"name", name}, {"token", *token}}.dump());
+    fmt::print("{}\n", nlohmann::json(net::EnrollReply{name, *token}).dump());
   } else {
     fmt::print("{}\n", *token);
   }

@@ -144,7 +144,7 @@ Result<> Store::transaction(const std::function<void()>& body)
     body();
     transaction.commit();
     return {};
-  } catch (const SQLite::Exception& e) {
+  } catch (const std::exception& e) {
     // Statements may be mid-step; reset them so the next use starts clean.
     for (auto& [sql, statement] : m_statements) {
       try {
@@ -154,6 +154,13 @@ Result<> Store::transaction(const std::function<void()>& body)
     }
     LOG_ERROR("state database: {}", e.what());
     return fail(ErrorKind::io, "state database: {}", e.what());
+  }
+}
+
+void Store::before_write(std::string_view operation) const
+{
+  if (m_write_hook) {
+    m_write_hook(operation);
   }
 }
 
@@ -170,6 +177,7 @@ std::optional<std::string> Store::get_meta(const std::string& key)
 
 void Store::set_meta(const std::string& key, const std::string& value)
 {
+  before_write("set_meta");
   auto& q =
     statement("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
   const ResetOnExit reset_q{q};
@@ -220,6 +228,7 @@ std::vector<PackageRow> Store::load_packages()
 
 void Store::save_package(PackageRow& row)
 {
+  before_write("save_package");
   const bool insert = row.id == 0;
   auto& q =
     insert
@@ -267,6 +276,7 @@ void Store::save_package(PackageRow& row)
 
 void Store::delete_package(int64_t id)
 {
+  before_write("delete_package");
   auto& q = statement("DELETE FROM packages WHERE id = ?");
   const ResetOnExit reset_q{q};
   q.bind(1, id);
@@ -286,6 +296,7 @@ std::vector<EdgeRow> Store::load_edges()
 
 void Store::replace_edges(const std::vector<EdgeRow>& edges)
 {
+  before_write("replace_edges");
   statement("DELETE FROM edges").exec();
   for (const auto& edge : edges) {
     auto& q = statement("INSERT OR IGNORE INTO edges (package, needs, kind) VALUES (?, ?, ?)");
@@ -297,54 +308,90 @@ void Store::replace_edges(const std::vector<EdgeRow>& edges)
   }
 }
 
+namespace {
+
+constexpr const char* k_drone_columns =
+  "SELECT id, name, token_hash, enrolled_at, cores, slots, ram_bytes, disk_free_bytes, tree_timestamp, version, "
+  "last_seen, online, consecutive_failures, grounded_until, probation, cpu_percent, mem_percent, load1 FROM drones ";
+
+DroneRow drone_from(SQLite::Statement& q)
+{
+  DroneRow row;
+  int c = 0;
+  row.id = q.getColumn(c++).getInt64();
+  row.name = q.getColumn(c++).getString();
+  row.token_hash = q.getColumn(c++).getString();
+  row.enrolled_at = q.getColumn(c++).getDouble();
+  row.cores = q.getColumn(c++).getInt();
+  row.slots = q.getColumn(c++).getInt();
+  row.ram_bytes = static_cast<uint64_t>(q.getColumn(c++).getInt64());
+  row.disk_free_bytes = static_cast<uint64_t>(q.getColumn(c++).getInt64());
+  row.tree_timestamp = q.getColumn(c++).getString();
+  row.version = q.getColumn(c++).getString();
+  row.last_seen = q.getColumn(c++).getDouble();
+  row.online = q.getColumn(c++).getInt() != 0;
+  row.consecutive_failures = q.getColumn(c++).getInt();
+  row.grounded_until = q.getColumn(c++).getDouble();
+  row.probation = q.getColumn(c++).getInt() != 0;
+  row.cpu_percent = q.getColumn(c++).getDouble();
+  row.mem_percent = q.getColumn(c++).getDouble();
+  row.load1 = q.getColumn(c++).getDouble();
+  return row;
+}
+
+} // namespace
+
 std::vector<DroneRow> Store::load_drones()
 {
+  static const std::string sql = std::string(k_drone_columns) + "ORDER BY name";
   std::vector<DroneRow> out;
-  auto& q = statement(
-    "SELECT id, name, token_hash, enrolled_at, cores, slots, ram_bytes, disk_free_bytes, tree_timestamp, version, "
-    "last_seen, online, consecutive_failures, grounded_until, probation, cpu_percent, mem_percent, load1 "
-    "FROM drones ORDER BY name");
+  auto& q = statement(sql.c_str());
   const ResetOnExit reset_q{q};
   while (q.executeStep()) {
-    DroneRow row;
-    int c = 0;
-    row.id = q.getColumn(c++).getInt64();
-    row.name = q.getColumn(c++).getString();
-    row.token_hash = q.getColumn(c++).getString();
-    row.enrolled_at = q.getColumn(c++).getDouble();
-    row.cores = q.getColumn(c++).getInt();
-    row.slots = q.getColumn(c++).getInt();
-    row.ram_bytes = static_cast<uint64_t>(q.getColumn(c++).getInt64());
-    row.disk_free_bytes = static_cast<uint64_t>(q.getColumn(c++).getInt64());
-    row.tree_timestamp = q.getColumn(c++).getString();
-    row.version = q.getColumn(c++).getString();
-    row.last_seen = q.getColumn(c++).getDouble();
-    row.online = q.getColumn(c++).getInt() != 0;
-    row.consecutive_failures = q.getColumn(c++).getInt();
-    row.grounded_until = q.getColumn(c++).getDouble();
-    row.probation = q.getColumn(c++).getInt() != 0;
-    row.cpu_percent = q.getColumn(c++).getDouble();
-    row.mem_percent = q.getColumn(c++).getDouble();
-    row.load1 = q.getColumn(c++).getDouble();
-    out.push_back(std::move(row));
+    out.push_back(drone_from(q));
   }
   return out;
 }
 
+std::optional<DroneRow> Store::load_drone(const std::string& name)
+{
+  static const std::string sql = std::string(k_drone_columns) + "WHERE name = ?";
+  auto& q = statement(sql.c_str());
+  const ResetOnExit reset_q{q};
+  q.bind(1, name);
+  if (!q.executeStep()) {
+    return std::nullopt;
+  }
+  return drone_from(q);
+}
+
+void Store::set_drone_token(int64_t id, const std::string& token_hash)
+{
+  before_write("set_drone_token");
+  auto& q = statement("UPDATE drones SET token_hash = ? WHERE id = ?");
+  const ResetOnExit reset_q{q};
+  q.bind(1, token_hash);
+  q.bind(2, id);
+  q.exec();
+}
+
 void Store::save_drone(DroneRow& row)
 {
+  before_write("save_drone");
   const bool insert = row.id == 0;
   auto& q =
     insert ? statement("INSERT INTO drones (name, token_hash, enrolled_at, cores, slots, ram_bytes, disk_free_bytes, "
                        "tree_timestamp, version, last_seen, online, consecutive_failures, grounded_until, probation, "
                        "cpu_percent, mem_percent, load1) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-           : statement("UPDATE drones SET name = ?, token_hash = ?, enrolled_at = ?, cores = ?, slots = ?, "
+           : statement("UPDATE drones SET name = ?, enrolled_at = ?, cores = ?, slots = ?, "
                        "ram_bytes = ?, disk_free_bytes = ?, tree_timestamp = ?, version = ?, last_seen = ?, "
                        "online = ?, consecutive_failures = ?, grounded_until = ?, probation = ?, cpu_percent = ?, "
                        "mem_percent = ?, load1 = ? WHERE id = ?");
   int c = 1;
   q.bind(c++, row.name);
-  q.bind(c++, row.token_hash);
+  if (insert) {
+    q.bind(c++, row.token_hash);
+  }
   q.bind(c++, row.enrolled_at);
   q.bind(c++, row.cores);
   q.bind(c++, row.slots);
@@ -391,6 +438,7 @@ std::vector<LeaseRow> Store::load_open_leases()
 
 void Store::save_lease(const LeaseRow& row)
 {
+  before_write("save_lease");
   auto& q =
     statement("INSERT INTO leases (id, package, drone, created, expires, state, build) VALUES (?, ?, ?, ?, ?, ?, ?) "
               "ON CONFLICT(id) DO UPDATE SET expires = excluded.expires, state = excluded.state, "
@@ -427,6 +475,7 @@ std::optional<LeaseRow> Store::get_lease(const std::string& id)
 
 void Store::save_build(BuildRow& row)
 {
+  before_write("save_build");
   const bool insert = row.id == 0;
   auto& q = insert ? statement("INSERT INTO builds (package, drone, lease, started, ended, result, duration, reason, "
                                "log_tail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
@@ -454,6 +503,7 @@ void Store::save_build(BuildRow& row)
 void Store::finish_build(int64_t id, double ended, const std::string& result, double duration,
                          const std::string& reason, const std::string& log_tail)
 {
+  before_write("finish_build");
   auto& q = statement("UPDATE builds SET ended = ?, result = ?, duration = ?, reason = ?, log_tail = ? WHERE id = ?");
   const ResetOnExit reset_q{q};
   q.bind(1, ended);
@@ -506,6 +556,7 @@ std::vector<BuildRow> Store::list_builds(int64_t package, int64_t drone, size_t 
 
 int64_t Store::add_event(EventRow& row)
 {
+  before_write("add_event");
   auto& q = statement("INSERT INTO events (time, kind, drone, package, detail) VALUES (?, ?, ?, ?, ?)");
   const ResetOnExit reset_q{q};
   q.bind(1, row.time);

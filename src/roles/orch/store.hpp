@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -23,8 +24,13 @@ public:
   // Opens (creating if needed) the database at `path` and brings its schema up to date.
   static Result<std::unique_ptr<Store>> open(const std::string& path);
 
-  // Runs `body` in one transaction; any SQLite error rolls it back and becomes an Error.
+  // Runs `body` in one transaction (BEGIN IMMEDIATE: it waits for the write lock up to the busy
+  // timeout). Anything `body` throws rolls the whole transaction back and becomes an Error.
   Result<> transaction(const std::function<void()>& body);
+
+  // Test seam: called with the operation's name before every write; a hook that throws makes
+  // that write fail (and so its transaction roll back), as a full disk or a lock timeout would.
+  void set_write_hook(std::function<void(std::string_view operation)> hook) { m_write_hook = std::move(hook); }
 
   std::optional<std::string> get_meta(const std::string& key);
   void set_meta(const std::string& key, const std::string& value);
@@ -37,7 +43,11 @@ public:
   void replace_edges(const std::vector<EdgeRow>& edges);
 
   std::vector<DroneRow> load_drones();
+  std::optional<DroneRow> load_drone(const std::string& name);
+  // Inserts when row.id == 0 (with its token hash); an update never touches the token hash, so a
+  // daemon saving a drone it loaded before a `swarm drone enroll` cannot undo the new token.
   void save_drone(DroneRow& row);
+  void set_drone_token(int64_t id, const std::string& token_hash);
 
   // Leases that may still matter: active, uploaded or expired (a late result may arrive).
   std::vector<LeaseRow> load_open_leases();
@@ -59,9 +69,11 @@ private:
   explicit Store(const std::string& path);
   SQLite::Statement& statement(const char* sql);
   void migrate();
+  void before_write(std::string_view operation) const;
 
   SQLite::Database m_db;
   std::unordered_map<const char*, std::unique_ptr<SQLite::Statement>> m_statements;
+  std::function<void(std::string_view)> m_write_hook;
 };
 
 } // namespace swarm::roles::orch

@@ -1,0 +1,228 @@
+// Route handlers of the drone protocol (docs/protocol.md, "Drones"): registration, heartbeats,
+// claims, artifact uploads (streamed to disk, hashed and validated on the way), reports, log
+// chunks and returns.
+#include "roles/orch/api_context.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "core/hash.hpp"
+#include "core/random.hpp"
+#include "core/strings.hpp"
+#include "core/unique_fd.hpp"
+#include "net/protocol_version.hpp"
+#include "portage/gpkg.hpp"
+#include "portage/packages_index.hpp"
+#include "roles/orch/coordinator.hpp"
+
+namespace swarm::roles::orch {
+
+namespace {
+
+constexpr uint64_t k_log_file_limit = 64u << 20;
+constexpr size_t k_log_tail_limit = 256u << 10;
+
+std::string lower(std::string text)
+{
+  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
+  return text;
+}
+
+// Streams an upload into .incoming/, checks the declared hashes and the GPKG, and returns what
+// the coordinator needs to take it. The file is removed on every failure; a GPKG that is not
+// acceptable is `status` 422.
+Result<ArtifactInfo> ingest(net::RequestBody& body, const httplib::Request& request, const UploadTicket& ticket,
+                            const std::string& lease, const ApiOptions& options, int& status)
+{
+  const auto declared_sha256 = lower(request.get_header_value("X-Swarm-Sha256"));
+  const auto declared_xxh3 = lower(request.get_header_value("X-Swarm-Xxh3-128"));
+  if (declared_sha256.size() != 64 || declared_xxh3.size() != 32) {
+    return fail(ErrorKind::invalid, "X-Swarm-Sha256 and X-Swarm-Xxh3-128 headers (hex) are required");
+  }
+  const auto path = options.incoming_dir / fmt::format("{}-{}.part", lease, random::hex_token(4));
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (!fd) {
+    return fail(ErrorKind::io, "cannot create {}: {}", path.string(), std::strerror(errno));
+  }
+  auto remove_file = [&] {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+  };
+  hash::MultiHasher hasher({hash::Algo::sha256, hash::Algo::xxh3_128});
+  auto received = body.read([&](std::string_view chunk) -> Result<> {
+    hasher.update(chunk);
+    const char* data = chunk.data();
+    size_t left = chunk.size();
+    while (left > 0) {
+      const auto written = ::write(fd.get(), data, left);
+      if (written < 0) {
+        if (errno == EINTR) {
+          continue;
+        }
+        return fail(ErrorKind::io, "writing the upload: {}", std::strerror(errno));
+      }
+      data += written;
+      left -= static_cast<size_t>(written);
+    }
+    return {};
+  });
+  const bool synced = ::fsync(fd.get()) == 0;
+  fd.reset();
+  if (!received) {
+    remove_file();
+    return fail(received.error());
+  }
+  if (!synced) {
+    remove_file();
+    return fail(ErrorKind::io, "cannot fsync the upload");
+  }
+  const auto digests = hasher.finish();
+  if (digests.at(hash::Algo::sha256) != declared_sha256 || digests.at(hash::Algo::xxh3_128) != declared_xxh3) {
+    remove_file();
+    return fail(ErrorKind::invalid,
+                "hash mismatch: the upload does not match the declared X-Swarm-Sha256/X-Swarm-Xxh3-128 "
+                "(received sha256 {})",
+                digests.at(hash::Algo::sha256));
+  }
+  portage::GpkgOptions gpkg_options;
+  gpkg_options.expect_cpv = ticket.cpv;
+  gpkg_options.file_digests = {hash::Algo::md5, hash::Algo::sha1};
+  auto report = portage::validate_gpkg(path, gpkg_options);
+  if (!report) {
+    remove_file();
+    return fail(report.error());
+  }
+  if (!report->valid) {
+    remove_file();
+    status = 422;
+    return fail(ErrorKind::invalid, "not a valid GPKG for {}: {}", ticket.cpv, report->reason);
+  }
+  const auto build_id = strings::parse_int(report->metadata["BUILD_ID"]);
+  if (!build_id || *build_id < 1) {
+    remove_file();
+    status = 422;
+    return fail(ErrorKind::invalid, "the GPKG has no BUILD_ID (build with FEATURES=binpkg-multi-instance)");
+  }
+  const auto pf = report->metadata["PF"];
+  ArtifactInfo artifact;
+  artifact.incoming_path = path;
+  artifact.relative_path = fmt::format("{}/{}/{}-{}.gpkg.tar", ticket.category, ticket.package, pf, *build_id);
+  artifact.sha256 = digests.at(hash::Algo::sha256);
+  artifact.size = report->size;
+  artifact.build_id = *build_id;
+  auto entry = portage::index_entry_for_gpkg(path, artifact.relative_path, *report);
+  if (!entry) {
+    remove_file();
+    return fail(entry.error());
+  }
+  json entry_json = json::object();
+  for (const auto& [key, value] : *entry) {
+    entry_json[key] = value;
+  }
+  artifact.index_entry = entry_json.dump();
+  return artifact;
+}
+
+} // namespace
+
+namespace handlers {
+
+void register_drone(Api& api, const Call& call)
+{
+  const auto hello = call.read<net::RegisterRequest>();
+  if (hello.protocol != net::k_protocol_version) {
+    return call.fail({ErrorKind::conflict, fmt::format("protocol {} is not supported (this orchestrator speaks {})",
+                                                       hello.protocol, net::k_protocol_version)});
+  }
+  call.reply(api.coordinator.register_drone(call.caller.drone, hello));
+}
+
+void heartbeat(Api& api, const Call& call)
+{
+  call.reply(api.coordinator.heartbeat(call.caller.drone, call.read<net::HeartbeatRequest>()));
+}
+
+void claim(Api& api, const Call& call)
+{
+  double wait = 0;
+  if (call.request.has_param("wait")) {
+    auto parsed = strings::parse_double(call.param("wait"));
+    if (!parsed || !(*parsed >= 0 && *parsed <= 86400)) {
+      return call.fail({ErrorKind::invalid, "wait must be a number of seconds"});
+    }
+    wait = *parsed;
+  }
+  call.reply(api.coordinator.claim(call.caller.drone, wait));
+}
+
+void upload_artifact(Api& api, const Call& call)
+{
+  const auto lease = call.match(1);
+  auto ticket = api.coordinator.begin_upload(lease, call.caller.drone);
+  if (!ticket) {
+    return call.fail(ticket.error());
+  }
+  int status = 0;
+  auto artifact = ingest(call.body(), call.request, *ticket, lease, api.options, status);
+  if (!artifact) {
+    if (status == 422) {
+      return call.reply(422, json{{"error", artifact.error().message}, {"kind", "invalid"}});
+    }
+    return call.fail(artifact.error());
+  }
+  auto accepted = api.coordinator.accept_artifact(lease, call.caller.drone, *artifact);
+  if (!accepted) {
+    return call.fail(accepted.error());
+  }
+  call.reply(accepted->duplicate ? 200 : 201, json(*accepted));
+}
+
+void report(Api& api, const Call& call)
+{
+  auto report = call.read<net::ReportRequest>();
+  if (report.log_tail.size() > k_log_tail_limit) {
+    report.log_tail = report.log_tail.substr(report.log_tail.size() - k_log_tail_limit);
+  }
+  call.reply(api.coordinator.report(call.match(1), call.caller.drone, report));
+}
+
+void append_log(Api& api, const Call& call)
+{
+  auto path = api.coordinator.log_path(call.match(1), call.caller.drone);
+  if (!path) {
+    return call.fail(path.error());
+  }
+  auto text = call.body().read_all();
+  if (!text) {
+    return call.fail(text.error());
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(path->parent_path(), ec);
+  const auto size = std::filesystem::file_size(*path, ec);
+  if (!ec && size > k_log_file_limit) {
+    return call.reply(json{{"stored", false}, {"reason", "log limit reached"}});
+  }
+  UniqueFd fd(::open(path->c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  if (!fd) {
+    return call.fail({ErrorKind::io, "cannot open the build log"});
+  }
+  const auto written = ::write(fd.get(), text->data(), text->size());
+  call.reply(json{{"stored", written == static_cast<ssize_t>(text->size())}});
+}
+
+void return_lease(Api& api, const Call& call)
+{
+  auto result = api.coordinator.return_lease(call.match(1), call.caller.drone);
+  if (!result) {
+    return call.fail(result.error());
+  }
+  call.reply(json{{"returned", true}});
+}
+
+} // namespace handlers
+
+} // namespace swarm::roles::orch

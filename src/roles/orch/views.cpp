@@ -1,0 +1,420 @@
+// Read-only views of the coordinator's state: the JSON of status, drones, packages, events and
+// builds (docs/protocol.md, "Read-only views"), the staging index, and the state dump tests
+// compare with a fresh load. Each takes the lock only to read.
+#include "roles/orch/coordinator.hpp"
+
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "portage/packages_index.hpp"
+
+namespace swarm::roles::orch {
+
+using nlohmann::json;
+
+namespace {
+
+json drone_json(const Drone& drone, const Block& block, int running, const LeaseBook& leases, const PlanState& plan,
+                double now)
+{
+  json lease_list = json::array();
+  for (const auto& id : drone.leases) {
+    const auto* lease = leases.find(id);
+    if (!lease) {
+      continue;
+    }
+    const auto* row = plan.find(lease->package);
+    lease_list.push_back({{"id", id},
+                          {"cpv", row ? row->cpv : ""},
+                          {"state", to_string(lease->state)},
+                          {"started", lease->created},
+                          {"expires", lease->expires}});
+  }
+  const auto& tree = plan.info().tree_timestamp;
+  return json{{"name", drone.row.name},
+              {"state", drone.state(now)},
+              {"online", drone.row.online},
+              {"reason", block.reason},
+              {"code", net::to_string(block.code)},
+              {"cores", drone.row.cores},
+              {"slots", drone.row.slots},
+              {"running", running},
+              {"leases", lease_list},
+              {"ram_bytes", drone.row.ram_bytes},
+              {"disk_free_bytes", drone.row.disk_free_bytes},
+              {"tree_timestamp", drone.row.tree_timestamp},
+              {"tree_matches", tree.empty() || drone.row.tree_timestamp == tree},
+              {"version", drone.row.version},
+              {"last_seen", drone.row.last_seen},
+              {"cpu_percent", drone.row.cpu_percent},
+              {"mem_percent", drone.row.mem_percent},
+              {"load1", drone.row.load1},
+              {"consecutive_failures", drone.breaker.consecutive_failures()},
+              {"grounded_until", drone.operator_grounded ? 0.0 : drone.breaker.open_until()},
+              {"grounded_by_operator", drone.operator_grounded},
+              {"speed", drone.speed()}};
+}
+
+json package_json(const PackageRow& row, const PlanState& plan)
+{
+  json out{{"cpv", row.cpv},
+           {"slot", row.slot},
+           {"repo", row.repo},
+           {"use", row.use},
+           {"state", to_string(row.state)},
+           {"in_plan", row.in_plan},
+           {"expected_seconds", plan.expected_seconds(row)},
+           {"failures", row.failures},
+           {"failed_on", row.failed_on},
+           {"last_failure", row.last_failure}};
+  const auto node = plan.node_of(row);
+  out["ready"] = plan.scheduler().is_ready(node);
+  out["waiting_for"] = plan.scheduler().pending(node);
+  out["priority"] = plan.scheduler().priority(node);
+  if (!row.artifact_path.empty()) {
+    out["artifact"] = {{"path", row.artifact_path},
+                       {"sha256", row.sha256},
+                       {"size", row.size},
+                       {"build_id", row.build_id},
+                       {"built_by", row.built_by},
+                       {"received_at", row.received_at},
+                       {"tree_timestamp", row.built_tree_timestamp},
+                       {"released_in", row.released_in}};
+  }
+  return out;
+}
+
+json build_json(const BuildRow& build, const std::string& drone, const std::string& cpv)
+{
+  json out{{"id", build.id},        {"drone", drone},         {"started", build.started},
+           {"ended", build.ended},  {"result", build.result}, {"duration", build.duration},
+           {"reason", build.reason}};
+  if (!cpv.empty()) {
+    out["package"] = cpv;
+  }
+  return out;
+}
+
+} // namespace
+
+bool Coordinator::paused()
+{
+  std::lock_guard lock(m_mutex);
+  return m_paused;
+}
+
+json Coordinator::drones_view()
+{
+  std::lock_guard lock(m_mutex);
+  json out = json::array();
+  for (const auto& [name, drone] : m_drones.all()) {
+    out.push_back(drone_json(drone, block_of(drone), running_of(drone), m_leases, m_plan, now()));
+  }
+  return out;
+}
+
+json Coordinator::status()
+{
+  std::lock_guard lock(m_mutex);
+  std::map<std::string, size_t> counts{{"needed", 0}, {"ready", 0},   {"delegated", 0},  {"received", 0},
+                                       {"failed", 0}, {"blocked", 0}, {"dep-failed", 0}, {"total", 0}};
+  for (const auto& row : m_plan.packages()) {
+    if (!row.in_plan) {
+      continue;
+    }
+    ++counts["total"];
+    ++counts[std::string(to_string(row.state))];
+    counts["ready"] += m_plan.is_ready(row);
+    counts["failed"] += row.state == PkgState::needed && row.failures > 0;
+  }
+  // The operator's words for the protocol's states.
+  counts["building"] = counts["delegated"];
+  counts["complete"] = counts["received"];
+  json drones = json::array();
+  for (const auto& [name, drone] : m_drones.all()) {
+    drones.push_back(drone_json(drone, block_of(drone), running_of(drone), m_leases, m_plan, now()));
+  }
+  const auto& info = m_plan.info();
+  return json{{"paused", m_paused},
+              {"counts", counts},
+              {"plan",
+               {{"source", info.source},
+                {"tree_timestamp", info.tree_timestamp},
+                {"profile", info.profile},
+                {"merge_order", info.merge_order},
+                {"submitted_at", info.submitted_at},
+                {"edges", m_plan.edges().size()},
+                {"warnings", m_plan.warnings()}}},
+              {"drones", drones},
+              {"last_event", m_store.last_event_id()}};
+}
+
+json Coordinator::packages_view(const std::string& state_filter)
+{
+  std::lock_guard lock(m_mutex);
+  json out = json::array();
+  for (const auto& row : m_plan.packages()) {
+    if (!state_filter.empty()) {
+      const bool match = state_filter == to_string(row.state) || (state_filter == "ready" && m_plan.is_ready(row)) ||
+                         (state_filter == "failed" && row.state == PkgState::needed && row.failures > 0) ||
+                         (state_filter == "building" && row.state == PkgState::delegated) ||
+                         (state_filter == "complete" && row.state == PkgState::received);
+      if (!match) {
+        continue;
+      }
+    }
+    out.push_back(package_json(row, m_plan));
+  }
+  return out;
+}
+
+Result<json> Coordinator::package_view(const std::string& cpv)
+{
+  std::lock_guard lock(m_mutex);
+  const auto* row = m_plan.find(cpv);
+  if (!row) {
+    return fail(ErrorKind::not_found, "no package {}", cpv);
+  }
+  auto out = package_json(*row, m_plan);
+  const auto& packages = m_plan.packages();
+  const auto node = m_plan.node_of(*row);
+  json needs = json::array();
+  for (const auto& edge : m_plan.graph().needs(node)) {
+    needs.push_back({{"cpv", packages[edge.to].cpv},
+                     {"kind", edge.strength == dag::Strength::build ? "build" : "runtime-closure"},
+                     {"state", to_string(packages[edge.to].state)}});
+  }
+  json dependants = json::array();
+  for (auto dependant : m_plan.graph().dependants(node)) {
+    dependants.push_back(packages[dependant].cpv);
+  }
+  out["needs"] = needs;
+  out["dependants"] = dependants;
+  out["transitive_dependants"] = m_plan.graph().transitive_dependants(node).size();
+  json plan_edges = json::array();
+  for (const auto& edge : m_plan.edges()) {
+    if (edge.package == row->id) {
+      if (const auto* dep = m_plan.find(edge.needs)) {
+        plan_edges.push_back({{"needs", dep->cpv}, {"kind", edge.kind}});
+      }
+    }
+  }
+  out["plan_edges"] = plan_edges;
+  json warnings = json::array();
+  for (const auto& warning : m_plan.warnings()) {
+    if (warning.find(cpv + " ") != std::string::npos) {
+      warnings.push_back(warning);
+    }
+  }
+  out["warnings"] = warnings;
+  json builds = json::array();
+  for (const auto& build : m_store.list_builds(row->id, 0, 20)) {
+    auto entry = build_json(build, m_drones.name_of(build.drone), "");
+    entry["log_tail"] = build.log_tail;
+    builds.push_back(std::move(entry));
+  }
+  out["builds"] = builds;
+  return out;
+}
+
+json Coordinator::events_view(int64_t since, size_t limit)
+{
+  std::lock_guard lock(m_mutex);
+  json events = json::array();
+  int64_t last = since;
+  for (const auto& event : m_store.list_events(since, limit)) {
+    events.push_back({{"id", event.id},
+                      {"time", event.time},
+                      {"kind", event.kind},
+                      {"drone", event.drone},
+                      {"package", event.package},
+                      {"detail", event.detail}});
+    last = event.id;
+  }
+  return json{{"events", events}, {"last_id", last}};
+}
+
+json Coordinator::builds_view(const std::string& package, const std::string& drone_name, size_t limit)
+{
+  std::lock_guard lock(m_mutex);
+  int64_t package_id = 0;
+  int64_t drone_id = 0;
+  if (!package.empty()) {
+    const auto* row = m_plan.find(package);
+    package_id = row ? row->id : -1;
+  }
+  if (!drone_name.empty()) {
+    const auto* drone = m_drones.find(std::string_view(drone_name));
+    drone_id = drone ? drone->row.id : -1;
+  }
+  json out = json::array();
+  for (const auto& build : m_store.list_builds(package_id, drone_id, limit)) {
+    const auto* row = m_plan.find(build.package);
+    auto entry = build_json(build, m_drones.name_of(build.drone), row ? row->cpv : "");
+    if (!row) {
+      entry["package"] = "";
+    }
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+Result<std::filesystem::path> Coordinator::latest_log(const std::string& package, const std::string& drone)
+{
+  std::lock_guard lock(m_mutex);
+  int64_t package_id = 0;
+  int64_t drone_id = 0;
+  if (!package.empty()) {
+    const auto* row = m_plan.find(package);
+    if (!row) {
+      return fail(ErrorKind::not_found, "no package {}", package);
+    }
+    package_id = row->id;
+  }
+  if (!drone.empty()) {
+    const auto* found = m_drones.find(std::string_view(drone));
+    if (!found) {
+      return fail(ErrorKind::not_found, "no drone {}", drone);
+    }
+    drone_id = found->row.id;
+  }
+  const auto builds = m_store.list_builds(package_id, drone_id, 1);
+  if (builds.empty()) {
+    return fail(ErrorKind::not_found, "no build yet");
+  }
+  return m_options.logs_dir / fmt::format("{}.log", builds.front().id);
+}
+
+json Coordinator::state_dump()
+{
+  std::lock_guard lock(m_mutex);
+  const auto& info = m_plan.info();
+  json packages = json::array();
+  for (const auto& row : m_plan.packages()) {
+    packages.push_back({{"id", row.id},
+                        {"cpv", row.cpv},
+                        {"slot", row.slot},
+                        {"repo", row.repo},
+                        {"use", row.use},
+                        {"plan_seconds", row.plan_seconds},
+                        {"plan_position", row.plan_position},
+                        {"in_plan", row.in_plan},
+                        {"state", to_string(row.state)},
+                        {"failures", row.failures},
+                        {"failed_on", row.failed_on},
+                        {"last_failure", row.last_failure},
+                        {"retry_at", row.retry_at},
+                        {"retries", row.retries},
+                        {"artifact_path", row.artifact_path},
+                        {"sha256", row.sha256},
+                        {"size", row.size},
+                        {"build_id", row.build_id},
+                        {"received_at", row.received_at},
+                        {"built_by", row.built_by},
+                        {"built_tree_timestamp", row.built_tree_timestamp},
+                        {"index_entry", row.index_entry},
+                        {"released_in", row.released_in},
+                        {"scheduler", static_cast<int>(m_plan.scheduler().state(m_plan.node_of(row)))}});
+  }
+  json edges = json::array();
+  for (const auto& edge : m_plan.edges()) {
+    edges.push_back({edge.package, edge.needs, edge.kind});
+  }
+  json drones = json::array();
+  for (const auto& [name, drone] : m_drones.all()) {
+    const auto& row = drone.row;
+    drones.push_back({{"id", row.id},
+                      {"name", row.name},
+                      {"token", m_tokens.drone_for_hash(row.token_hash).value_or("") == name},
+                      {"enrolled_at", row.enrolled_at},
+                      {"cores", row.cores},
+                      {"slots", row.slots},
+                      {"ram_bytes", row.ram_bytes},
+                      {"disk_free_bytes", row.disk_free_bytes},
+                      {"tree_timestamp", row.tree_timestamp},
+                      {"version", row.version},
+                      {"last_seen", row.last_seen},
+                      {"online", row.online},
+                      {"consecutive_failures", row.consecutive_failures},
+                      {"breaker_failures", drone.breaker.consecutive_failures()},
+                      {"grounded_until", row.grounded_until},
+                      {"breaker_open_until", drone.breaker.open_until()},
+                      {"probation", row.probation},
+                      {"breaker_probation", drone.breaker.probation()},
+                      {"operator_grounded", drone.operator_grounded},
+                      {"cpu_percent", row.cpu_percent},
+                      {"mem_percent", row.mem_percent},
+                      {"load1", row.load1},
+                      {"leases", drone.leases}});
+  }
+  std::map<std::string, json> leases;
+  for (const auto& [id, lease] : m_leases.all()) {
+    leases[id] = {lease.package, lease.drone, lease.created, lease.expires, to_string(lease.state), lease.build};
+  }
+  return json{{"plan",
+               {{"source", info.source},
+                {"tree_timestamp", info.tree_timestamp},
+                {"profile", info.profile},
+                {"merge_order", info.merge_order},
+                {"submitted_at", info.submitted_at}}},
+              {"paused", m_paused},
+              {"packages", packages},
+              {"edges", edges},
+              {"warnings", m_plan.warnings()},
+              {"drones", drones},
+              {"leases", leases}};
+}
+
+std::pair<std::string, int64_t> Coordinator::staging_index()
+{
+  std::lock_guard lock(m_mutex);
+  if (m_index_generation == m_generation && !m_index_text.empty()) {
+    return {m_index_text, m_index_timestamp};
+  }
+  portage::PackagesIndex index;
+  for (const auto& row : m_plan.packages()) {
+    if (row.state != PkgState::received || row.index_entry.empty()) {
+      continue;
+    }
+    auto entry = json::parse(row.index_entry, nullptr, false);
+    if (!entry.is_object()) {
+      continue;
+    }
+    portage::IndexBlock block;
+    for (const auto& [key, value] : entry.items()) {
+      if (value.is_string()) {
+        block[key] = value.get<std::string>();
+      }
+    }
+    block["PATH"] = row.artifact_path;
+    index.packages.push_back(std::move(block));
+  }
+  // Portage re-reads an index only when its TIMESTAMP is strictly newer than the cached one, in
+  // whole seconds: two changes within one second must still give two different timestamps.
+  const auto wall = static_cast<int64_t>(now());
+  m_index_timestamp = std::max(wall, m_index_timestamp + 1);
+  m_index_text = portage::write_packages_index(index, {m_index_timestamp});
+  m_index_generation = m_generation;
+  return {m_index_text, m_index_timestamp};
+}
+
+std::vector<PackageRow> Coordinator::received_packages()
+{
+  std::lock_guard lock(m_mutex);
+  std::vector<PackageRow> out;
+  for (const auto& row : m_plan.packages()) {
+    if (!row.artifact_path.empty()) {
+      out.push_back(row);
+    }
+  }
+  return out;
+}
+
+Coordinator::Snapshot Coordinator::snapshot()
+{
+  std::lock_guard lock(m_mutex);
+  return Snapshot{m_plan.packages(), m_plan.edges(), m_plan.info()};
+}
+
+} // namespace swarm::roles::orch
