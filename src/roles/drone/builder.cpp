@@ -142,7 +142,7 @@ Result<> move_file(const std::filesystem::path& from, const std::filesystem::pat
 //                    itself: it must be compiled here.
 //   PORTAGE_CONFIGROOT when not "/".
 // The rest of the environment is inherited (PATH, ROOT, proxies …).
-Result<EmergeCommands> emerge_commands(const BuildSettings& settings, const Lease& lease)
+Result<EmergeCommands> emerge_commands(const BuildSettings& settings, const net::Lease& lease)
 {
   auto target = exact_atom(lease.cpv);
   if (!target) {
@@ -354,8 +354,9 @@ Result<> Builder::ensure_staging_binrepos(const std::string& staging_url)
   return {};
 }
 
-BuildOutcome Builder::build(const Lease& lease, const std::string& staging_url, const std::filesystem::path& work_dir,
-                            const std::filesystem::path& log_path, std::stop_token stop)
+BuildOutcome Builder::build(const net::Lease& lease, const std::string& staging_url,
+                            const std::filesystem::path& work_dir, const std::filesystem::path& log_path,
+                            std::stop_token stop)
 {
   const auto started = std::chrono::steady_clock::now();
   BuildOutcome outcome;

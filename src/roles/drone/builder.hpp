@@ -17,8 +17,8 @@
 
 #include "core/error.hpp"
 #include "core/subprocess.hpp"
+#include "net/protocol.hpp"
 #include "portage/version.hpp"
-#include "roles/drone/orch_api.hpp"
 
 namespace swarm::roles::drone {
 
@@ -38,7 +38,7 @@ struct EmergeCommands {
 // The argv and environment of both emerge runs for `lease`. Every atom is re-parsed and passed
 // as `=cat/pkg-ver`; a cpv that does not parse (or has no category) is an invalid error.
 // Output routing, cwd and the stop token are left for the caller to fill in.
-Result<EmergeCommands> emerge_commands(const BuildSettings& settings, const Lease& lease);
+Result<EmergeCommands> emerge_commands(const BuildSettings& settings, const net::Lease& lease);
 
 // ${configroot}/etc/portage/binrepos.conf/swarm-staging.conf
 std::filesystem::path staging_binrepos_path(const std::filesystem::path& portage_configroot);
@@ -94,7 +94,7 @@ public:
 
   // Runs both steps for `lease`, appending emerge's output to `log_path`; the artifact ends up
   // in `work_dir`. A stop request kills emerge's process group (Status::stopped).
-  BuildOutcome build(const Lease& lease, const std::string& staging_url, const std::filesystem::path& work_dir,
+  BuildOutcome build(const net::Lease& lease, const std::string& staging_url, const std::filesystem::path& work_dir,
                      const std::filesystem::path& log_path, std::stop_token stop);
 
   // Writes the staging binrepos.conf unless the same text is already there. Thread-safe.

@@ -8,6 +8,8 @@
 
 #include "core/fs.hpp"
 #include "core/hash.hpp"
+#include "core/log.hpp"
+#include "core/strings.hpp"
 #include "portage/gpkg.hpp"
 #include "roles/drone/agent.hpp"
 
@@ -40,8 +42,8 @@ public:
   std::mutex mutex;
   std::condition_variable changed;
   std::vector<std::string> calls;
-  std::vector<ReportRequest> reports;
-  std::vector<HeartbeatRequest> heartbeats;
+  std::vector<net::ReportRequest> reports;
+  std::vector<net::HeartbeatRequest> heartbeats;
   std::map<std::string, std::string> uploaded_sha256; // lease → sha256 of the file at upload time
   std::map<std::string, std::deque<Result<Answer>>> script;
   std::function<Result<Answer>()> claim_answer;
@@ -60,11 +62,11 @@ public:
     return out;
   }
 
-  Result<Answer> register_drone(const RegisterRequest& request) override
+  Result<Answer> register_drone(const net::RegisterRequest& request) override
   {
     return next("register", "register " + request.name);
   }
-  Result<Answer> heartbeat(const HeartbeatRequest& request) override
+  Result<Answer> heartbeat(const net::HeartbeatRequest& request) override
   {
     {
       std::lock_guard lock(mutex);
@@ -96,13 +98,13 @@ public:
     }
     return next("upload", "upload " + id);
   }
-  Result<Answer> report(const std::string& id, const ReportRequest& request) override
+  Result<Answer> report(const std::string& id, const net::ReportRequest& request) override
   {
     {
       std::lock_guard lock(mutex);
       reports.push_back(request);
     }
-    const auto* result = request.result == ReportResult::success ? "success" : "failure";
+    const auto* result = request.result == net::BuildResult::success ? "success" : "failure";
     return next("report", fmt::format("report {} {}", id, result));
   }
   Result<Answer> send_log(const std::string& id, std::string_view) override { return next("log", "log " + id); }
@@ -243,13 +245,54 @@ struct Rig {
   }
 };
 
-Lease lease(const std::string& id, const std::string& cpv)
+net::Lease lease(const std::string& id, const std::string& cpv)
 {
-  Lease out;
+  net::Lease out;
   out.id = id;
   out.cpv = cpv;
   return out;
 }
+
+// Copies the log into a file for one test, at info level, and puts things back afterwards.
+class LogCapture {
+public:
+  explicit LogCapture(std::filesystem::path file) : m_file(std::move(file))
+  {
+    for (auto level : {log::Level::trace, log::Level::debug, log::Level::info, log::Level::warn}) {
+      if (log::enabled(level)) {
+        m_level = level;
+        break;
+      }
+    }
+    log::set_level(log::Level::info);
+    log::set_file(m_file.string());
+  }
+  ~LogCapture()
+  {
+    log::set_file(""); // no file any more
+    log::set_level(m_level);
+  }
+  LogCapture(const LogCapture&) = delete;
+  LogCapture& operator=(const LogCapture&) = delete;
+
+  // The text after the level of every line containing `needle`, in order.
+  std::vector<std::string> lines_with(std::string_view needle) const
+  {
+    std::vector<std::string> out;
+    const auto text = fs::read_file(m_file).value_or("");
+    for (const auto& line : strings::split(text, '\n')) {
+      if (line.find(needle) != std::string_view::npos) {
+        const auto at = line.find(" INFO ");
+        out.emplace_back(at == std::string_view::npos ? line : line.substr(at + 6));
+      }
+    }
+    return out;
+  }
+
+private:
+  std::filesystem::path m_file;
+  log::Level m_level = log::Level::error;
+};
 
 } // namespace
 
@@ -355,6 +398,106 @@ TEST_CASE("agent: no claim while the spool's free disk is below the floor")
   CHECK(rig.agent->claim_step().status == DroneAgent::ClaimStatus::unavailable);
   CHECK(rig.agent->claim_step().status == DroneAgent::ClaimStatus::fatal);
   CHECK(rig.api.calls == std::vector<std::string>{"claim", "claim", "claim", "claim"});
+}
+
+TEST_CASE("agent: a claim without a lease gives its reason code; the log says it once per change")
+{
+  Rig rig;
+  LogCapture log(rig.dir / "drone.log");
+  const auto idle = [](std::string code, std::string reason) {
+    return answer(200, {{"lease", nullptr}, {"code", std::move(code)}, {"reason", std::move(reason)}});
+  };
+  rig.api.script["claim"] = {idle("paused", "the queue is paused"),
+                             idle("paused", "the queue is paused"),
+                             idle("paused", "the queue is paused"),
+                             idle("waiting_for_dependencies", "3 packages wait for dependencies"),
+                             idle("waiting_for_dependencies", "2 packages wait for dependencies"),
+                             answer(200, {{"lease", {{"id", "l1"}, {"cpv", "dev-libs/x-1"}}}}),
+                             idle("waiting_for_dependencies", "1 package waits for dependencies"),
+                             answer(200, {{"lease", nullptr}, {"reason", "no package ready"}}),
+                             idle("a_code_from_the_future", "something new")};
+
+  auto step = rig.agent->claim_step();
+  CHECK(step.status == DroneAgent::ClaimStatus::idle);
+  CHECK(step.code == net::ClaimCode::paused);
+  CHECK(step.reason == "the queue is paused");
+  CHECK(rig.agent->claim_step().code == net::ClaimCode::paused);
+  CHECK(rig.agent->claim_step().code == net::ClaimCode::paused);
+  CHECK(rig.agent->claim_step().code == net::ClaimCode::waiting_for_dependencies);
+  CHECK(rig.agent->claim_step().code == net::ClaimCode::waiting_for_dependencies);
+  step = rig.agent->claim_step();
+  REQUIRE(step.status == DroneAgent::ClaimStatus::lease);
+  CHECK(step.code == net::ClaimCode::none);
+  CHECK(rig.agent->claim_step().code == net::ClaimCode::waiting_for_dependencies);
+  step = rig.agent->claim_step(); // an orchestrator from before the codes
+  CHECK(step.status == DroneAgent::ClaimStatus::idle);
+  CHECK(step.code == net::ClaimCode::other);
+  CHECK(step.reason == "no package ready");
+  CHECK(rig.agent->claim_step().code == net::ClaimCode::other); // a code this build does not know
+
+  CHECK(log.lines_with("no work:") ==
+        std::vector<std::string>{
+          "no work: paused: the queue is paused", "no work: waiting_for_dependencies: 3 packages wait for dependencies",
+          "no work: waiting_for_dependencies: 1 package waits for dependencies", "no work: other: no package ready"});
+}
+
+TEST_CASE("agent: a malformed claim answer is an idle step with the error, and a lease it names goes back")
+{
+  Rig rig;
+  rig.api.script["claim"] = {answer(200, {{"lease", {{"id", "l7"}, {"cpv", ""}}}}),
+                             answer(200, {{"lease", {{"id", "l8"}, {"cpv", "a/b-1"}, {"expires_at", "soon"}}}}),
+                             answer(200, {{"lease", "l9"}}),
+                             answer(200, {{"lease", {{"id", "../x"}, {"cpv", "a/b-1"}}}}),
+                             answer(200, {{"lease", nullptr}, {"code", 7}}),
+                             answer(200, json()),
+                             answer(200, json::array())};
+  std::vector<DroneAgent::ClaimStep> steps;
+  for (int i = 0; i < 7; ++i) {
+    CHECK_NOTHROW(steps.push_back(rig.agent->claim_step()));
+  }
+  REQUIRE(steps.size() == 7);
+  for (const auto& step : steps) {
+    CHECK(step.status == DroneAgent::ClaimStatus::idle);
+    CHECK(step.code == net::ClaimCode::other);
+    CHECK_FALSE(step.lease.has_value());
+  }
+  CHECK(steps[0].reason == "field 'cpv' is required");
+  CHECK(steps[1].reason == "field 'expires_at' must be a number");
+  CHECK(steps[2].reason == "a lease must be a JSON object");
+  CHECK(steps[3].reason == "lease id \"../x\" is not acceptable");
+  CHECK(steps[4].reason == "field 'code' must be a string");
+  CHECK(steps[5].reason == "a claim reply must be a JSON object");
+  // Only the leases it can name safely are handed back; nothing was built.
+  CHECK(rig.api.calls_except_logs() == std::vector<std::string>{"return l7", "return l8"});
+  CHECK(rig.agent->spool().scan().empty());
+  CHECK(rig.agent->exit_code() == 0);
+}
+
+TEST_CASE("agent: malformed register and heartbeat answers are errors, not crashes")
+{
+  Rig rig;
+  rig.api.script["register"] = {answer(200, {{"drone", "d1"}, {"heartbeat_interval", "often"}})};
+  Result<std::optional<net::Registration>> registered;
+  CHECK_NOTHROW(registered = rig.agent->register_with_retry());
+  REQUIRE_FALSE(registered.has_value());
+  CHECK(registered.error().kind == ErrorKind::invalid);
+  CHECK(registered.error().message ==
+        "the orchestrator's register answer is not usable: field 'heartbeat_interval' must be a number");
+
+  // A heartbeat answer that cannot be read cancels nothing; the drone carries on.
+  rig.emerge.mode = FakeEmerge::Mode::block;
+  std::thread worker([&] { rig.agent->work_lease(lease("l1", "dev-libs/foo-1.0")); });
+  rig.emerge.wait_started();
+  rig.api.script["heartbeat"] = {answer(200, {{"state", "online"}, {"cancel", "l1"}}), answer(200, json()),
+                                 answer(200, {{"cancel", json::array({"l1"})}})};
+  CHECK(rig.agent->heartbeat_once());
+  CHECK(rig.agent->active_leases() == std::vector<std::string>{"l1"});
+  CHECK(rig.agent->heartbeat_once()); // an empty body: nothing to do
+  CHECK(rig.agent->active_leases() == std::vector<std::string>{"l1"});
+  CHECK(rig.agent->heartbeat_once()); // a well-formed cancel still works afterwards
+  worker.join();
+  CHECK(rig.agent->active_leases().empty());
+  CHECK(rig.agent->exit_code() == 0);
 }
 
 TEST_CASE("agent: a lease is built, uploaded with its hashes and reported, and the spool is cleaned")

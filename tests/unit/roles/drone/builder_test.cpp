@@ -58,9 +58,9 @@ void write_package(const std::filesystem::path& pkgdir, const std::string& categ
   REQUIRE(portage::write_gpkg(pkgdir / category / pn / fmt::format("{}-{}.gpkg.tar", pf, build_id), content));
 }
 
-Lease lease_of(std::string cpv, std::vector<std::string> deps)
+net::Lease lease_of(std::string cpv, std::vector<std::string> deps)
 {
-  Lease lease;
+  net::Lease lease;
   lease.id = "L1";
   lease.cpv = std::move(cpv);
   lease.deps = std::move(deps);
