@@ -18,6 +18,7 @@
 #include "core/error.hpp"
 #include "core/subprocess.hpp"
 #include "net/protocol.hpp"
+#include "portage/pkgdir.hpp"
 #include "portage/version.hpp"
 
 namespace swarm::roles::drone {
@@ -52,22 +53,11 @@ Result<std::string> staging_binrepos_text(std::string_view staging_url, std::str
 Result<> write_staging_binrepos(const std::filesystem::path& portage_configroot, std::string_view staging_url,
                                 std::string_view token);
 
-// "PF" of a cpv as Portage spells it (no "-r0").
-std::string pf_of(const portage::Cpv& cpv);
-
-// A binary package of a cpv in PKGDIR (binpkg-multi-instance layout).
-struct PackageFile {
-  std::filesystem::path path;
-  uint64_t build_id = 0;
-};
-
-// Every PKGDIR/CAT/PN/PF-BUILD_ID.gpkg.tar of `cpv`, by ascending BUILD_ID.
-std::vector<PackageFile> package_files(const std::filesystem::path& pkgdir, const portage::Cpv& cpv);
-
-// The package this build produced: the highest BUILD_ID among files not in `before` (the file
-// names that existed when the build started). nullopt when the build produced none.
-std::optional<PackageFile> find_new_artifact(const std::filesystem::path& pkgdir, const portage::Cpv& cpv,
-                                             const std::set<std::string>& before);
+// The package this build produced: the highest BUILD_ID among the PKGDIR files of `cpv`
+// (portage::package_files) not in `before`, the file names that existed when the build started.
+// nullopt when the build produced none.
+std::optional<portage::PackageFile> find_new_artifact(const std::filesystem::path& pkgdir, const portage::Cpv& cpv,
+                                                      const std::set<std::string>& before);
 
 // The line of a failed emerge's output that best says why (a missing binary, a missing build
 // dependency, Portage's ERROR lines …), trimmed to at most 300 bytes; "" for an empty log.
