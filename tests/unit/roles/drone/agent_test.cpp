@@ -20,7 +20,7 @@ using nlohmann::json;
 
 namespace {
 
-Result<Answer> answer(int status, json body = json::object())
+Result<Answer> http_answer(int status, json body = json::object())
 {
   Answer out;
   out.status = status;
@@ -55,7 +55,7 @@ public:
     changed.notify_all();
     auto& queue = script[call];
     if (queue.empty()) {
-      return answer(200);
+      return http_answer(200);
     }
     auto out = queue.front();
     queue.pop_front();
@@ -323,11 +323,11 @@ TEST_CASE("agent: uploads are retried with backoff until acknowledged, keeping t
   Rig rig;
   rig.leave("l1", LeasePhase::built);
   auto& uploads = rig.api.script["upload"];
-  uploads = {unreachable(), answer(503),   answer(502),
-             answer(500),   unreachable(), unreachable(),
-             unreachable(), unreachable(), answer(201, {{"received", true}})};
+  uploads = {unreachable(),    http_answer(503), http_answer(502),
+             http_answer(500), unreachable(),    unreachable(),
+             unreachable(),    unreachable(),    http_answer(201, {{"received", true}})};
   auto& reports = rig.api.script["report"];
-  reports = {answer(500), answer(200, {{"accepted", true}})};
+  reports = {http_answer(500), http_answer(200, {{"accepted", true}})};
   const auto artifact = rig.agent->spool().work_dir("l1") / "l1-1.0-1.gpkg.tar";
   rig.agent->resume({});
   CHECK(rig.recorded_pauses() == std::vector<std::chrono::milliseconds>{1s, 2s, 4s, 8s, 16s, 32s, 60s, 60s,
@@ -343,14 +343,14 @@ TEST_CASE("agent: what the orchestrator's refusals of an upload lead to")
   SUBCASE("409: received from another build; ours is dropped, nothing reported")
   {
     rig.leave("l1", LeasePhase::built);
-    rig.api.script["upload"] = {answer(409, {{"error", "already received"}})};
+    rig.api.script["upload"] = {http_answer(409, {{"error", "already received"}})};
     rig.agent->resume({});
     CHECK(rig.api.calls_except_logs() == std::vector<std::string>{"upload l1"});
   }
   SUBCASE("422: not a valid package; reported as a failure with the reason")
   {
     rig.leave("l1", LeasePhase::built);
-    rig.api.script["upload"] = {answer(422, {{"error", "metadata PF differs"}})};
+    rig.api.script["upload"] = {http_answer(422, {{"error", "metadata PF differs"}})};
     rig.agent->resume({});
     CHECK(rig.api.calls_except_logs() == std::vector<std::string>{"upload l1", "report l1 failure"});
     REQUIRE(rig.api.reports.size() == 1);
@@ -359,14 +359,14 @@ TEST_CASE("agent: what the orchestrator's refusals of an upload lead to")
   SUBCASE("404: the lease is unknown; dropped")
   {
     rig.leave("l1", LeasePhase::built);
-    rig.api.script["upload"] = {answer(404)};
+    rig.api.script["upload"] = {http_answer(404)};
     rig.agent->resume({});
     CHECK(rig.api.calls_except_logs() == std::vector<std::string>{"upload l1"});
   }
   SUBCASE("401: this drone is unknown; the spool keeps the artifact and the drone exits 1")
   {
     rig.leave("l1", LeasePhase::built);
-    rig.api.script["upload"] = {answer(401)};
+    rig.api.script["upload"] = {http_answer(401)};
     rig.agent->resume({});
     CHECK(rig.agent->exit_code() == 1);
     REQUIRE(rig.agent->spool().scan().size() == 1);
@@ -386,9 +386,9 @@ TEST_CASE("agent: no claim while the spool's free disk is below the floor")
   CHECK(rig.api.calls.empty());
 
   rig.free_disk = 6ull << 30;
-  rig.api.script["claim"] = {answer(200, {{"lease", nullptr}, {"reason", "no package ready"}}),
-                             answer(200, {{"lease", {{"id", "l9"}, {"cpv", "dev-libs/x-1"}}}}), unreachable(),
-                             answer(401)};
+  rig.api.script["claim"] = {http_answer(200, {{"lease", nullptr}, {"reason", "no package ready"}}),
+                             http_answer(200, {{"lease", {{"id", "l9"}, {"cpv", "dev-libs/x-1"}}}}), unreachable(),
+                             http_answer(401)};
   step = rig.agent->claim_step();
   CHECK(step.status == DroneAgent::ClaimStatus::idle);
   CHECK(step.reason == "no package ready");
@@ -405,16 +405,16 @@ TEST_CASE("agent: a claim without a lease gives its reason code; the log says it
   Rig rig;
   LogCapture log(rig.dir / "drone.log");
   const auto idle = [](std::string code, std::string reason) {
-    return answer(200, {{"lease", nullptr}, {"code", std::move(code)}, {"reason", std::move(reason)}});
+    return http_answer(200, {{"lease", nullptr}, {"code", std::move(code)}, {"reason", std::move(reason)}});
   };
   rig.api.script["claim"] = {idle("paused", "the queue is paused"),
                              idle("paused", "the queue is paused"),
                              idle("paused", "the queue is paused"),
                              idle("waiting_for_dependencies", "3 packages wait for dependencies"),
                              idle("waiting_for_dependencies", "2 packages wait for dependencies"),
-                             answer(200, {{"lease", {{"id", "l1"}, {"cpv", "dev-libs/x-1"}}}}),
+                             http_answer(200, {{"lease", {{"id", "l1"}, {"cpv", "dev-libs/x-1"}}}}),
                              idle("waiting_for_dependencies", "1 package waits for dependencies"),
-                             answer(200, {{"lease", nullptr}, {"reason", "no package ready"}}),
+                             http_answer(200, {{"lease", nullptr}, {"reason", "no package ready"}}),
                              idle("a_code_from_the_future", "something new")};
 
   auto step = rig.agent->claim_step();
@@ -444,13 +444,13 @@ TEST_CASE("agent: a claim without a lease gives its reason code; the log says it
 TEST_CASE("agent: a malformed claim answer is an idle step with the error, and a lease it names goes back")
 {
   Rig rig;
-  rig.api.script["claim"] = {answer(200, {{"lease", {{"id", "l7"}, {"cpv", ""}}}}),
-                             answer(200, {{"lease", {{"id", "l8"}, {"cpv", "a/b-1"}, {"expires_at", "soon"}}}}),
-                             answer(200, {{"lease", "l9"}}),
-                             answer(200, {{"lease", {{"id", "../x"}, {"cpv", "a/b-1"}}}}),
-                             answer(200, {{"lease", nullptr}, {"code", 7}}),
-                             answer(200, json()),
-                             answer(200, json::array())};
+  rig.api.script["claim"] = {http_answer(200, {{"lease", {{"id", "l7"}, {"cpv", ""}}}}),
+                             http_answer(200, {{"lease", {{"id", "l8"}, {"cpv", "a/b-1"}, {"expires_at", "soon"}}}}),
+                             http_answer(200, {{"lease", "l9"}}),
+                             http_answer(200, {{"lease", {{"id", "../x"}, {"cpv", "a/b-1"}}}}),
+                             http_answer(200, {{"lease", nullptr}, {"code", 7}}),
+                             http_answer(200, json()),
+                             http_answer(200, json::array())};
   std::vector<DroneAgent::ClaimStep> steps;
   for (int i = 0; i < 7; ++i) {
     CHECK_NOTHROW(steps.push_back(rig.agent->claim_step()));
@@ -476,7 +476,7 @@ TEST_CASE("agent: a malformed claim answer is an idle step with the error, and a
 TEST_CASE("agent: malformed register and heartbeat answers are errors, not crashes")
 {
   Rig rig;
-  rig.api.script["register"] = {answer(200, {{"drone", "d1"}, {"heartbeat_interval", "often"}})};
+  rig.api.script["register"] = {http_answer(200, {{"drone", "d1"}, {"heartbeat_interval", "often"}})};
   Result<std::optional<net::Registration>> registered;
   CHECK_NOTHROW(registered = rig.agent->register_with_retry());
   REQUIRE_FALSE(registered.has_value());
@@ -488,8 +488,8 @@ TEST_CASE("agent: malformed register and heartbeat answers are errors, not crash
   rig.emerge.mode = FakeEmerge::Mode::block;
   std::thread worker([&] { rig.agent->work_lease(lease("l1", "dev-libs/foo-1.0")); });
   rig.emerge.wait_started();
-  rig.api.script["heartbeat"] = {answer(200, {{"state", "online"}, {"cancel", "l1"}}), answer(200, json()),
-                                 answer(200, {{"cancel", json::array({"l1"})}})};
+  rig.api.script["heartbeat"] = {http_answer(200, {{"state", "online"}, {"cancel", "l1"}}), http_answer(200, json()),
+                                 http_answer(200, {{"cancel", json::array({"l1"})}})};
   CHECK(rig.agent->heartbeat_once());
   CHECK(rig.agent->active_leases() == std::vector<std::string>{"l1"});
   CHECK(rig.agent->heartbeat_once()); // an empty body: nothing to do
@@ -520,7 +520,7 @@ TEST_CASE("agent: a heartbeat's cancel kills the build and forgets the lease")
   rig.emerge.mode = FakeEmerge::Mode::block;
   std::thread worker([&] { rig.agent->work_lease(lease("l1", "dev-libs/foo-1.0")); });
   rig.emerge.wait_started();
-  rig.api.script["heartbeat"] = {answer(200, {{"state", "online"}, {"cancel", {"l1", "other"}}})};
+  rig.api.script["heartbeat"] = {http_answer(200, {{"state", "online"}, {"cancel", {"l1", "other"}}})};
   CHECK(rig.agent->heartbeat_once());
   worker.join();
   REQUIRE(rig.api.heartbeats.size() == 1);
@@ -547,7 +547,7 @@ TEST_CASE("agent: drain=return kills running builds and hands their leases back"
 TEST_CASE("agent: a heartbeat answered 401 or 403 makes the drone exit 1")
 {
   Rig rig;
-  rig.api.script["heartbeat"] = {answer(200), answer(403)};
+  rig.api.script["heartbeat"] = {http_answer(200), http_answer(403)};
   CHECK(rig.agent->heartbeat_once());
   CHECK(rig.agent->exit_code() == 0);
   CHECK_FALSE(rig.agent->heartbeat_once());
@@ -558,20 +558,20 @@ TEST_CASE("agent: a whole run registers after the orchestrator comes up, builds,
 {
   Rig rig;
   rig.api.script["register"] = {unreachable(), unreachable(),
-                                answer(200, {{"drone", "d1"},
-                                             {"heartbeat_interval", 0.05},
-                                             {"lease_ttl", 30},
-                                             {"claim_wait", 20},
-                                             {"staging_url", "http://127.0.0.1:9/staging/o1"},
-                                             {"leases", json::array()}})};
+                                http_answer(200, {{"drone", "d1"},
+                                                  {"heartbeat_interval", 0.05},
+                                                  {"lease_ttl", 30},
+                                                  {"claim_wait", 20},
+                                                  {"staging_url", "http://127.0.0.1:9/staging/o1"},
+                                                  {"leases", json::array()}})};
   std::mutex mutex;
   int claims = 0;
   rig.api.claim_answer = [&]() -> Result<Answer> {
     std::lock_guard lock(mutex);
     if (++claims == 1) {
-      return answer(200, {{"lease", {{"id", "l1"}, {"cpv", "dev-libs/foo-1.0"}, {"deps", json::array()}}}});
+      return http_answer(200, {{"lease", {{"id", "l1"}, {"cpv", "dev-libs/foo-1.0"}, {"deps", json::array()}}}});
     }
-    return answer(200, {{"lease", nullptr}, {"reason", "no package ready"}});
+    return http_answer(200, {{"lease", nullptr}, {"reason", "no package ready"}});
   };
   int code = -1;
   std::thread runner([&] { code = rig.agent->run(); });
