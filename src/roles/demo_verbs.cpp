@@ -1,6 +1,9 @@
-// `swarm demo`: a whole swarm on loopback building the desktop plan (src/roles/demo/).
+// `swarm demo`: a whole swarm on loopback building the desktop plan (src/roles/demo/), and the
+// demo's fake builder `swarm fake-emerge` (hidden) that stands in for Portage's emerge there and
+// in the tests.
 #include "core/strings.hpp"
 #include "roles/demo/demo.hpp"
+#include "roles/demo/fake_builder.hpp"
 #include "roles/verbs.hpp"
 
 namespace swarm::roles {
@@ -45,6 +48,20 @@ void add_demo_verbs(std::vector<Verb>& verbs)
                      }
                      return demo::run_demo(options);
                    }});
+
+  Verb fake_emerge;
+  fake_emerge.name = "fake-emerge";
+  fake_emerge.summary = "Test stand-in for Portage's emerge (takes emerge's arguments)";
+  fake_emerge.hidden = true;
+  fake_emerge.add_options = [](CLI::App& app, VerbArgs& args) {
+    // Everything after the verb is emerge's, options included: CLI11 only collects it.
+    app.prefix_command();
+    app.allow_extras();
+    app.fallthrough(false);
+    app.parse_complete_callback([&app, &args] { args.lists["emerge-args"] = app.remaining(); });
+  };
+  fake_emerge.run = [](VerbArgs& args) { return demo::run_fake_emerge(args.list("emerge-args")); };
+  verbs.push_back(std::move(fake_emerge));
 }
 
 } // namespace swarm::roles

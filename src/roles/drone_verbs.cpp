@@ -1,5 +1,4 @@
-// `swarm drone`: the build daemon of a drone machine (src/roles/drone/), and the hidden test
-// builder `swarm fake-emerge` that stands in for Portage's emerge in tests.
+// `swarm drone`: the build daemon of a drone machine (src/roles/drone/).
 
 #include <algorithm>
 #include <atomic>
@@ -17,7 +16,6 @@
 #include "core/subprocess.hpp"
 #include "net/url.hpp"
 #include "roles/drone/agent.hpp"
-#include "roles/fake_emerge.hpp"
 #include "roles/verbs.hpp"
 
 namespace swarm::roles {
@@ -192,7 +190,6 @@ void add_drone_verbs(std::vector<Verb>& verbs)
   verbs.push_back({"drone",
                    "Run a build drone: claim packages from the orchestrator, build them with emerge, upload them",
                    add_drone_options, run_drone});
-  add_fake_emerge_verb(verbs);
 }
 
 } // namespace swarm::roles

@@ -216,9 +216,9 @@ uint64_t DroneAgent::free_disk() const
   return *free;
 }
 
-RegisterRequest DroneAgent::register_request() const
+net::RegisterRequest DroneAgent::register_request() const
 {
-  RegisterRequest request;
+  net::RegisterRequest request;
   request.name = m_settings.name;
   request.version = m_settings.version;
   request.cores = m_settings.cores;
@@ -229,7 +229,7 @@ RegisterRequest DroneAgent::register_request() const
   return request;
 }
 
-Result<std::optional<Registration>> DroneAgent::register_with_retry()
+Result<std::optional<net::Registration>> DroneAgent::register_with_retry()
 {
   Backoff backoff;
   bool warned = false;
@@ -237,12 +237,12 @@ Result<std::optional<Registration>> DroneAgent::register_with_retry()
     const auto result = m_api.register_drone(register_request());
     switch (verdict_of(result)) {
     case Verdict::done: {
-      auto registration = registration_from_json(result->body);
+      auto registration = read_message<net::Registration>(result->body);
       if (!registration) {
         return fail(ErrorKind::invalid, "the orchestrator's register answer is not usable: {}",
                     registration.error().message);
       }
-      return std::optional<Registration>(std::move(*registration));
+      return std::optional<net::Registration>(std::move(*registration));
     }
     case Verdict::retry:
       if (!warned) {
@@ -252,7 +252,7 @@ Result<std::optional<Registration>> DroneAgent::register_with_retry()
         LOG_DEBUG("register: {}", describe(result));
       }
       if (!pause(backoff.next(), [this] { return stopping(); })) {
-        return std::optional<Registration>();
+        return std::optional<net::Registration>();
       }
       break;
     case Verdict::drone_unknown:
@@ -287,7 +287,7 @@ void DroneAgent::give_back(const std::string& lease_id, int attempts)
   }
 }
 
-void DroneAgent::resume(const std::vector<Lease>& registered)
+void DroneAgent::resume(const std::vector<net::Lease>& registered)
 {
   std::set<std::string> in_spool;
   for (auto& entry : m_spool.scan()) {
@@ -373,26 +373,32 @@ DroneAgent::ClaimStep DroneAgent::claim_step()
     return step;
   }
 
-  const auto& body = result->body;
-  const auto lease_json = body.is_object() && body.contains("lease") ? body["lease"] : nlohmann::json();
-  if (lease_json.is_null()) {
-    step.status = ClaimStatus::idle;
-    if (body.is_object() && body.contains("reason") && body["reason"].is_string()) {
-      step.reason = body["reason"].get<std::string>();
-    }
-    return step;
-  }
-  auto lease = lease_from_json(lease_json);
-  if (!lease) {
-    LOG_ERROR("the orchestrator handed out an unusable lease: {}", lease.error().message);
-    if (lease_json.is_object() && lease_json.contains("id") && lease_json["id"].is_string() &&
-        is_safe_lease_id(lease_json["id"].get<std::string>())) {
-      give_back(lease_json["id"].get<std::string>(), k_return_attempts);
+  auto reply = read_message<net::ClaimReply>(result->body);
+  if (!reply) {
+    LOG_ERROR("the orchestrator's claim answer is not usable: {}", reply.error().message);
+    // A lease we cannot read is still ours until it expires: hand it back if we can name it.
+    const auto& body = result->body;
+    if (body.is_object() && body.contains("lease") && body["lease"].is_object()) {
+      const auto& id = body["lease"].value("id", nlohmann::json());
+      if (id.is_string() && net::is_safe_lease_id(id.get<std::string>())) {
+        give_back(id.get<std::string>(), k_return_attempts);
+      }
     }
     step.status = ClaimStatus::idle;
-    step.reason = lease.error().message;
+    step.code = net::ClaimCode::other;
+    step.reason = reply.error().message;
     return step;
   }
+  if (!reply->lease) {
+    // An orchestrator older than the codes sends only the reason: its code reads as `other`.
+    step.status = ClaimStatus::idle;
+    step.code = reply->code == net::ClaimCode::none ? net::ClaimCode::other : reply->code;
+    step.reason = std::move(reply->reason);
+    note_no_work(step.code, step.reason);
+    return step;
+  }
+  note_no_work(net::ClaimCode::none, "");
+  auto& lease = reply->lease;
   if (stopping()) {
     // The long-poll answered after the stop: this drone will not build it.
     LOG_INFO("lease {}: {} arrived while stopping; returning it", lease->id, lease->cpv);
@@ -405,7 +411,27 @@ DroneAgent::ClaimStep DroneAgent::claim_step()
   return step;
 }
 
-void DroneAgent::work_lease(const Lease& lease)
+void DroneAgent::note_no_work(net::ClaimCode code, std::string_view reason)
+{
+  {
+    std::lock_guard lock(m_mutex);
+    // Every slot long-polls on its own: the code is shared so that N idle slots say it once.
+    if (code == m_last_claim_code) {
+      return;
+    }
+    m_last_claim_code = code;
+  }
+  if (code == net::ClaimCode::none) {
+    return;
+  }
+  if (reason.empty()) {
+    LOG_INFO("no work: {}", net::to_string(code));
+  } else {
+    LOG_INFO("no work: {}: {}", net::to_string(code), reason);
+  }
+}
+
+void DroneAgent::work_lease(const net::Lease& lease)
 {
   LeaseState state;
   state.lease = lease;
@@ -570,11 +596,11 @@ void DroneAgent::deliver_tracked(LeaseState state, const std::shared_ptr<Active>
     }
   }
 
-  ReportRequest report;
-  report.result = state.phase == LeasePhase::uploaded ? ReportResult::success : ReportResult::failure;
+  net::ReportRequest report;
+  report.result = state.phase == LeasePhase::uploaded ? net::BuildResult::success : net::BuildResult::failure;
   report.duration_seconds = state.duration_seconds;
   report.log_tail = read_tail(m_spool.log_path(id), k_log_tail_bytes);
-  report.reason = report.result == ReportResult::success ? std::string() : state.reason;
+  report.reason = report.result == net::BuildResult::success ? std::string() : state.reason;
 
   Backoff backoff;
   bool warned = false;
@@ -582,7 +608,7 @@ void DroneAgent::deliver_tracked(LeaseState state, const std::shared_ptr<Active>
     const auto result = m_api.report(id, report);
     const auto verdict = verdict_of(result);
     if (verdict == Verdict::done) {
-      LOG_INFO("lease {}: reported {} of {}", id, report.result == ReportResult::success ? "success" : "failure",
+      LOG_INFO("lease {}: reported {} of {}", id, report.result == net::BuildResult::success ? "success" : "failure",
                state.lease.cpv);
       (void)m_spool.remove(id);
       return;
@@ -610,7 +636,7 @@ void DroneAgent::deliver_tracked(LeaseState state, const std::shared_ptr<Active>
 
 bool DroneAgent::heartbeat_once()
 {
-  HeartbeatRequest request;
+  net::HeartbeatRequest request;
   const auto stats = m_hooks.stats ? m_hooks.stats() : m_stats.sample();
   request.cpu_percent = stats.cpu_percent;
   request.mem_percent = stats.mem_percent;
@@ -630,7 +656,9 @@ bool DroneAgent::heartbeat_once()
     LOG_DEBUG("heartbeat: {}", describe(result));
     return true;
   }
-  auto answer = heartbeat_answer_from_json(result->body);
+  // An empty body (null) is an answer with nothing to do, as it always was.
+  auto answer = result->body.is_null() ? Result<net::HeartbeatReply>(net::HeartbeatReply{})
+                                       : read_message<net::HeartbeatReply>(result->body);
   if (!answer) {
     LOG_WARN("heartbeat answer not understood: {}", answer.error().message);
     return true;

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "net/protocol.hpp"
 #include "roles/drone/builder.hpp"
 #include "roles/drone/orch_api.hpp"
 #include "roles/drone/spool.hpp"
@@ -91,23 +92,26 @@ public:
 
   // Registers, retrying with backoff while the orchestrator is unreachable. nullopt when a
   // stop was requested first; an error when the orchestrator refuses this drone.
-  Result<std::optional<Registration>> register_with_retry();
+  Result<std::optional<net::Registration>> register_with_retry();
 
   // Finishes the leases a previous run left in the spool (upload, report) and returns those
   // whose build never ended, plus `registered` leases the spool does not know.
-  void resume(const std::vector<Lease>& registered);
+  void resume(const std::vector<net::Lease>& registered);
 
-  // What one claim attempt came to.
+  // What one claim attempt came to. An idle claim logs "no work: CODE: REASON" at info level
+  // when its code differs from the previous claim's (a lease in between counts as a change), so
+  // a drone waiting out a pause says so once, not at every long-poll.
   enum class ClaimStatus { lease, idle, no_disk, unavailable, stopped, fatal };
   struct ClaimStep {
     ClaimStatus status = ClaimStatus::idle;
-    std::optional<Lease> lease;
+    std::optional<net::Lease> lease;
+    net::ClaimCode code = net::ClaimCode::none; // idle: why the orchestrator gave no lease
     std::string reason;
   };
   ClaimStep claim_step();
 
   // Builds a claimed lease and delivers the result.
-  void work_lease(const Lease& lease);
+  void work_lease(const net::Lease& lease);
 
   // Uploads (phase built) then reports (built/uploaded/failed), retrying transient failures
   // with backoff; removes the work dir once the orchestrator has acknowledged the report (or
@@ -147,7 +151,9 @@ private:
   void worker_loop(size_t index);
   void heartbeat_loop(double interval_seconds);
   void deliver_tracked(LeaseState state, const std::shared_ptr<Active>& active);
-  RegisterRequest register_request() const;
+  net::RegisterRequest register_request() const;
+  // Logs why a claim gave no work, unless the last claim said the same (see ClaimStep).
+  void note_no_work(net::ClaimCode code, std::string_view reason);
   uint64_t free_disk() const;
 
   DroneSettings m_settings;
@@ -169,6 +175,7 @@ private:
   bool m_done = false; // run() is ending: the heartbeat stops
   bool m_left_behind = false;
   bool m_disk_refused = false;
+  net::ClaimCode m_last_claim_code = net::ClaimCode::none; // of the last answered claim
   int m_exit_code = 0;
 };
 

@@ -142,7 +142,7 @@ Result<> move_file(const std::filesystem::path& from, const std::filesystem::pat
 //                    itself: it must be compiled here.
 //   PORTAGE_CONFIGROOT when not "/".
 // The rest of the environment is inherited (PATH, ROOT, proxies …).
-Result<EmergeCommands> emerge_commands(const BuildSettings& settings, const Lease& lease)
+Result<EmergeCommands> emerge_commands(const BuildSettings& settings, const net::Lease& lease)
 {
   auto target = exact_atom(lease.cpv);
   if (!target) {
@@ -226,47 +226,11 @@ Result<> write_staging_binrepos(const std::filesystem::path& portage_configroot,
   return fs::write_file_atomic(path, *text, 0600);
 }
 
-std::string pf_of(const portage::Cpv& cpv)
+std::optional<portage::PackageFile> find_new_artifact(const std::filesystem::path& pkgdir, const portage::Cpv& cpv,
+                                                      const std::set<std::string>& before)
 {
-  return fmt::format("{}-{}", cpv.package, cpv.full_version());
-}
-
-std::vector<PackageFile> package_files(const std::filesystem::path& pkgdir, const portage::Cpv& cpv)
-{
-  std::vector<PackageFile> out;
-  const auto dir = pkgdir / cpv.category / cpv.package;
-  const auto prefix = pf_of(cpv) + "-";
-  std::error_code error;
-  std::filesystem::directory_iterator it(dir, error);
-  if (error) {
-    return out;
-  }
-  for (const auto& entry : it) {
-    const auto name = entry.path().filename().string();
-    if (!name.starts_with(prefix) || !name.ends_with(k_gpkg_suffix)) {
-      continue;
-    }
-    const auto middle =
-      std::string_view(name).substr(prefix.size(), name.size() - prefix.size() - k_gpkg_suffix.size());
-    // "foo-1.0-3" belongs to foo-1.0; "foo-1.0-r1-3" does not (its middle is "r1-3").
-    const auto build_id = strings::parse_uint(middle);
-    if (!build_id || middle.empty() || !std::isdigit(static_cast<unsigned char>(middle.front()))) {
-      continue;
-    }
-    if (!entry.is_regular_file(error)) {
-      continue;
-    }
-    out.push_back(PackageFile{entry.path(), *build_id});
-  }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.build_id < b.build_id; });
-  return out;
-}
-
-std::optional<PackageFile> find_new_artifact(const std::filesystem::path& pkgdir, const portage::Cpv& cpv,
-                                             const std::set<std::string>& before)
-{
-  std::optional<PackageFile> best;
-  for (auto& file : package_files(pkgdir, cpv)) {
+  std::optional<portage::PackageFile> best;
+  for (auto& file : portage::package_files(pkgdir, cpv)) {
     if (before.contains(file.path.filename().string())) {
       continue;
     }
@@ -354,8 +318,9 @@ Result<> Builder::ensure_staging_binrepos(const std::string& staging_url)
   return {};
 }
 
-BuildOutcome Builder::build(const Lease& lease, const std::string& staging_url, const std::filesystem::path& work_dir,
-                            const std::filesystem::path& log_path, std::stop_token stop)
+BuildOutcome Builder::build(const net::Lease& lease, const std::string& staging_url,
+                            const std::filesystem::path& work_dir, const std::filesystem::path& log_path,
+                            std::stop_token stop)
 {
   const auto started = std::chrono::steady_clock::now();
   BuildOutcome outcome;
@@ -411,7 +376,7 @@ BuildOutcome Builder::build(const Lease& lease, const std::string& staging_url, 
   }
 
   std::set<std::string> before;
-  for (const auto& file : package_files(m_settings.pkgdir, *cpv)) {
+  for (const auto& file : portage::package_files(m_settings.pkgdir, *cpv)) {
     before.insert(file.path.filename().string());
   }
   auto ran = run_step(commands->build);
@@ -429,12 +394,12 @@ BuildOutcome Builder::build(const Lease& lease, const std::string& staging_url, 
   const auto produced = find_new_artifact(m_settings.pkgdir, *cpv, before);
   if (!produced) {
     return finish(BuildOutcome::Status::failure,
-                  fmt::format("emerge succeeded but wrote no new {}-BUILD_ID{} under {}", pf_of(*cpv), k_gpkg_suffix,
-                              (m_settings.pkgdir / cpv->category / cpv->package).string()));
+                  fmt::format("emerge succeeded but wrote no new {}-BUILD_ID{} under {}", portage::pf_of(*cpv),
+                              k_gpkg_suffix, (m_settings.pkgdir / cpv->category / cpv->package).string()));
   }
   // Validation and both hashes in one pass over the file.
   portage::GpkgOptions options;
-  options.expect_cpv = fmt::format("{}/{}", cpv->category, pf_of(*cpv));
+  options.expect_cpv = fmt::format("{}/{}", cpv->category, portage::pf_of(*cpv));
   options.file_digests = {hash::Algo::xxh3_128};
   auto report = portage::validate_gpkg(produced->path, options);
   if (!report) {

@@ -17,8 +17,9 @@
 
 #include "core/error.hpp"
 #include "core/subprocess.hpp"
+#include "net/protocol.hpp"
+#include "portage/pkgdir.hpp"
 #include "portage/version.hpp"
-#include "roles/drone/orch_api.hpp"
 
 namespace swarm::roles::drone {
 
@@ -38,7 +39,7 @@ struct EmergeCommands {
 // The argv and environment of both emerge runs for `lease`. Every atom is re-parsed and passed
 // as `=cat/pkg-ver`; a cpv that does not parse (or has no category) is an invalid error.
 // Output routing, cwd and the stop token are left for the caller to fill in.
-Result<EmergeCommands> emerge_commands(const BuildSettings& settings, const Lease& lease);
+Result<EmergeCommands> emerge_commands(const BuildSettings& settings, const net::Lease& lease);
 
 // ${configroot}/etc/portage/binrepos.conf/swarm-staging.conf
 std::filesystem::path staging_binrepos_path(const std::filesystem::path& portage_configroot);
@@ -52,22 +53,11 @@ Result<std::string> staging_binrepos_text(std::string_view staging_url, std::str
 Result<> write_staging_binrepos(const std::filesystem::path& portage_configroot, std::string_view staging_url,
                                 std::string_view token);
 
-// "PF" of a cpv as Portage spells it (no "-r0").
-std::string pf_of(const portage::Cpv& cpv);
-
-// A binary package of a cpv in PKGDIR (binpkg-multi-instance layout).
-struct PackageFile {
-  std::filesystem::path path;
-  uint64_t build_id = 0;
-};
-
-// Every PKGDIR/CAT/PN/PF-BUILD_ID.gpkg.tar of `cpv`, by ascending BUILD_ID.
-std::vector<PackageFile> package_files(const std::filesystem::path& pkgdir, const portage::Cpv& cpv);
-
-// The package this build produced: the highest BUILD_ID among files not in `before` (the file
-// names that existed when the build started). nullopt when the build produced none.
-std::optional<PackageFile> find_new_artifact(const std::filesystem::path& pkgdir, const portage::Cpv& cpv,
-                                             const std::set<std::string>& before);
+// The package this build produced: the highest BUILD_ID among the PKGDIR files of `cpv`
+// (portage::package_files) not in `before`, the file names that existed when the build started.
+// nullopt when the build produced none.
+std::optional<portage::PackageFile> find_new_artifact(const std::filesystem::path& pkgdir, const portage::Cpv& cpv,
+                                                      const std::set<std::string>& before);
 
 // The line of a failed emerge's output that best says why (a missing binary, a missing build
 // dependency, Portage's ERROR lines …), trimmed to at most 300 bytes; "" for an empty log.
@@ -94,7 +84,7 @@ public:
 
   // Runs both steps for `lease`, appending emerge's output to `log_path`; the artifact ends up
   // in `work_dir`. A stop request kills emerge's process group (Status::stopped).
-  BuildOutcome build(const Lease& lease, const std::string& staging_url, const std::filesystem::path& work_dir,
+  BuildOutcome build(const net::Lease& lease, const std::string& staging_url, const std::filesystem::path& work_dir,
                      const std::filesystem::path& log_path, std::stop_token stop);
 
   // Writes the staging binrepos.conf unless the same text is already there. Thread-safe.

@@ -6,7 +6,10 @@
 
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #include "core/fs.hpp"
+#include "roles/drone/orch_api.hpp"
 
 namespace swarm::roles::drone {
 
@@ -45,7 +48,7 @@ std::optional<LeasePhase> lease_phase_from_name(std::string_view name)
 
 json lease_state_to_json(const LeaseState& state)
 {
-  return {{"lease", lease_to_json(state.lease)},
+  return {{"lease", state.lease},
           {"phase", lease_phase_name(state.phase)},
           {"started_at", state.started_at},
           {"duration_seconds", state.duration_seconds},
@@ -62,7 +65,7 @@ Result<LeaseState> lease_state_from_json(const json& object)
     return fail(ErrorKind::invalid, "not a lease state");
   }
   LeaseState state;
-  auto lease = lease_from_json(object["lease"]);
+  auto lease = read_message<net::Lease>(object["lease"]);
   if (!lease) {
     return fail(lease.error());
   }
@@ -150,7 +153,7 @@ std::filesystem::path Spool::artifact_path(const LeaseState& state) const
 
 Result<> Spool::save(const LeaseState& state) const
 {
-  if (!is_safe_lease_id(state.lease.id)) {
+  if (!net::is_safe_lease_id(state.lease.id)) {
     return fail(ErrorKind::invalid, "lease id \"{}\" is not acceptable", state.lease.id);
   }
   if (auto made = fs::make_dirs(work_dir(state.lease.id)); !made) {
@@ -194,7 +197,7 @@ std::vector<Spool::Entry> Spool::scan() const
       continue;
     }
     auto id = entry.path().filename().string();
-    if (!is_safe_lease_id(id)) {
+    if (!net::is_safe_lease_id(id)) {
       continue;
     }
     auto state = load(id);
@@ -206,7 +209,7 @@ std::vector<Spool::Entry> Spool::scan() const
 
 Result<> Spool::remove(std::string_view lease_id) const
 {
-  if (!is_safe_lease_id(lease_id)) {
+  if (!net::is_safe_lease_id(lease_id)) {
     return fail(ErrorKind::invalid, "lease id \"{}\" is not acceptable", std::string(lease_id));
   }
   std::error_code error;

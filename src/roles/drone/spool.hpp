@@ -15,10 +15,10 @@
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include "core/error.hpp"
-#include "roles/drone/orch_api.hpp"
+#include "net/protocol.hpp"
 
 namespace swarm::roles::drone {
 
@@ -33,7 +33,7 @@ std::string_view lease_phase_name(LeasePhase phase); // "building", "failed", "b
 std::optional<LeasePhase> lease_phase_from_name(std::string_view name);
 
 struct LeaseState {
-  Lease lease;
+  net::Lease lease;
   LeasePhase phase = LeasePhase::building;
   int64_t started_at = 0; // epoch seconds
   double duration_seconds = 0;
@@ -44,6 +44,9 @@ struct LeaseState {
   uint64_t size = 0;
 };
 
+// The state file's JSON: the lease as on the wire (net::Lease), its phase and what the build
+// gave. Reading refuses a lease the protocol would refuse (an unsafe id, no cpv) and an artifact
+// name that leaves the work dir; files of earlier versions (expires_at an integer) still read.
 nlohmann::json lease_state_to_json(const LeaseState& state);
 Result<LeaseState> lease_state_from_json(const nlohmann::json& json);
 

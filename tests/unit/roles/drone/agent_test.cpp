@@ -8,6 +8,8 @@
 
 #include "core/fs.hpp"
 #include "core/hash.hpp"
+#include "core/log.hpp"
+#include "core/strings.hpp"
 #include "portage/gpkg.hpp"
 #include "roles/drone/agent.hpp"
 
@@ -18,7 +20,7 @@ using nlohmann::json;
 
 namespace {
 
-Result<Answer> answer(int status, json body = json::object())
+Result<Answer> http_answer(int status, json body = json::object())
 {
   Answer out;
   out.status = status;
@@ -40,8 +42,8 @@ public:
   std::mutex mutex;
   std::condition_variable changed;
   std::vector<std::string> calls;
-  std::vector<ReportRequest> reports;
-  std::vector<HeartbeatRequest> heartbeats;
+  std::vector<net::ReportRequest> reports;
+  std::vector<net::HeartbeatRequest> heartbeats;
   std::map<std::string, std::string> uploaded_sha256; // lease → sha256 of the file at upload time
   std::map<std::string, std::deque<Result<Answer>>> script;
   std::function<Result<Answer>()> claim_answer;
@@ -53,18 +55,18 @@ public:
     changed.notify_all();
     auto& queue = script[call];
     if (queue.empty()) {
-      return answer(200);
+      return http_answer(200);
     }
     auto out = queue.front();
     queue.pop_front();
     return out;
   }
 
-  Result<Answer> register_drone(const RegisterRequest& request) override
+  Result<Answer> register_drone(const net::RegisterRequest& request) override
   {
     return next("register", "register " + request.name);
   }
-  Result<Answer> heartbeat(const HeartbeatRequest& request) override
+  Result<Answer> heartbeat(const net::HeartbeatRequest& request) override
   {
     {
       std::lock_guard lock(mutex);
@@ -96,13 +98,13 @@ public:
     }
     return next("upload", "upload " + id);
   }
-  Result<Answer> report(const std::string& id, const ReportRequest& request) override
+  Result<Answer> report(const std::string& id, const net::ReportRequest& request) override
   {
     {
       std::lock_guard lock(mutex);
       reports.push_back(request);
     }
-    const auto* result = request.result == ReportResult::success ? "success" : "failure";
+    const auto* result = request.result == net::BuildResult::success ? "success" : "failure";
     return next("report", fmt::format("report {} {}", id, result));
   }
   Result<Answer> send_log(const std::string& id, std::string_view) override { return next("log", "log " + id); }
@@ -243,13 +245,54 @@ struct Rig {
   }
 };
 
-Lease lease(const std::string& id, const std::string& cpv)
+net::Lease lease(const std::string& id, const std::string& cpv)
 {
-  Lease out;
+  net::Lease out;
   out.id = id;
   out.cpv = cpv;
   return out;
 }
+
+// Copies the log into a file for one test, at info level, and puts things back afterwards.
+class LogCapture {
+public:
+  explicit LogCapture(std::filesystem::path file) : m_file(std::move(file))
+  {
+    for (auto level : {log::Level::trace, log::Level::debug, log::Level::info, log::Level::warn}) {
+      if (log::enabled(level)) {
+        m_level = level;
+        break;
+      }
+    }
+    log::set_level(log::Level::info);
+    log::set_file(m_file.string());
+  }
+  ~LogCapture()
+  {
+    log::set_file(""); // no file any more
+    log::set_level(m_level);
+  }
+  LogCapture(const LogCapture&) = delete;
+  LogCapture& operator=(const LogCapture&) = delete;
+
+  // The text after the level of every line containing `needle`, in order.
+  std::vector<std::string> lines_with(std::string_view needle) const
+  {
+    std::vector<std::string> out;
+    const auto text = fs::read_file(m_file).value_or("");
+    for (const auto& line : strings::split(text, '\n')) {
+      if (line.find(needle) != std::string_view::npos) {
+        const auto at = line.find(" INFO ");
+        out.emplace_back(at == std::string_view::npos ? line : line.substr(at + 6));
+      }
+    }
+    return out;
+  }
+
+private:
+  std::filesystem::path m_file;
+  log::Level m_level = log::Level::error;
+};
 
 } // namespace
 
@@ -280,11 +323,11 @@ TEST_CASE("agent: uploads are retried with backoff until acknowledged, keeping t
   Rig rig;
   rig.leave("l1", LeasePhase::built);
   auto& uploads = rig.api.script["upload"];
-  uploads = {unreachable(), answer(503),   answer(502),
-             answer(500),   unreachable(), unreachable(),
-             unreachable(), unreachable(), answer(201, {{"received", true}})};
+  uploads = {unreachable(),    http_answer(503), http_answer(502),
+             http_answer(500), unreachable(),    unreachable(),
+             unreachable(),    unreachable(),    http_answer(201, {{"received", true}})};
   auto& reports = rig.api.script["report"];
-  reports = {answer(500), answer(200, {{"accepted", true}})};
+  reports = {http_answer(500), http_answer(200, {{"accepted", true}})};
   const auto artifact = rig.agent->spool().work_dir("l1") / "l1-1.0-1.gpkg.tar";
   rig.agent->resume({});
   CHECK(rig.recorded_pauses() == std::vector<std::chrono::milliseconds>{1s, 2s, 4s, 8s, 16s, 32s, 60s, 60s,
@@ -300,14 +343,14 @@ TEST_CASE("agent: what the orchestrator's refusals of an upload lead to")
   SUBCASE("409: received from another build; ours is dropped, nothing reported")
   {
     rig.leave("l1", LeasePhase::built);
-    rig.api.script["upload"] = {answer(409, {{"error", "already received"}})};
+    rig.api.script["upload"] = {http_answer(409, {{"error", "already received"}})};
     rig.agent->resume({});
     CHECK(rig.api.calls_except_logs() == std::vector<std::string>{"upload l1"});
   }
   SUBCASE("422: not a valid package; reported as a failure with the reason")
   {
     rig.leave("l1", LeasePhase::built);
-    rig.api.script["upload"] = {answer(422, {{"error", "metadata PF differs"}})};
+    rig.api.script["upload"] = {http_answer(422, {{"error", "metadata PF differs"}})};
     rig.agent->resume({});
     CHECK(rig.api.calls_except_logs() == std::vector<std::string>{"upload l1", "report l1 failure"});
     REQUIRE(rig.api.reports.size() == 1);
@@ -316,14 +359,14 @@ TEST_CASE("agent: what the orchestrator's refusals of an upload lead to")
   SUBCASE("404: the lease is unknown; dropped")
   {
     rig.leave("l1", LeasePhase::built);
-    rig.api.script["upload"] = {answer(404)};
+    rig.api.script["upload"] = {http_answer(404)};
     rig.agent->resume({});
     CHECK(rig.api.calls_except_logs() == std::vector<std::string>{"upload l1"});
   }
   SUBCASE("401: this drone is unknown; the spool keeps the artifact and the drone exits 1")
   {
     rig.leave("l1", LeasePhase::built);
-    rig.api.script["upload"] = {answer(401)};
+    rig.api.script["upload"] = {http_answer(401)};
     rig.agent->resume({});
     CHECK(rig.agent->exit_code() == 1);
     REQUIRE(rig.agent->spool().scan().size() == 1);
@@ -343,9 +386,9 @@ TEST_CASE("agent: no claim while the spool's free disk is below the floor")
   CHECK(rig.api.calls.empty());
 
   rig.free_disk = 6ull << 30;
-  rig.api.script["claim"] = {answer(200, {{"lease", nullptr}, {"reason", "no package ready"}}),
-                             answer(200, {{"lease", {{"id", "l9"}, {"cpv", "dev-libs/x-1"}}}}), unreachable(),
-                             answer(401)};
+  rig.api.script["claim"] = {http_answer(200, {{"lease", nullptr}, {"reason", "no package ready"}}),
+                             http_answer(200, {{"lease", {{"id", "l9"}, {"cpv", "dev-libs/x-1"}}}}), unreachable(),
+                             http_answer(401)};
   step = rig.agent->claim_step();
   CHECK(step.status == DroneAgent::ClaimStatus::idle);
   CHECK(step.reason == "no package ready");
@@ -355,6 +398,106 @@ TEST_CASE("agent: no claim while the spool's free disk is below the floor")
   CHECK(rig.agent->claim_step().status == DroneAgent::ClaimStatus::unavailable);
   CHECK(rig.agent->claim_step().status == DroneAgent::ClaimStatus::fatal);
   CHECK(rig.api.calls == std::vector<std::string>{"claim", "claim", "claim", "claim"});
+}
+
+TEST_CASE("agent: a claim without a lease gives its reason code; the log says it once per change")
+{
+  Rig rig;
+  LogCapture log(rig.dir / "drone.log");
+  const auto idle = [](std::string code, std::string reason) {
+    return http_answer(200, {{"lease", nullptr}, {"code", std::move(code)}, {"reason", std::move(reason)}});
+  };
+  rig.api.script["claim"] = {idle("paused", "the queue is paused"),
+                             idle("paused", "the queue is paused"),
+                             idle("paused", "the queue is paused"),
+                             idle("waiting_for_dependencies", "3 packages wait for dependencies"),
+                             idle("waiting_for_dependencies", "2 packages wait for dependencies"),
+                             http_answer(200, {{"lease", {{"id", "l1"}, {"cpv", "dev-libs/x-1"}}}}),
+                             idle("waiting_for_dependencies", "1 package waits for dependencies"),
+                             http_answer(200, {{"lease", nullptr}, {"reason", "no package ready"}}),
+                             idle("a_code_from_the_future", "something new")};
+
+  auto step = rig.agent->claim_step();
+  CHECK(step.status == DroneAgent::ClaimStatus::idle);
+  CHECK(step.code == net::ClaimCode::paused);
+  CHECK(step.reason == "the queue is paused");
+  CHECK(rig.agent->claim_step().code == net::ClaimCode::paused);
+  CHECK(rig.agent->claim_step().code == net::ClaimCode::paused);
+  CHECK(rig.agent->claim_step().code == net::ClaimCode::waiting_for_dependencies);
+  CHECK(rig.agent->claim_step().code == net::ClaimCode::waiting_for_dependencies);
+  step = rig.agent->claim_step();
+  REQUIRE(step.status == DroneAgent::ClaimStatus::lease);
+  CHECK(step.code == net::ClaimCode::none);
+  CHECK(rig.agent->claim_step().code == net::ClaimCode::waiting_for_dependencies);
+  step = rig.agent->claim_step(); // an orchestrator from before the codes
+  CHECK(step.status == DroneAgent::ClaimStatus::idle);
+  CHECK(step.code == net::ClaimCode::other);
+  CHECK(step.reason == "no package ready");
+  CHECK(rig.agent->claim_step().code == net::ClaimCode::other); // a code this build does not know
+
+  CHECK(log.lines_with("no work:") ==
+        std::vector<std::string>{
+          "no work: paused: the queue is paused", "no work: waiting_for_dependencies: 3 packages wait for dependencies",
+          "no work: waiting_for_dependencies: 1 package waits for dependencies", "no work: other: no package ready"});
+}
+
+TEST_CASE("agent: a malformed claim answer is an idle step with the error, and a lease it names goes back")
+{
+  Rig rig;
+  rig.api.script["claim"] = {http_answer(200, {{"lease", {{"id", "l7"}, {"cpv", ""}}}}),
+                             http_answer(200, {{"lease", {{"id", "l8"}, {"cpv", "a/b-1"}, {"expires_at", "soon"}}}}),
+                             http_answer(200, {{"lease", "l9"}}),
+                             http_answer(200, {{"lease", {{"id", "../x"}, {"cpv", "a/b-1"}}}}),
+                             http_answer(200, {{"lease", nullptr}, {"code", 7}}),
+                             http_answer(200, json()),
+                             http_answer(200, json::array())};
+  std::vector<DroneAgent::ClaimStep> steps;
+  for (int i = 0; i < 7; ++i) {
+    CHECK_NOTHROW(steps.push_back(rig.agent->claim_step()));
+  }
+  REQUIRE(steps.size() == 7);
+  for (const auto& step : steps) {
+    CHECK(step.status == DroneAgent::ClaimStatus::idle);
+    CHECK(step.code == net::ClaimCode::other);
+    CHECK_FALSE(step.lease.has_value());
+  }
+  CHECK(steps[0].reason == "field 'cpv' is required");
+  CHECK(steps[1].reason == "field 'expires_at' must be a number");
+  CHECK(steps[2].reason == "a lease must be a JSON object");
+  CHECK(steps[3].reason == "lease id \"../x\" is not acceptable");
+  CHECK(steps[4].reason == "field 'code' must be a string");
+  CHECK(steps[5].reason == "a claim reply must be a JSON object");
+  // Only the leases it can name safely are handed back; nothing was built.
+  CHECK(rig.api.calls_except_logs() == std::vector<std::string>{"return l7", "return l8"});
+  CHECK(rig.agent->spool().scan().empty());
+  CHECK(rig.agent->exit_code() == 0);
+}
+
+TEST_CASE("agent: malformed register and heartbeat answers are errors, not crashes")
+{
+  Rig rig;
+  rig.api.script["register"] = {http_answer(200, {{"drone", "d1"}, {"heartbeat_interval", "often"}})};
+  Result<std::optional<net::Registration>> registered;
+  CHECK_NOTHROW(registered = rig.agent->register_with_retry());
+  REQUIRE_FALSE(registered.has_value());
+  CHECK(registered.error().kind == ErrorKind::invalid);
+  CHECK(registered.error().message ==
+        "the orchestrator's register answer is not usable: field 'heartbeat_interval' must be a number");
+
+  // A heartbeat answer that cannot be read cancels nothing; the drone carries on.
+  rig.emerge.mode = FakeEmerge::Mode::block;
+  std::thread worker([&] { rig.agent->work_lease(lease("l1", "dev-libs/foo-1.0")); });
+  rig.emerge.wait_started();
+  rig.api.script["heartbeat"] = {http_answer(200, {{"state", "online"}, {"cancel", "l1"}}), http_answer(200, json()),
+                                 http_answer(200, {{"cancel", json::array({"l1"})}})};
+  CHECK(rig.agent->heartbeat_once());
+  CHECK(rig.agent->active_leases() == std::vector<std::string>{"l1"});
+  CHECK(rig.agent->heartbeat_once()); // an empty body: nothing to do
+  CHECK(rig.agent->active_leases() == std::vector<std::string>{"l1"});
+  CHECK(rig.agent->heartbeat_once()); // a well-formed cancel still works afterwards
+  worker.join();
+  CHECK(rig.agent->active_leases().empty());
+  CHECK(rig.agent->exit_code() == 0);
 }
 
 TEST_CASE("agent: a lease is built, uploaded with its hashes and reported, and the spool is cleaned")
@@ -377,7 +520,7 @@ TEST_CASE("agent: a heartbeat's cancel kills the build and forgets the lease")
   rig.emerge.mode = FakeEmerge::Mode::block;
   std::thread worker([&] { rig.agent->work_lease(lease("l1", "dev-libs/foo-1.0")); });
   rig.emerge.wait_started();
-  rig.api.script["heartbeat"] = {answer(200, {{"state", "online"}, {"cancel", {"l1", "other"}}})};
+  rig.api.script["heartbeat"] = {http_answer(200, {{"state", "online"}, {"cancel", {"l1", "other"}}})};
   CHECK(rig.agent->heartbeat_once());
   worker.join();
   REQUIRE(rig.api.heartbeats.size() == 1);
@@ -404,7 +547,7 @@ TEST_CASE("agent: drain=return kills running builds and hands their leases back"
 TEST_CASE("agent: a heartbeat answered 401 or 403 makes the drone exit 1")
 {
   Rig rig;
-  rig.api.script["heartbeat"] = {answer(200), answer(403)};
+  rig.api.script["heartbeat"] = {http_answer(200), http_answer(403)};
   CHECK(rig.agent->heartbeat_once());
   CHECK(rig.agent->exit_code() == 0);
   CHECK_FALSE(rig.agent->heartbeat_once());
@@ -415,20 +558,20 @@ TEST_CASE("agent: a whole run registers after the orchestrator comes up, builds,
 {
   Rig rig;
   rig.api.script["register"] = {unreachable(), unreachable(),
-                                answer(200, {{"drone", "d1"},
-                                             {"heartbeat_interval", 0.05},
-                                             {"lease_ttl", 30},
-                                             {"claim_wait", 20},
-                                             {"staging_url", "http://127.0.0.1:9/staging/o1"},
-                                             {"leases", json::array()}})};
+                                http_answer(200, {{"drone", "d1"},
+                                                  {"heartbeat_interval", 0.05},
+                                                  {"lease_ttl", 30},
+                                                  {"claim_wait", 20},
+                                                  {"staging_url", "http://127.0.0.1:9/staging/o1"},
+                                                  {"leases", json::array()}})};
   std::mutex mutex;
   int claims = 0;
   rig.api.claim_answer = [&]() -> Result<Answer> {
     std::lock_guard lock(mutex);
     if (++claims == 1) {
-      return answer(200, {{"lease", {{"id", "l1"}, {"cpv", "dev-libs/foo-1.0"}, {"deps", json::array()}}}});
+      return http_answer(200, {{"lease", {{"id", "l1"}, {"cpv", "dev-libs/foo-1.0"}, {"deps", json::array()}}}});
     }
-    return answer(200, {{"lease", nullptr}, {"reason", "no package ready"}});
+    return http_answer(200, {{"lease", nullptr}, {"reason", "no package ready"}});
   };
   int code = -1;
   std::thread runner([&] { code = rig.agent->run(); });

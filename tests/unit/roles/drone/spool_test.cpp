@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <nlohmann/json.hpp>
+
 #include "core/fs.hpp"
 #include "roles/drone/spool.hpp"
 
@@ -81,6 +83,55 @@ TEST_CASE("spool: states survive a restart; broken ones are reported, not fatal"
   CHECK_FALSE(spool.remove("..").has_value());
 }
 
+TEST_CASE("spool: a state file written by the previous version still reads")
+{
+  fs::TempDir dir("spool-old");
+  Spool spool(dir / "spool");
+  REQUIRE(spool.prepare().has_value());
+  REQUIRE(fs::make_dirs(spool.work_dir("9f8e7d")).has_value());
+  // Exactly what the drone wrote before the protocol header: expires_at an integer.
+  const auto old_file = R"({
+ "artifact": "foo-1.0-3.gpkg.tar",
+ "duration_seconds": 12.5,
+ "lease": {
+  "cpv": "dev-libs/foo-1.0",
+  "deps": ["sys-libs/zlib-1.3"],
+  "expected_seconds": 30.0,
+  "expires_at": 1700000123,
+  "id": "9f8e7d",
+  "repo": "gentoo",
+  "slot": "0",
+  "staging_url": "http://127.0.0.1:1/staging/abc",
+  "tree_timestamp": "Mon, 01 Jan 2024 00:00:00 +0000",
+  "use": ["ssl"]
+ },
+ "phase": "built",
+ "reason": "",
+ "sha256": "aa",
+ "size": 10240,
+ "started_at": 1700000000,
+ "xxh3_128": "bb"
+}
+)";
+  REQUIRE(fs::write_file_atomic(spool.state_path("9f8e7d"), old_file, 0600).has_value());
+  const auto state = spool.load("9f8e7d");
+  REQUIRE(state.has_value());
+  CHECK(state->phase == LeasePhase::built);
+  CHECK(state->lease.id == "9f8e7d");
+  CHECK(state->lease.cpv == "dev-libs/foo-1.0");
+  CHECK(state->lease.expires_at == 1700000123.0);
+  CHECK(state->lease.deps == std::vector<std::string>{"sys-libs/zlib-1.3"});
+  CHECK(state->lease.use == std::vector<std::string>{"ssl"});
+  CHECK(state->lease.staging_url == "http://127.0.0.1:1/staging/abc");
+  CHECK(state->started_at == 1700000000);
+  CHECK(state->duration_seconds == 12.5);
+  CHECK(state->size == 10240);
+  CHECK(spool.artifact_path(*state) == spool.work_dir("9f8e7d") / "foo-1.0-3.gpkg.tar");
+  // Saved again, it reads back the same.
+  REQUIRE(spool.save(*state).has_value());
+  CHECK(lease_state_to_json(spool.load("9f8e7d").value()) == lease_state_to_json(*state));
+}
+
 TEST_CASE("spool: a state must not point outside its work dir")
 {
   auto state_json = lease_state_to_json(state_of("L1", LeasePhase::built));
@@ -91,6 +142,12 @@ TEST_CASE("spool: a state must not point outside its work dir")
   state_json = lease_state_to_json(state_of("L1", LeasePhase::built));
   state_json["lease"]["id"] = "../x";
   CHECK_FALSE(lease_state_from_json(state_json).has_value());
+  // A lease the protocol refuses is an error value, not an exception.
+  state_json["lease"] = {{"id", "L1"}, {"cpv", "a/b-1"}, {"use", "ssl"}};
+  Result<LeaseState> read;
+  CHECK_NOTHROW(read = lease_state_from_json(state_json));
+  REQUIRE_FALSE(read.has_value());
+  CHECK(read.error().message == "field 'use' must be a list of strings");
 }
 
 TEST_CASE("spool: the log tail starts on a line and holds at most the window")

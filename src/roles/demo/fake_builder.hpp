@@ -1,5 +1,6 @@
 #pragma once
-// `swarm fake-emerge ARGS…` (hidden): a stand-in for Portage's emerge in tests. It takes
+// The demo's fake builder, `swarm fake-emerge ARGS…` (hidden verb, registered in
+// roles/demo_verbs.cpp): a stand-in for Portage's emerge in `swarm demo` and the tests. It takes
 // emerge's own argument syntax and behaves like emerge where it matters to the swarm:
 //  - `--usepkgonly --getbinpkgonly =CPV…` downloads each package from the binhost of
 //    ${PORTAGE_CONFIGROOT}/etc/portage/binrepos.conf over HTTP, checks it against the index and
@@ -7,11 +8,12 @@
 //  - `--buildpkgonly =CPV` refuses to build unless every build dependency of the plan
 //    (SWARM_FAKE_PLAN) is installed (that is how tests catch ordering bugs), sleeps the plan's
 //    build_seconds × SWARM_FAKE_TIME_SCALE, fails when SWARM_FAKE_FAIL names the cpv (or is
-//    `*`; printing SWARM_FAKE_FAIL_LOG/CAT/PF.log first when that file exists), and writes a genuine GPKG to ${PKGDIR}/CAT/PN/PF-BUILD_ID.gpkg.tar;
+//    `*`; printing SWARM_FAKE_FAIL_LOG/CAT/PF.log first when that file exists), and writes a
+//    genuine GPKG to ${PKGDIR}/CAT/PN/PF-BUILD_ID.gpkg.tar with the next BUILD_ID
+//    (portage/pkgdir.hpp, the scan the drone's real builder uses to find it);
 //  - `--pretend [--verbose --update --deep --newuse] @SET` prints the plan's packages as
 //    emerge's merge list (`[ebuild  N     ] cat/pkg-ver:SLOT::repo  USE="…"`), for `swarm fresh`.
 
-#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -19,9 +21,8 @@
 
 #include "core/error.hpp"
 #include "portage/plan.hpp"
-#include "roles/verbs.hpp"
 
-namespace swarm::roles {
+namespace swarm::roles::demo {
 
 // The emerge options the fake understands, and its package arguments.
 struct FakeEmergeArgs {
@@ -57,13 +58,7 @@ FakeBuildDependencies fake_build_dependencies(const portage::Plan& plan, std::st
 // ${root}/var/db/pkg/CAT/PF
 std::filesystem::path fake_vdb_dir(const std::filesystem::path& root, std::string_view cpv);
 
-// 1 + the highest BUILD_ID of PKGDIR/CAT/PN/PF-*.gpkg.tar (1 when there is none).
-uint64_t next_build_id(const std::filesystem::path& pkgdir, std::string_view cpv);
-
 // Runs the fake with emerge's arguments; returns its exit status.
 int run_fake_emerge(const std::vector<std::string>& args);
 
-// Registers the hidden verb `fake-emerge`.
-void add_fake_emerge_verb(std::vector<Verb>& verbs);
-
-} // namespace swarm::roles
+} // namespace swarm::roles::demo

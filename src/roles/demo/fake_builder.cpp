@@ -1,4 +1,4 @@
-#include "roles/fake_emerge.hpp"
+#include "roles/demo/fake_builder.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -24,16 +24,17 @@
 #include "portage/atom.hpp"
 #include "portage/gpkg.hpp"
 #include "portage/packages_index.hpp"
+#include "portage/pkgdir.hpp"
 #include "portage/version.hpp"
 
-namespace swarm::roles {
+namespace swarm::roles::demo {
 
 namespace {
 
 using portage::EdgeKind;
 
-constexpr double k_default_time_scale = 0.001;
-constexpr std::string_view k_gpkg_suffix = ".gpkg.tar";
+// Without SWARM_FAKE_TIME_SCALE (tests); `swarm demo` sets its own (demo.hpp).
+constexpr double k_fake_time_scale = 0.001;
 
 // Progress goes to stdout and errors to stderr, each line flushed at once: the drone streams
 // the output live and tests read it after a kill.
@@ -51,17 +52,15 @@ void complain(fmt::format_string<Args...> format, Args&&... args)
   std::fflush(stderr);
 }
 
-struct SplitCpv {
-  std::string category, package, pf;
-};
-
-std::optional<SplitCpv> split_cpv(std::string_view text)
+// A cpv as the fake accepts it: "cat/pkg-ver" with a valid category (parse_cpv alone gives a
+// text without '/' the category "null", as Portage's catpkgsplit does).
+std::optional<portage::Cpv> split_cpv(std::string_view text)
 {
-  const auto cpv = portage::parse_cpv(text);
+  auto cpv = portage::parse_cpv(text);
   if (!cpv || text.find('/') == std::string_view::npos || !portage::is_valid_category(cpv->category)) {
     return std::nullopt;
   }
-  return SplitCpv{cpv->category, cpv->package, fmt::format("{}-{}", cpv->package, cpv->full_version())};
+  return cpv;
 }
 
 // `--opt=y|n` style values of emerge's boolean options.
@@ -307,7 +306,7 @@ int install_binaries(const FakeEmergeArgs& args)
     if (source.block.contains("PATH")) {
       relative = source.block.at("PATH");
     } else {
-      relative = fmt::format("{}/{}.gpkg.tar", split->category, split->pf);
+      relative = fmt::format("{}/{}.gpkg.tar", split->category, portage::pf_of(*split));
     }
     while (relative.starts_with('/')) {
       relative.erase(0, 1);
@@ -348,7 +347,7 @@ int install_binaries(const FakeEmergeArgs& args)
       }
     }
     vdb.try_emplace("CATEGORY", split->category);
-    vdb.try_emplace("PF", split->pf);
+    vdb.try_emplace("PF", portage::pf_of(*split));
     if (auto installed = install_into_vdb(root, cpv, vdb); !installed) {
       complain("!!! {}", installed.error().message);
       return exit_code::k_failure;
@@ -379,10 +378,10 @@ double time_scale()
 {
   const auto value = config::env_get("SWARM_FAKE_TIME_SCALE");
   if (!value || value->empty()) {
-    return k_default_time_scale;
+    return k_fake_time_scale;
   }
   const auto parsed = strings::parse_double(*value);
-  return parsed && *parsed >= 0 ? *parsed : k_default_time_scale;
+  return parsed && *parsed >= 0 ? *parsed : k_fake_time_scale;
 }
 
 // The `=CAT/PF` atoms of the package's edges of one kind, space-separated.
@@ -401,7 +400,9 @@ int build_package(const std::string& cpv, size_t number, size_t total, const std
 {
   const auto root = env_path("ROOT", "/");
   const auto pkgdir = env_path("PKGDIR", "/var/cache/binpkgs");
+  // The arguments were parsed as exact atoms: the cpv splits.
   const auto split = split_cpv(cpv);
+  const auto pf = portage::pf_of(*split);
 
   portage::PlanPackage package;
   package.cpv = cpv;
@@ -425,7 +426,7 @@ int build_package(const std::string& cpv, size_t number, size_t total, const std
     if (!missing.empty()) {
       for (const auto& dep : missing) {
         const auto dep_split = split_cpv(dep);
-        complain("missing build dependency {}/{} (needed by {})", dep_split->category, dep_split->pf, cpv);
+        complain("missing build dependency {}/{} (needed by {})", dep_split->category, portage::pf_of(*dep_split), cpv);
       }
       return exit_code::k_failure;
     }
@@ -439,7 +440,7 @@ int build_package(const std::string& cpv, size_t number, size_t total, const std
   if (fail_requested(cpv)) {
     // A realistic log for the failure: SWARM_FAKE_FAIL_LOG/CAT/PF.log when there is one.
     if (const auto logs = config::env_get("SWARM_FAKE_FAIL_LOG"); logs && !logs->empty()) {
-      if (auto text = fs::read_file(std::filesystem::path(*logs) / split->category / (split->pf + ".log"), 1u << 20)) {
+      if (auto text = fs::read_file(std::filesystem::path(*logs) / split->category / (pf + ".log"), 1u << 20)) {
         complain("{}", *text);
       }
     }
@@ -454,10 +455,10 @@ int build_package(const std::string& cpv, size_t number, size_t total, const std
     complain("!!! {}", made.error().message);
     return exit_code::k_failure;
   }
-  uint64_t build_id = next_build_id(pkgdir, cpv);
+  uint64_t build_id = portage::next_build_id(pkgdir, *split);
   std::filesystem::path path;
   while (true) {
-    path = dir / fmt::format("{}-{}{}", split->pf, build_id, k_gpkg_suffix);
+    path = portage::package_file_path(pkgdir, *split, build_id);
     UniqueFd claimed(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
     if (claimed) {
       break;
@@ -470,11 +471,11 @@ int build_package(const std::string& cpv, size_t number, size_t total, const std
   }
 
   portage::GpkgContent content;
-  content.dir_name = fmt::format("{}-{}", split->pf, build_id);
+  content.dir_name = fmt::format("{}-{}", pf, build_id);
   const auto now =
     std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
   content.metadata = {{"CATEGORY", split->category},
-                      {"PF", split->pf},
+                      {"PF", pf},
                       {"SLOT", package.slot.empty() ? std::string("0") : package.slot},
                       {"USE", strings::join(package.use, " ")},
                       {"BUILD_ID", std::to_string(build_id)},
@@ -491,7 +492,7 @@ int build_package(const std::string& cpv, size_t number, size_t total, const std
       }
     }
   }
-  content.image[fmt::format("usr/share/swarm-fake/{}", split->pf)] = portage::ImageFile{
+  content.image[fmt::format("usr/share/swarm-fake/{}", pf)] = portage::ImageFile{
     fmt::format("fake build of {} (BUILD_ID {})\n", cpv, build_id), 0644, portage::TarEntryType::regular, ""};
   if (auto written = portage::write_gpkg(path, content); !written) {
     std::error_code error;
@@ -753,35 +754,7 @@ std::filesystem::path fake_vdb_dir(const std::filesystem::path& root, std::strin
   if (!split) {
     return root / "var/db/pkg" / std::string(cpv);
   }
-  return root / "var/db/pkg" / split->category / split->pf;
-}
-
-uint64_t next_build_id(const std::filesystem::path& pkgdir, std::string_view cpv)
-{
-  const auto split = split_cpv(cpv);
-  if (!split) {
-    return 1;
-  }
-  uint64_t highest = 0;
-  const auto prefix = split->pf + "-";
-  std::error_code error;
-  std::filesystem::directory_iterator it(pkgdir / split->category / split->package, error);
-  if (error) {
-    return 1;
-  }
-  for (const auto& entry : it) {
-    const auto name = entry.path().filename().string();
-    if (!name.starts_with(prefix) || !name.ends_with(k_gpkg_suffix)) {
-      continue;
-    }
-    const auto middle =
-      std::string_view(name).substr(prefix.size(), name.size() - prefix.size() - k_gpkg_suffix.size());
-    if (middle.empty() || !std::all_of(middle.begin(), middle.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-      continue;
-    }
-    highest = std::max(highest, strings::parse_uint(middle).value_or(0));
-  }
-  return highest + 1;
+  return root / "var/db/pkg" / split->category / portage::pf_of(*split);
 }
 
 int run_fake_emerge(const std::vector<std::string>& args)
@@ -818,21 +791,4 @@ int run_fake_emerge(const std::vector<std::string>& args)
   return exit_code::k_usage;
 }
 
-void add_fake_emerge_verb(std::vector<Verb>& verbs)
-{
-  Verb verb;
-  verb.name = "fake-emerge";
-  verb.summary = "Test stand-in for Portage's emerge (takes emerge's arguments)";
-  verb.hidden = true;
-  verb.add_options = [](CLI::App& app, VerbArgs& args) {
-    // Everything after the verb is emerge's, options included: CLI11 only collects it.
-    app.prefix_command();
-    app.allow_extras();
-    app.fallthrough(false);
-    app.parse_complete_callback([&app, &args] { args.lists["emerge-args"] = app.remaining(); });
-  };
-  verb.run = [](VerbArgs& args) { return run_fake_emerge(args.list("emerge-args")); };
-  verbs.push_back(std::move(verb));
-}
-
-} // namespace swarm::roles
+} // namespace swarm::roles::demo

@@ -9,10 +9,11 @@
 #include "net/http_server.hpp"
 #include "portage/gpkg.hpp"
 #include "portage/packages_index.hpp"
-#include "roles/fake_emerge.hpp"
+#include "portage/pkgdir.hpp"
+#include "roles/demo/fake_builder.hpp"
 
 using namespace swarm;
-using namespace swarm::roles;
+using namespace swarm::roles::demo;
 using portage::EdgeKind;
 
 namespace {
@@ -75,7 +76,7 @@ void mark_installed(const std::filesystem::path& root, const std::string& cpv)
 
 } // namespace
 
-TEST_CASE("fake_emerge: emerge's argument syntax")
+TEST_CASE("fake_builder: emerge's argument syntax")
 {
   auto drone_deps =
     parse_fake_emerge_args({"--oneshot", "--usepkgonly", "--getbinpkgonly", "--nodeps", "--noreplace", "--color=n",
@@ -113,7 +114,7 @@ TEST_CASE("fake_emerge: emerge's argument syntax")
   }
 }
 
-TEST_CASE("fake_emerge: build dependencies are build edges plus their runtime closure, minus cycles")
+TEST_CASE("fake_builder: build dependencies are build edges plus their runtime closure, minus cycles")
 {
   // x needs y, c and d to build; y runs with z, which runs with w; c needs x to build (a cycle
   // through build edges); d runs with x (a runtime relation back: no cycle, and x's own
@@ -145,21 +146,13 @@ TEST_CASE("fake_emerge: build dependencies are build edges plus their runtime cl
   CHECK(fake_build_dependencies(plan, "a/unknown-1").required.empty());
 }
 
-TEST_CASE("fake_emerge: BUILD_ID is one more than the highest of that PF")
+TEST_CASE("fake_builder: the fake vdb is ROOT/var/db/pkg/CAT/PF")
 {
-  fs::TempDir dir("fake-pkgdir");
-  CHECK(next_build_id(dir.path(), "dev-libs/foo-1.2") == 1);
-  REQUIRE(fs::make_dirs(dir / "dev-libs/foo").has_value());
-  for (const auto* name : {"foo-1.2-1.gpkg.tar", "foo-1.2-10.gpkg.tar", "foo-1.2-9.gpkg.tar", "foo-1.2-r1-40.gpkg.tar",
-                           "foo-1.2-x.gpkg.tar", "foo-1.2-77.xpak"}) {
-    REQUIRE(fs::write_file_atomic(dir / "dev-libs/foo" / name, "x").has_value());
-  }
-  CHECK(next_build_id(dir.path(), "dev-libs/foo-1.2") == 11);
-  CHECK(next_build_id(dir.path(), "dev-libs/foo-1.2-r1") == 41);
   CHECK(fake_vdb_dir("/r", "dev-libs/foo-1.2-r1") == "/r/var/db/pkg/dev-libs/foo-1.2-r1");
+  CHECK(fake_vdb_dir("/r", "dev-libs/foo-1.2") == "/r/var/db/pkg/dev-libs/foo-1.2");
 }
 
-TEST_CASE("fake_emerge: a build refuses missing dependencies, then writes genuine GPKGs with new BUILD_IDs")
+TEST_CASE("fake_builder: a build refuses missing dependencies, then writes genuine GPKGs with new BUILD_IDs")
 {
   fs::TempDir dir("fake-build");
   const auto plan = plan_of({"a/x-1", "a/y-1", "a/c-1"}, {{"a/x-1", "a/y-1", EdgeKind::depend},
@@ -196,10 +189,21 @@ TEST_CASE("fake_emerge: a build refuses missing dependencies, then writes genuin
   CHECK(second->metadata.at("RDEPEND") == "=a/y-1");
   CHECK(second->metadata.at("repository") == "gentoo");
   CHECK(std::filesystem::exists(dir / "pkgdir/a/x/x-1-1.gpkg.tar"));
+  // Written where the PKGDIR scan the drone's builder uses finds it, with the next BUILD_ID
+  // after the highest there (another build's file included).
+  const auto x = *portage::parse_cpv("a/x-1");
+  CHECK(portage::package_files(dir / "pkgdir", x).size() == 2);
+  REQUIRE(fs::write_file_atomic(dir / "pkgdir/a/x/x-1-7.gpkg.tar", "someone else's").has_value());
+  CHECK(run_fake_emerge(args) == 0);
+  const auto built = portage::package_files(dir / "pkgdir", x);
+  REQUIRE(built.size() == 4);
+  CHECK(built.back().build_id == 8);
+  CHECK(portage::validate_gpkg(built.back().path, options).value().metadata.at("BUILD_ID") == "8");
 
   env.set("SWARM_FAKE_FAIL", "a/z-1, a/x-1");
   CHECK(run_fake_emerge(args) == 1);
-  CHECK_FALSE(std::filesystem::exists(dir / "pkgdir/a/x/x-1-3.gpkg.tar"));
+  CHECK_FALSE(std::filesystem::exists(dir / "pkgdir/a/x/x-1-9.gpkg.tar"));
+  CHECK(portage::package_files(dir / "pkgdir", x).size() == 4);
   env.set("SWARM_FAKE_FAIL", "*");
   CHECK(run_fake_emerge(args) == 1);
 
@@ -208,7 +212,7 @@ TEST_CASE("fake_emerge: a build refuses missing dependencies, then writes genuin
   CHECK(run_fake_emerge({"--pretend", "=a/x-1"}) == 2);
 }
 
-TEST_CASE("fake_emerge: dependencies come from the binhost of binrepos.conf, checked, into the vdb")
+TEST_CASE("fake_builder: dependencies come from the binhost of binrepos.conf, checked, into the vdb")
 {
   fs::TempDir dir("fake-deps");
   // A staging binhost with two genuine packages and their index; the second one's SIZE is wrong.
