@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <limits>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -179,6 +180,15 @@ constexpr std::array k_claim_codes = {
 
 } // namespace
 
+bool is_valid_profile_name(std::string_view name)
+{
+  return !name.empty() && name.size() <= 64 && name.front() != '.' && name.front() != '-' &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+                  c == '-';
+         });
+}
+
 bool is_safe_lease_id(std::string_view id)
 {
   if (id.empty() || id.size() > 128 || id == "." || id == "..") {
@@ -203,7 +213,9 @@ void to_json(json& out, const Lease& lease)
              {"expires_at", lease.expires_at},
              {"expected_seconds", lease.expected_seconds},
              {"staging_url", lease.staging_url},
-             {"tree_timestamp", lease.tree_timestamp}};
+             {"tree_timestamp", lease.tree_timestamp},
+             {"profile", lease.profile},
+             {"profile_hash", lease.profile_hash}};
 }
 
 void from_json(const json& in, Lease& lease)
@@ -222,6 +234,11 @@ void from_json(const json& in, Lease& lease)
   lease.expected_seconds = fields.number("expected_seconds", 0, 0, 1e9);
   lease.staging_url = fields.text("staging_url");
   lease.tree_timestamp = fields.text("tree_timestamp");
+  lease.profile = fields.text("profile", "default");
+  if (!is_valid_profile_name(lease.profile)) {
+    invalid(fmt::format("profile name \"{}\" is not acceptable", lease.profile));
+  }
+  lease.profile_hash = fields.text("profile_hash");
 }
 
 void to_json(json& out, const RegisterRequest& request)
@@ -233,7 +250,10 @@ void to_json(json& out, const RegisterRequest& request)
              {"slots", request.slots},
              {"ram_bytes", request.ram_bytes},
              {"disk_free_bytes", request.disk_free_bytes},
-             {"tree_timestamp", request.tree_timestamp}};
+             {"tree_timestamp", request.tree_timestamp},
+             {"profiles", request.profiles},
+             {"build_root", request.build_root},
+             {"chost", request.chost}};
 }
 
 void from_json(const json& in, RegisterRequest& request)
@@ -247,6 +267,17 @@ void from_json(const json& in, RegisterRequest& request)
   request.ram_bytes = fields.count("ram_bytes");
   request.disk_free_bytes = fields.count("disk_free_bytes");
   request.tree_timestamp = fields.text("tree_timestamp");
+  request.profiles = fields.texts("profiles");
+  for (const auto& profile : request.profiles) {
+    if (!is_valid_profile_name(profile)) {
+      invalid(fmt::format("profile name \"{}\" is not acceptable", profile));
+    }
+  }
+  request.build_root = fields.text("build_root", "isolated");
+  if (request.build_root != "isolated" && request.build_root != "host") {
+    invalid("field 'build_root' must be \"isolated\" or \"host\"");
+  }
+  request.chost = fields.text("chost");
 }
 
 void to_json(json& out, const Registration& registration)
@@ -403,6 +434,23 @@ void from_json(const json& in, ReportReply& reply)
   reply.duplicate = fields.flag("duplicate", false);
 }
 
+void to_json(json& out, const RefuseRequest& request)
+{
+  out = json{{"code", request.code}, {"reason", request.reason}};
+}
+
+void from_json(const json& in, RefuseRequest& request)
+{
+  const Fields fields(in, "a refusal");
+  request.code = fields.required_text("code");
+  static const std::set<std::string> k_codes = {"chost_unsupported", "repository_missing", "profile_unavailable",
+                                                "build_root_unavailable", "other"};
+  if (!k_codes.count(request.code)) {
+    invalid(fmt::format("field 'code': unknown refusal \"{}\"", request.code));
+  }
+  request.reason = fields.text("reason");
+}
+
 // --- plan and control -----------------------------------------------------------------------
 
 void to_json(json& out, const EnrollRequest& request)
@@ -429,7 +477,9 @@ void from_json(const json& in, EnrollReply& reply)
 
 void to_json(json& out, const PlanRequest& request)
 {
-  out = json{{"mode", request.mode == PlanMode::add ? "add" : "replace"}, {"clear_staging", request.clear_staging}};
+  out = json{{"mode", request.mode == PlanMode::add ? "add" : "replace"},
+             {"clear_staging", request.clear_staging},
+             {"profile", request.profile}};
 }
 
 void from_json(const json& in, PlanRequest& request)
@@ -441,6 +491,10 @@ void from_json(const json& in, PlanRequest& request)
   }
   request.mode = mode == "add" ? PlanMode::add : PlanMode::replace;
   request.clear_staging = fields.flag("clear_staging");
+  request.profile = fields.text("profile", "default");
+  if (!is_valid_profile_name(request.profile)) {
+    invalid(fmt::format("field 'profile': \"{}\" is not a profile name (1-64 of A-Z a-z 0-9 . _ -)", request.profile));
+  }
 }
 
 void to_json(json& out, const PlanReply& reply)

@@ -31,9 +31,15 @@ struct Lease {
   double expected_seconds = 0;
   std::string staging_url;
   std::string tree_timestamp;
+  std::string profile = "default"; // the swarm profile the package is built for
+  std::string profile_hash;        // its build profile (GET /api/v1/profiles/HASH); "" when none
 };
 void to_json(nlohmann::json& out, const Lease& lease);
 void from_json(const nlohmann::json& in, Lease& lease); // id must be safe as a file name, cpv present
+
+// A swarm profile name: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-' (it names directories
+// and URL paths).
+bool is_valid_profile_name(std::string_view name);
 
 // True for lease ids usable as a directory name: 1–128 of [A-Za-z0-9._-], not "." or "..".
 bool is_safe_lease_id(std::string_view id);
@@ -48,6 +54,9 @@ struct RegisterRequest {
   uint64_t ram_bytes = 0;
   uint64_t disk_free_bytes = 0;
   std::string tree_timestamp;
+  std::vector<std::string> profiles;   // the swarm profiles it builds for; empty: all
+  std::string build_root = "isolated"; // "isolated" (private overlay per build) or "host"
+  std::string chost;                   // what its build base produces ("" when unknown)
 };
 void to_json(nlohmann::json& out, const RegisterRequest& request);
 void from_json(const nlohmann::json& in, RegisterRequest& request);
@@ -140,6 +149,17 @@ struct ReportReply {
 void to_json(nlohmann::json& out, const ReportReply& reply);
 void from_json(const nlohmann::json& in, ReportReply& reply);
 
+// POST /api/v1/leases/{id}/refuse: the drone cannot build the lease as its profile asks and
+// will not build something else. The package goes back to the queue without counting as a
+// failure, and the drone gets no more packages of that profile until it registers again.
+// Codes: chost_unsupported, repository_missing, profile_unavailable, build_root_unavailable, other.
+struct RefuseRequest {
+  std::string code;
+  std::string reason;
+};
+void to_json(nlohmann::json& out, const RefuseRequest& request);
+void from_json(const nlohmann::json& in, RefuseRequest& request);
+
 // --- plan and control (C→O, admin token) ----------------------------------------------------
 
 // POST /api/v1/drones/enroll
@@ -159,9 +179,11 @@ void from_json(const nlohmann::json& in, EnrollReply& reply);
 // POST /api/v1/plan. The body also holds "plan": the plan's own JSON (portage/plan.hpp), which
 // the orchestrator reads with portage::plan_from_json.
 enum class PlanMode { replace, add };
+// It may also hold "build_profile": the client's captured configuration (portage/build_profile.hpp).
 struct PlanRequest {
   PlanMode mode = PlanMode::replace;
   bool clear_staging = false;
+  std::string profile = "default"; // the swarm profile whose plan this is ([A-Za-z0-9._-], 1-64)
 };
 void to_json(nlohmann::json& out, const PlanRequest& request);
 void from_json(const nlohmann::json& in, PlanRequest& request);
