@@ -818,21 +818,4 @@ int run_fake_emerge(const std::vector<std::string>& args)
   return exit_code::k_usage;
 }
 
-void add_fake_emerge_verb(std::vector<Verb>& verbs)
-{
-  Verb verb;
-  verb.name = "fake-emerge";
-  verb.summary = "Test stand-in for Portage's emerge (takes emerge's arguments)";
-  verb.hidden = true;
-  verb.add_options = [](CLI::App& app, VerbArgs& args) {
-    // Everything after the verb is emerge's, options included: CLI11 only collects it.
-    app.prefix_command();
-    app.allow_extras();
-    app.fallthrough(false);
-    app.parse_complete_callback([&app, &args] { args.lists["emerge-args"] = app.remaining(); });
-  };
-  verb.run = [](VerbArgs& args) { return run_fake_emerge(args.list("emerge-args")); };
-  verbs.push_back(std::move(verb));
-}
-
 } // namespace swarm::roles

@@ -19,7 +19,6 @@
 
 #include "core/error.hpp"
 #include "portage/plan.hpp"
-#include "roles/verbs.hpp"
 
 namespace swarm::roles {
 
@@ -62,8 +61,5 @@ uint64_t next_build_id(const std::filesystem::path& pkgdir, std::string_view cpv
 
 // Runs the fake with emerge's arguments; returns its exit status.
 int run_fake_emerge(const std::vector<std::string>& args);
-
-// Registers the hidden verb `fake-emerge`.
-void add_fake_emerge_verb(std::vector<Verb>& verbs);
 
 } // namespace swarm::roles
