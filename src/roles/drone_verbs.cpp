@@ -10,6 +10,8 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
+
 #include "core/build_info.hpp"
 #include "core/exit_codes.hpp"
 #include "core/log.hpp"
@@ -24,7 +26,7 @@ namespace {
 
 using namespace drone;
 
-std::string host_name()
+std::string default_drone_name()
 {
   char buffer[256] = {};
   if (::gethostname(buffer, sizeof buffer - 1) != 0 || buffer[0] == '\0') {
@@ -33,21 +35,21 @@ std::string host_name()
   return buffer;
 }
 
-void add_drone_options(CLI::App& app, VerbArgs& args)
+void add_drone_options(CLI::App& app, ConfigFlags& flags)
 {
-  bind_config_flag(app, args, "--url", "drone.url");
-  bind_config_flag(app, args, "--name", "drone.name");
-  bind_config_flag(app, args, "--token", "drone.token");
-  bind_config_flag(app, args, "--slots", "drone.slots");
-  bind_config_flag(app, args, "--jobs", "drone.jobs");
-  bind_config_flag(app, args, "--spool", "drone.spool");
-  bind_config_flag(app, args, "--emerge", "drone.emerge");
-  bind_config_flag(app, args, "--portage-configroot", "drone.portage_configroot");
-  bind_config_flag(app, args, "--repo-dir", "drone.repo_dir");
-  bind_config_flag(app, args, "--tree-timestamp", "drone.tree_timestamp");
-  bind_config_flag(app, args, "--min-free-disk", "drone.min_free_disk");
-  bind_config_flag(app, args, "--drain", "drone.drain");
-  bind_config_flag(app, args, "--log", "drone.log");
+  bind_config_flag(app, flags, "--url", "drone.url");
+  bind_config_flag(app, flags, "--name", "drone.name");
+  bind_config_flag(app, flags, "--token", "drone.token");
+  bind_config_flag(app, flags, "--slots", "drone.slots");
+  bind_config_flag(app, flags, "--jobs", "drone.jobs");
+  bind_config_flag(app, flags, "--spool", "drone.spool");
+  bind_config_flag(app, flags, "--emerge", "drone.emerge");
+  bind_config_flag(app, flags, "--portage-configroot", "drone.portage_configroot");
+  bind_config_flag(app, flags, "--repo-dir", "drone.repo_dir");
+  bind_config_flag(app, flags, "--tree-timestamp", "drone.tree_timestamp");
+  bind_config_flag(app, flags, "--min-free-disk", "drone.min_free_disk");
+  bind_config_flag(app, flags, "--drain", "drone.drain");
+  bind_config_flag(app, flags, "--log", "drone.log");
 }
 
 // SIGTERM/SIGINT are blocked in every thread and taken by this thread with sigtimedwait, so
@@ -112,9 +114,9 @@ private:
   std::thread m_thread;
 };
 
-int run_drone(VerbArgs& args)
+int run_drone(const VerbContext& context)
 {
-  const auto& config = args.config;
+  const auto& config = context.config;
   const auto token = config.get("drone.token");
   if (token.empty()) {
     print_error("no drone token: pass --token, or set SWARM_DRONE_TOKEN or drone.token (`swarm drone enroll NAME` "
@@ -144,7 +146,7 @@ int run_drone(VerbArgs& args)
   }
 
   DroneSettings settings;
-  settings.name = config.get("drone.name").empty() ? host_name() : config.get("drone.name");
+  settings.name = config.get("drone.name").empty() ? default_drone_name() : config.get("drone.name");
   settings.version = build_info::k_version;
   settings.cores = cpu_count();
   settings.slots = slots_setting > 0 ? static_cast<int>(slots_setting) : std::max(1, settings.cores / 4);
