@@ -210,7 +210,7 @@ TEST_CASE("release steps: finalize sends force and threshold; a refusal is an ou
 
   std::lock_guard lock(mutex);
   REQUIRE(requests.size() == 3);
-  CHECK(requests[0] == json{{"force", false}});
-  CHECK(requests[1] == json{{"force", false}, {"threshold", 30}});
-  CHECK(requests[2] == json{{"force", true}});
+  CHECK(requests[0] == json{{"force", false}, {"profile", "default"}});
+  CHECK(requests[1] == json{{"force", false}, {"profile", "default"}, {"threshold", 30}});
+  CHECK(requests[2] == json{{"force", true}, {"profile", "default"}});
 }
