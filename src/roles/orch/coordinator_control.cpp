@@ -40,7 +40,16 @@ Result<net::PlanReply> Coordinator::submit_plan(const portage::Plan& plan, net::
     (ids.count(edge.package) ? edges : other_edges).push_back(edge);
   }
   const auto info = m_plan.info(profile);
-  auto change = diff_plan(info, rows, edges, plan, mode, clear_staging, now());
+  // What was built with another way of building (flags, CHOST, package.env …) is built again.
+  auto rebuild = RebuildBuilt::no;
+  if (mode == net::PlanMode::replace) {
+    const auto previous = load_build_profile(info.build_profile);
+    if (previous.has_value() != build_profile.has_value() ||
+        (previous && portage::build_settings_differ(*previous, *build_profile))) {
+      rebuild = info.source.empty() ? RebuildBuilt::no : RebuildBuilt::yes;
+    }
+  }
+  auto change = diff_plan(info, rows, edges, plan, mode, clear_staging, now(), rebuild);
   std::string hash;
   std::string content;
   if (build_profile) {
