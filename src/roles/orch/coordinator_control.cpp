@@ -53,8 +53,8 @@ Result<net::PlanReply> Coordinator::submit_plan(const portage::Plan& plan, net::
   std::string hash;
   std::string content;
   if (build_profile) {
-    const auto json = portage::build_profile_to_json(*build_profile);
-    content = json.dump();
+    const auto profile_json = portage::build_profile_to_json(*build_profile);
+    content = profile_json.dump();
     hash = portage::build_profile_hash(*build_profile);
   }
   // A replacement names exactly what it was computed with; an addition keeps the plan's.
