@@ -80,7 +80,9 @@ int run_monitor(const VerbContext& context, const MonitorOptions& options)
                       options.profile.empty() ? "/api/v1/status" : "/api/v1/status?profile=" + options.profile);
   }
   operator_cli::monitor::Feed feed(client, options.profile);
-  operator_cli::must(feed.start());
+  if (auto started = feed.start(); !started) {
+    throw Fatal{started.error()};
+  }
   if (!options.once && isatty(STDIN_FILENO) != 0 && isatty(STDOUT_FILENO) != 0) {
     return operator_cli::monitor::run_tui(feed);
   }

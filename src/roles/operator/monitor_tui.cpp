@@ -65,15 +65,22 @@ attr_t attributes_of(Color color)
 }
 
 // Without a UTF-8 locale the ellipsis is painted as '~' (one column either way).
-std::string for_terminal(std::string text, bool utf8)
+std::string for_terminal(const std::string& text, bool utf8)
 {
   if (utf8) {
     return text;
   }
-  for (size_t at = text.find("\xE2\x80\xA6"); at != std::string::npos; at = text.find("\xE2\x80\xA6", at)) {
-    text.replace(at, 3, "~");
+  constexpr std::string_view ellipsis = "\xE2\x80\xA6";
+  std::string out;
+  for (size_t at = 0; at < text.size();) {
+    if (std::string_view(text).substr(at, ellipsis.size()) == ellipsis) {
+      out += '~';
+      at += ellipsis.size();
+    } else {
+      out += text[at++];
+    }
   }
-  return text;
+  return out;
 }
 
 void paint(const std::vector<Line>& lines, bool utf8)
