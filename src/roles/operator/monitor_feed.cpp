@@ -10,9 +10,9 @@ namespace swarm::roles::operator_cli::monitor {
 
 namespace {
 
-constexpr auto k_tick = std::chrono::milliseconds(900);          // events: a little under a second
-constexpr auto k_status_min = std::chrono::milliseconds(900);    // status after events, at most this often
-constexpr auto k_status_max = std::chrono::seconds(5);           // status at least this often
+constexpr auto k_tick = std::chrono::milliseconds(900);       // events: a little under a second
+constexpr auto k_status_min = std::chrono::milliseconds(900); // status after events, at most this often
+constexpr auto k_status_max = std::chrono::seconds(5);        // status at least this often
 constexpr auto k_health_every = std::chrono::seconds(5);
 constexpr size_t k_events_kept = 200;
 constexpr int64_t k_events_at_start = 200; // the latest events read at start (shown, and the rate)
@@ -33,7 +33,7 @@ double monitor_wall_now()
 } // namespace
 
 Feed::Feed(const net::HttpClient& client, std::string profile)
-  : m_client(client), m_profile(std::move(profile)), m_status(std::make_unique<nlohmann::json>())
+    : m_client(client), m_profile(std::move(profile)), m_status(std::make_unique<nlohmann::json>())
 {
   m_model.url = client.base_url();
   m_model.profile = m_profile.empty() ? std::string("default") : m_profile;
@@ -139,8 +139,7 @@ bool Feed::poll()
     changed = fetch_events();
   }
   const auto since_status = now - m_status_at;
-  if ((m_events_pending && since_status >= k_status_min) || since_status >= k_status_max ||
-      !m_model.orchestrator_ok) {
+  if ((m_events_pending && since_status >= k_status_min) || since_status >= k_status_max || !m_model.orchestrator_ok) {
     if (since_status >= k_status_min) {
       (void)fetch_status();
       changed = true;

@@ -128,9 +128,12 @@ Line count_line(const Model& model)
   auto count = [](std::string_view name, size_t value, Color when_nonzero = Color::normal) {
     return Span{fmt::format("{} {}  ", name, value), value > 0 ? when_nonzero : Color::normal};
   };
-  return {count("needed", p.needed),        count("ready", model.ready),
-          count("building", p.building, Color::good), count("complete", p.complete),
-          count("failed", p.failed, Color::warn), count("blocked", p.blocked, Color::bad),
+  return {count("needed", p.needed),
+          count("ready", model.ready),
+          count("building", p.building, Color::good),
+          count("complete", p.complete),
+          count("failed", p.failed, Color::warn),
+          count("blocked", p.blocked, Color::bad),
           count("dep-failed", p.dep_failed, Color::bad)};
 }
 
@@ -138,8 +141,7 @@ Line pace_line(const Model& model)
 {
   const auto& p = model.progress;
   Line out;
-  out.push_back({model.rate_per_hour < 0 ? std::string("rate ?/h")
-                                         : fmt::format("rate {:.0f}/h", model.rate_per_hour),
+  out.push_back({model.rate_per_hour < 0 ? std::string("rate ?/h") : fmt::format("rate {:.0f}/h", model.rate_per_hour),
                  Color::normal});
   const double eta = eta_seconds(model);
   if (p.done()) {
@@ -148,10 +150,10 @@ Line pace_line(const Model& model)
   } else if (eta < 0) {
     out.push_back({"  ETA ? (no drone online)", Color::warn});
   } else {
-    out.push_back({fmt::format("  ETA {} (critical path {}, work {} on {} slots)", format_duration(eta),
-                               format_duration(model.critical_path_seconds), format_duration(model.work_seconds),
-                               p.slots_total),
-                   Color::normal});
+    out.push_back(
+      {fmt::format("  ETA {} (critical path {}, work {} on {} slots)", format_duration(eta),
+                   format_duration(model.critical_path_seconds), format_duration(model.work_seconds), p.slots_total),
+       Color::normal});
   }
   out.push_back({fmt::format("  drones {}/{}", p.drones_online, p.drones_total), Color::normal});
   if (p.paused) {
@@ -187,8 +189,8 @@ void apply_status(Model& model, const nlohmann::json& status)
     view.cpu_percent = drone.value("cpu_percent", 0.0);
     view.mem_percent = drone.value("mem_percent", 0.0);
     for (const auto& lease : drone.value("leases", nlohmann::json::array())) {
-      view.jobs.push_back({lease.value("cpv", std::string()), lease.value("elapsed", 0.0),
-                           lease.value("expected_seconds", 0.0)});
+      view.jobs.push_back(
+        {lease.value("cpv", std::string()), lease.value("elapsed", 0.0), lease.value("expected_seconds", 0.0)});
     }
     model.drones.push_back(std::move(view));
   }
@@ -389,13 +391,12 @@ std::vector<Line> layout(const Model& model, size_t width, size_t height, bool k
     }
   }
   if (shown_drones < drone_lines && drone_room > 0) {
-    table.push_back({{fmt::format("{} more drone(s) {} widen or heighten the terminal", drone_lines - shown_drones,
-                                  k_ellipsis),
-                      Color::dim}});
+    table.push_back(
+      {{fmt::format("{} more drone(s) {} widen or heighten the terminal", drone_lines - shown_drones, k_ellipsis),
+        Color::dim}});
     ++used;
   }
-  const size_t event_room = room == SIZE_MAX ? std::min<size_t>(model.events.size(), 10)
-                                             : room - std::min(room, used);
+  const size_t event_room = room == SIZE_MAX ? std::min<size_t>(model.events.size(), 10) : room - std::min(room, used);
   std::vector<Line> out = std::move(top);
   for (auto& line : table) {
     out.push_back(std::move(line));

@@ -41,9 +41,9 @@ const Span* span_with(const std::vector<Line>& lines, const std::string& row, co
 json status_json()
 {
   auto drone = [](const std::string& name, const std::string& state, int running, json leases) {
-    return json{{"name", name},  {"state", state},          {"online", state != "offline"}, {"cores", 16},
-                {"slots", 2},    {"running", running},      {"cpu_percent", 87.4},           {"mem_percent", 41.0},
-                {"leases", leases}};
+    return json{{"name", name},        {"state", state},      {"online", state != "offline"},
+                {"cores", 16},         {"slots", 2},          {"running", running},
+                {"cpu_percent", 87.4}, {"mem_percent", 41.0}, {"leases", leases}};
   };
   auto lease = [](const std::string& cpv, double elapsed, double expected) {
     return json{{"cpv", cpv}, {"state", "active"}, {"elapsed", elapsed}, {"expected_seconds", expected}};
@@ -52,8 +52,14 @@ json status_json()
     {"paused", false},
     {"profile", "default"},
     {"counts",
-     {{"total", 948}, {"received", 312}, {"needed", 620}, {"ready", 9}, {"delegated", 3}, {"blocked", 1},
-      {"dep-failed", 12}, {"failed", 2}}},
+     {{"total", 948},
+      {"received", 312},
+      {"needed", 620},
+      {"ready", 9},
+      {"delegated", 3},
+      {"blocked", 1},
+      {"dep-failed", 12},
+      {"failed", 2}}},
     {"remaining", {{"critical_path_seconds", 5400.0}, {"work_seconds", 36000.0}}},
     {"orchestrator", {{"version", "0.1.0"}, {"orch_id", "abc"}}},
     {"drones",
@@ -72,8 +78,8 @@ Model sample_model(size_t events = 30)
   model.gateway = "ok, active orchestrator http://10.0.0.2:8081";
   apply_status(model, status_json());
   for (size_t i = 0; i < events; ++i) {
-    model.events.push_back(
-      {model.now - 60 + static_cast<double>(i), i % 2 ? "received" : "delegated", "alpha", "app-misc/e" + std::to_string(i) + "-1", ""});
+    model.events.push_back({model.now - 60 + static_cast<double>(i), i % 2 ? "received" : "delegated", "alpha",
+                            "app-misc/e" + std::to_string(i) + "-1", ""});
   }
   model.rate_per_hour = 120;
   return model;
