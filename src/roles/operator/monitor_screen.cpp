@@ -137,10 +137,14 @@ Line count_line(const Model& model)
           count("dep-failed", p.dep_failed, Color::bad)};
 }
 
+// "PAUSED" first: it must survive the cut at 80 columns.
 Line pace_line(const Model& model)
 {
   const auto& p = model.progress;
   Line out;
+  if (p.paused) {
+    out.push_back({"PAUSED  ", Color::warn});
+  }
   out.push_back({model.rate_per_hour < 0 ? std::string("rate ?/h") : fmt::format("rate {:.0f}/h", model.rate_per_hour),
                  Color::normal});
   const double eta = eta_seconds(model);
@@ -151,13 +155,9 @@ Line pace_line(const Model& model)
     out.push_back({"  ETA ? (no drone online)", Color::warn});
   } else {
     out.push_back(
-      {fmt::format("  ETA {} (critical path {}, work {} on {} slots)", format_duration(eta),
+      {fmt::format("  ETA {} (critical path {}, work {} / {} slots)", format_duration(eta),
                    format_duration(model.critical_path_seconds), format_duration(model.work_seconds), p.slots_total),
        Color::normal});
-  }
-  out.push_back({fmt::format("  drones {}/{}", p.drones_online, p.drones_total), Color::normal});
-  if (p.paused) {
-    out.push_back({"  PAUSED", Color::warn});
   }
   return out;
 }

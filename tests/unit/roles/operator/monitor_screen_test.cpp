@@ -216,6 +216,16 @@ TEST_CASE("monitor screen: 80x24 holds everything, nothing wraps")
   CHECK(screen.find("app-misc/e0-1 ") == std::string::npos);
 }
 
+TEST_CASE("monitor screen: PAUSED is never cut off at 80 columns")
+{
+  auto model = sample_model();
+  model.progress.paused = true;
+  model.work_seconds = 9'999'999;
+  model.critical_path_seconds = 9'999'999;
+  const auto text = plain_text(layout(model, 80, 24, true));
+  CHECK(text.find("PAUSED") != std::string::npos);
+}
+
 TEST_CASE("monitor screen: at 80 columns the table's columns line up")
 {
   const auto lines = layout(sample_model(), 80, 24, true);
