@@ -154,10 +154,10 @@ Line pace_line(const Model& model)
   } else if (eta < 0) {
     out.push_back({"  ETA ? (no drone online)", Color::warn});
   } else {
-    out.push_back(
-      {fmt::format("  ETA {} (critical path {}, work {} / {} slots)", format_duration(eta),
-                   format_duration(model.critical_path_seconds), format_duration(model.work_seconds), p.slots_total),
-       Color::normal});
+    out.push_back({fmt::format("  ETA {} (critical path {}, work {} / {} slots)", format_duration(eta),
+                               format_duration(model.critical_path_seconds), format_duration(model.work_seconds),
+                               model.usable_slots),
+                   Color::normal});
   }
   return out;
 }
@@ -178,6 +178,7 @@ void apply_status(Model& model, const nlohmann::json& status)
     model.orchestrator_ok = true;
   }
   model.drones.clear();
+  model.usable_slots = 0;
   const auto drones = status.value("drones", nlohmann::json::array());
   for (const auto& drone : drones) {
     DroneView view;
@@ -191,6 +192,9 @@ void apply_status(Model& model, const nlohmann::json& status)
     for (const auto& lease : drone.value("leases", nlohmann::json::array())) {
       view.jobs.push_back(
         {lease.value("cpv", std::string()), lease.value("elapsed", 0.0), lease.value("expected_seconds", 0.0)});
+    }
+    if (view.state == "online" || view.state == "probation") {
+      model.usable_slots += static_cast<size_t>(std::max(view.slots, 0));
     }
     model.drones.push_back(std::move(view));
   }
@@ -298,10 +302,10 @@ double eta_seconds(const Model& model)
   if (model.work_seconds <= 0) {
     return 0;
   }
-  if (model.progress.slots_total == 0) {
+  if (model.usable_slots == 0) {
     return -1;
   }
-  return std::max(model.critical_path_seconds, model.work_seconds / static_cast<double>(model.progress.slots_total));
+  return std::max(model.critical_path_seconds, model.work_seconds / static_cast<double>(model.usable_slots));
 }
 
 std::string progress_bar(double fraction, size_t width)

@@ -52,6 +52,7 @@ struct Model {
   size_t ready = 0;
   double critical_path_seconds = 0, work_seconds = 0; // status "remaining"
   double rate_per_hour = -1;                          // negative: not known yet
+  size_t usable_slots = 0;                            // of drones online or on probation
   std::vector<DroneView> drones;
   std::vector<EventView> events; // oldest first; the layout shows the newest that fit
   std::string message;           // the answer to the last key, or the reset question
@@ -81,7 +82,7 @@ Color status_color(std::string_view status);
 Color event_color(std::string_view kind);
 
 // When the plan should be done: the longer of the critical path of what is left and the work
-// left spread over the online slots (both over learned durations). 0 when nothing is left,
+// left spread over the slots of drones that can build (online or on probation) (both over learned durations). 0 when nothing is left,
 // negative when no slot is online to do what is left.
 double eta_seconds(const Model& model);
 
