@@ -9,6 +9,7 @@
 
 #include "core/exit_codes.hpp"
 #include "roles/operator/api_client.hpp"
+#include "roles/operator/profile_option.hpp"
 #include "roles/operator/progress.hpp"
 #include "roles/verbs.hpp"
 
@@ -20,6 +21,7 @@ struct MonitorOptions {
   double interval = 2.0; // seconds between updates
   bool once = false;
   bool json = false;
+  std::string profile = std::string(operator_cli::k_default_profile);
 };
 
 int run_monitor(const VerbContext& context, const MonitorOptions& options)
@@ -27,7 +29,8 @@ int run_monitor(const VerbContext& context, const MonitorOptions& options)
   auto client = operator_cli::make_client(context.config);
   const auto start = std::chrono::steady_clock::now();
   for (;;) {
-    const auto status = operator_cli::must(client.get_json("/api/v1/status"));
+    const auto status =
+      operator_cli::must(client.get_json(operator_cli::profile_path("/api/v1/status", options.profile)));
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const auto progress = operator_cli::progress_from_status(status);
     if (options.json) {
@@ -40,8 +43,12 @@ int run_monitor(const VerbContext& context, const MonitorOptions& options)
     std::fflush(stdout);
     if (progress.total > 0 && progress.done()) {
       if (!options.json) {
-        fmt::print("{}\n", progress.stuck() ? "plan stopped: blocked packages remain — run `swarm fix-blocked`"
-                                            : "plan complete — next: `swarm verify`, then `swarm finalize`");
+        fmt::print("{}\n", progress.stuck()
+                             ? fmt::format("plan stopped: blocked packages remain — run `{}`",
+                                           operator_cli::profile_command("swarm fix-blocked", options.profile))
+                             : fmt::format("plan complete — next: `{}`, then `{}`",
+                                           operator_cli::profile_command("swarm verify", options.profile),
+                                           operator_cli::profile_command("swarm finalize", options.profile)));
       }
       return progress.stuck() ? exit_code::k_status_attention : exit_code::k_ok;
     }
@@ -63,6 +70,7 @@ void add_monitor_verbs(std::vector<Verb>& verbs)
       app.add_option("--interval", options.interval, "Seconds between updates (default 2)")->check(CLI::PositiveNumber);
       app.add_flag("--once", options.once, "Print one update and exit");
       add_json_flag(app, options.json);
+      operator_cli::add_profile_option(app, options.profile, "The profile to follow (default: default)");
     },
     run_monitor));
 }
