@@ -40,12 +40,21 @@ Result<net::PlanReply> Coordinator::submit_plan(const portage::Plan& plan, net::
     (ids.count(edge.package) ? edges : other_edges).push_back(edge);
   }
   const auto info = m_plan.info(profile);
-  auto change = diff_plan(info, rows, edges, plan, mode, clear_staging, now());
+  // What was built with another way of building (flags, CHOST, package.env …) is built again.
+  auto rebuild = RebuildBuilt::no;
+  if (mode == net::PlanMode::replace) {
+    const auto previous = load_build_profile(info.build_profile);
+    if (previous.has_value() != build_profile.has_value() ||
+        (previous && portage::build_settings_differ(*previous, *build_profile))) {
+      rebuild = info.source.empty() ? RebuildBuilt::no : RebuildBuilt::yes;
+    }
+  }
+  auto change = diff_plan(info, rows, edges, plan, mode, clear_staging, now(), rebuild);
   std::string hash;
   std::string content;
   if (build_profile) {
-    const auto json = portage::build_profile_to_json(*build_profile);
-    content = json.dump();
+    const auto profile_json = portage::build_profile_to_json(*build_profile);
+    content = profile_json.dump();
     hash = portage::build_profile_hash(*build_profile);
   }
   // A replacement names exactly what it was computed with; an addition keeps the plan's.

@@ -280,8 +280,16 @@ std::optional<net::Lease> Coordinator::try_claim(Drone& drone, net::ClaimCode& c
     // Why: when every ready package is of a profile it cannot take, that profile says it.
     if (!profile_blocks.empty() && std::all_of(profile_blocks.begin(), profile_blocks.end(),
                                                [](const auto& entry) { return bool(entry.second); })) {
-      code = profile_blocks.begin()->second.code;
-      reason = profile_blocks.begin()->second.reason;
+      std::vector<std::string> reasons;
+      code = net::ClaimCode::left_for_other_drones;
+      for (const auto& [profile, block] : profile_blocks) {
+        reasons.push_back(block.reason);
+        // A tree mismatch is what the operator can fix: its code wins.
+        if (block.code == net::ClaimCode::tree_mismatch) {
+          code = block.code;
+        }
+      }
+      reason = "the ready packages are not for it: " + strings::join(reasons, "; ");
       return std::nullopt;
     }
     if (m_plan.scheduler().ready_count() > 0) {

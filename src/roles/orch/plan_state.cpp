@@ -304,7 +304,8 @@ void PlanState::refresh_priorities()
 // diff_plan
 
 PlanChange diff_plan(const PlanInfo& info, const std::vector<PackageRow>& rows, const std::vector<EdgeRow>& edges,
-                     const portage::Plan& plan, net::PlanMode mode, bool clear_staging, double now)
+                     const portage::Plan& plan, net::PlanMode mode, bool clear_staging, double now,
+                     RebuildBuilt rebuild)
 {
   PlanChange change;
   auto& reply = change.reply;
@@ -366,8 +367,9 @@ PlanChange diff_plan(const PlanInfo& info, const std::vector<PackageRow>& rows, 
     }
     auto& row = change.rows[it->second];
     const bool same = row.slot == package.slot && row.repo == package.repo && sorted(row.use) == use;
-    const bool stale = !row.artifact_path.empty() && !tree_timestamp.empty() && !row.built_tree_timestamp.empty() &&
-                       row.built_tree_timestamp != tree_timestamp;
+    const bool stale = !row.artifact_path.empty() &&
+                       (rebuild == RebuildBuilt::yes || (!tree_timestamp.empty() && !row.built_tree_timestamp.empty() &&
+                                                         row.built_tree_timestamp != tree_timestamp));
     if (!same || stale) {
       change.stop_builds.push_back(row.id);
       if (!row.artifact_path.empty()) {

@@ -123,8 +123,11 @@ struct PlanChange {
 // kept out of the plan when they have an artifact and `clear_staging` is false. Add: merged in. A
 // package whose slot, repository or USE changed, or whose artifact was built from another
 // Portage tree, is reset to be built again. `rows` and `edges` are that profile's.
+// `rebuild` yes: every built package is built again (the build profile changed how it builds).
+enum class RebuildBuilt { no, yes };
 PlanChange diff_plan(const PlanInfo& info, const std::vector<PackageRow>& rows, const std::vector<EdgeRow>& edges,
-                     const portage::Plan& plan, net::PlanMode mode, bool clear_staging, double now);
+                     const portage::Plan& plan, net::PlanMode mode, bool clear_staging, double now,
+                     RebuildBuilt rebuild = RebuildBuilt::no);
 
 // CAT/PN of a CAT/PF (the cpv itself when it does not parse).
 std::string cp_of(const std::string& cpv);
