@@ -10,17 +10,30 @@ namespace swarm::portage {
 
 namespace {
 
-const std::vector<std::string> k_flag_variables = {"CFLAGS", "CXXFLAGS", "FCFLAGS", "FFLAGS"};
+// LDFLAGS too: with LTO the code is generated at link time, with the link's -march.
+const std::vector<std::string> k_flag_variables = {"CFLAGS", "CXXFLAGS", "FCFLAGS", "FFLAGS", "LDFLAGS", "RUSTFLAGS"};
 const std::vector<std::string> k_native_flags = {"-march=native", "-mtune=native", "-mcpu=native"};
 
+void add_flag(std::vector<std::string>& out, const std::string& flag)
+{
+  if (std::find(out.begin(), out.end(), flag) == out.end()) {
+    out.push_back(flag);
+  }
+}
+
+// The host-dependent flags of one value: gcc's `-m…=native`, and rustc's `-C target-cpu=native`
+// (also written `-Ctarget-cpu=native` or `--codegen target-cpu=native`).
 std::vector<std::string> native_flags_in(const std::string& value)
 {
   std::vector<std::string> out;
-  for (const auto& word : strings::split_any(value)) {
-    for (const auto& flag : k_native_flags) {
-      if (word == flag && std::find(out.begin(), out.end(), flag) == out.end()) {
-        out.push_back(flag);
-      }
+  const auto words = strings::split_any(value);
+  for (size_t i = 0; i < words.size(); ++i) {
+    const auto& word = words[i];
+    if (std::find(k_native_flags.begin(), k_native_flags.end(), word) != k_native_flags.end()) {
+      add_flag(out, word);
+    } else if (word == "-Ctarget-cpu=native" || word == "--codegen=target-cpu=native" ||
+               ((word == "-C" || word == "--codegen") && i + 1 < words.size() && words[i + 1] == "target-cpu=native")) {
+      add_flag(out, "-C target-cpu=native");
     }
   }
   return out;
@@ -31,7 +44,10 @@ std::string warning(const std::string& where, const std::vector<std::string>& fl
   return fmt::format("{} has {}: a drone would build for its own CPU, not this machine's. Name the CPU instead "
                      "(`gcc -march=native -Q --help=target | grep -E -- '-m(arch|tune|cpu)='` prints what native "
                      "means here, e.g. -march=znver3), or a level every client CPU has (e.g. -march=x86-64-v3)",
-                     where, strings::join(flags, " "));
+                     where, strings::join(flags, " ")) +
+         (std::find(flags.begin(), flags.end(), "-C target-cpu=native") != flags.end()
+            ? std::string("; for rustc, -C target-cpu=NAME likewise")
+            : std::string());
 }
 
 } // namespace

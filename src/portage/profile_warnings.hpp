@@ -11,7 +11,7 @@
 
 namespace swarm::portage {
 
-// One line per compiler-flag variable (CFLAGS, CXXFLAGS, FCFLAGS, FFLAGS; global or set by an
+// One line per compiler-flag variable (CFLAGS, CXXFLAGS, FCFLAGS, FFLAGS, LDFLAGS, RUSTFLAGS; global or set by an
 // env/ file of package.env) holding a `=native` CPU flag, saying what to use instead. Empty when
 // there is none.
 std::vector<std::string> native_flag_warnings(const BuildProfile& profile);

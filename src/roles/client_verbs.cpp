@@ -112,10 +112,32 @@ int run_client_setup(const VerbContext& context, const ClientSetupOptions& optio
 
 struct ClientUpdateOptions {
   bool json = false;
+  std::string profile; // "": whichever binhost Portage is configured with
 };
+
+// `client update --profile NAME`: the binrepos.conf `client setup` wrote must be NAME's.
+void check_binhost_profile(const config::Config& config, const std::string& profile)
+{
+  const std::filesystem::path path = config.get("client.binrepos_conf");
+  auto text = fs::read_file(path, 1u << 20);
+  if (!text) {
+    throw_error(ErrorKind::conflict, fmt::format("cannot read {} ({}): `{}` writes it", path.string(),
+                                                 text.error().message, profile_command("swarm client setup", profile)));
+  }
+  const auto configured = binrepos_conf_profile(*text);
+  if (configured != profile) {
+    throw_error(ErrorKind::conflict,
+                fmt::format("{} points Portage at {}, not at profile {}: run `{}` first", path.string(),
+                            configured ? "profile " + *configured : std::string("no swarm binhost"), profile,
+                            profile_command("swarm client setup", profile)));
+  }
+}
 
 int run_client_update(const VerbContext& context, const ClientUpdateOptions& options)
 {
+  if (!options.profile.empty()) {
+    check_binhost_profile(context.config, options.profile);
+  }
   ClientUpdateSettings settings;
   settings.emerge = context.config.get("client.emerge");
   settings.portageq = context.config.get("client.portageq");
@@ -174,6 +196,7 @@ int run_client_update(const VerbContext& context, const ClientUpdateOptions& opt
 
   if (options.json) {
     print_json(json{{"result", stage_name(result.stage)},
+                    {"profile", options.profile.empty() ? json(nullptr) : json(options.profile)},
                     {"exit_code", code},
                     {"installed", result.installed},
                     {"binaries", report.binaries},
@@ -217,22 +240,29 @@ int run_client_check(const VerbContext& context, const ClientCheckOptions& optio
                             options.profile));
   }
   const auto differences = compare_build_profiles(*swarm_profile.build_profile, local);
-  const bool same = differences.empty();
+  const bool differ = differences_change_binaries(differences);
   if (options.json) {
     print_json(json{{"profile", options.profile},
                     {"build_profile", swarm_profile.hash},
                     {"config_root", options.config_root},
                     {"local_build_profile", portage::build_profile_hash(local)},
-                    {"same", same},
+                    {"same", differences.empty()},
+                    {"binaries_differ", differ},
                     {"differences", differences_to_json(differences)}});
-    return same ? exit_code::k_ok : exit_code::k_failure;
+    return differ ? exit_code::k_failure : exit_code::k_ok;
   }
-  if (same) {
+  if (differences.empty()) {
     fmt::print("this machine ({}) has the configuration of profile {}\n", options.config_root, options.profile);
     return exit_code::k_ok;
   }
   fmt::print("A = profile {}, B = this machine ({})\n", options.profile, options.config_root);
   fmt::print("{}", describe_differences(differences));
+  if (!differ) {
+    fmt::print("{} difference(s), none of which changes a binary: this machine can use profile {}'s binaries (`swarm "
+               "client update` says whether the binhost has every version this tree wants)\n",
+               differences.size(), options.profile);
+    return exit_code::k_ok;
+  }
   fmt::print("{} difference(s): binaries of profile {} were built with A's configuration. Portage refuses a binary "
              "whose USE differs, and other flags differ silently. Make this machine's configuration the profile's, "
              "or give it a profile of its own (`swarm fresh --profile NAME` here).\n",
@@ -262,7 +292,11 @@ void add_client_verbs(std::vector<Verb>& verbs)
     [](CLI::App& app, ConfigFlags& flags, ClientUpdateOptions& options) {
       bind_config_flag(app, flags, "--emerge", "client.emerge");
       bind_config_flag(app, flags, "--portageq", "client.portageq");
+      bind_config_flag(app, flags, "--binrepos-conf", "client.binrepos_conf");
       add_json_flag(app, options.json);
+      add_profile_option(app, options.profile,
+                         "Refuse unless binrepos.conf points at this profile's binhost (`swarm client setup --profile "
+                         "NAME` writes it)");
     },
     run_client_update));
   verbs.push_back(make_verb<ClientCheckOptions>(

@@ -1,6 +1,10 @@
 // `swarm profile show` and `swarm profile diff` (issue 9): the build profile a swarm profile's plan
 // was computed with — settings, make.profile, package files, repositories — as the orchestrator
-// stores it, or this machine's (`--config-root DIR`), and the differences between two of them.
+// stores it (by profile name or hash), or this machine's (a configuration root), and the
+// differences between two of them.
+
+#include <algorithm>
+#include <optional>
 
 #include <CLI/CLI.hpp>
 
@@ -20,87 +24,120 @@ namespace {
 using nlohmann::json;
 using namespace operator_cli;
 
-// One side of a comparison, or the profile shown: a name and its build profile.
+// One side of a comparison, or the profile shown: what it is and its build profile.
 struct Side {
-  std::string label; // "profile desktop", "this machine (/)"
+  std::string label; // "profile desktop", "build profile 3f2a…", "this machine (/)"
   std::string hash;  // of its build profile
   portage::BuildProfile build_profile;
+  std::optional<SwarmProfile> profile; // when it is a swarm profile of the orchestrator
+  std::string config_root;             // when it was captured here
 };
 
-Side swarm_side(const net::HttpClient& client, const std::string& name)
+bool is_hash(const std::string& text)
 {
-  auto profile = must(fetch_swarm_profile(client, name));
+  return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+// NAME, HASH or DIR, as `profile show` and `profile diff` take them: a path (starting with '/' or
+// '.', which no profile name does) is a configuration root captured here; 64 hex digits are a
+// build profile the orchestrator stores; anything else is a swarm profile's name.
+// A swarm profile whose plan came without a build profile is an error, unless `optional`: then
+// the side has no hash.
+Side resolve_side(const VerbContext& context, const std::string& what, bool optional = false)
+{
+  if (what.starts_with('/') || what.starts_with('.')) {
+    subprocess::SystemProcessRunner runner;
+    auto profile = must(capture_local_profile(context.config, what, runner));
+    auto hash = portage::build_profile_hash(profile);
+    Side side{fmt::format("this machine ({})", what), std::move(hash), std::move(profile), std::nullopt, what};
+    return side;
+  }
+  auto client = make_client(context.config);
+  if (is_hash(what)) {
+    auto stored = must(client.get_json("/api/v1/profiles/" + what));
+    auto profile = portage::build_profile_from_json(stored);
+    if (!profile) {
+      throw_error(ErrorKind::internal,
+                  fmt::format("the build profile {} is unreadable: {}", what, profile.error().message));
+    }
+    if (portage::build_profile_hash(*profile) != what) {
+      throw_error(ErrorKind::internal, fmt::format("the build profile stored as {} has another hash", what));
+    }
+    return {"build profile " + what.substr(0, 12), what, std::move(*profile), std::nullopt, ""};
+  }
+  if (!net::is_valid_profile_name(what)) {
+    throw_error(ErrorKind::invalid,
+                fmt::format("\"{}\" is neither a profile name, a build profile hash nor a directory", what));
+  }
+  auto profile = must(fetch_swarm_profile(client, what));
+  if (!profile.build_profile && optional) {
+    return {"profile " + what, "", {}, std::move(profile), ""};
+  }
   if (!profile.build_profile) {
     throw_error(ErrorKind::conflict,
                 fmt::format("profile {} has no build profile: its plan was submitted without one (`swarm fresh --from "
                             "FILE` without --config-root)",
-                            name));
+                            what));
   }
-  return {"profile " + name, profile.hash, std::move(*profile.build_profile)};
-}
-
-Side local_side(const VerbContext& context, const std::string& config_root)
-{
-  subprocess::SystemProcessRunner runner;
-  auto profile = must(capture_local_profile(context.config, config_root, runner));
-  auto hash = portage::build_profile_hash(profile);
-  return {fmt::format("this machine ({})", config_root), std::move(hash), std::move(profile)};
+  auto build_profile = std::move(*profile.build_profile);
+  profile.build_profile.reset();
+  auto hash = profile.hash;
+  return {"profile " + what, std::move(hash), std::move(build_profile), std::move(profile), ""};
 }
 
 // --- profile show -----------------------------------------------------------------------------
 
 struct ProfileShowOptions {
   bool json = false;
-  std::string name = std::string(k_default_profile);
-  std::string config_root; // "": the orchestrator's profile `name`
+  std::string what = std::string(k_default_profile); // NAME, HASH or DIR
 };
 
 int run_profile_show(const VerbContext& context, const ProfileShowOptions& options)
 {
-  if (!options.config_root.empty()) {
-    const auto side = local_side(context, options.config_root);
-    const auto warnings = portage::native_flag_warnings(side.build_profile);
-    if (options.json) {
-      print_json(json{{"config_root", options.config_root},
-                      {"build_profile_hash", side.hash},
-                      {"build_profile", portage::build_profile_to_json(side.build_profile)},
-                      {"warnings", warnings}});
-      return exit_code::k_ok;
-    }
-    fmt::print("{}  (build profile {})\n{}", side.label, side.hash.substr(0, 12),
-               describe_build_profile(side.build_profile));
-    for (const auto& warning : warnings) {
-      fmt::print("warning: {}\n", warning);
-    }
-    return exit_code::k_ok;
-  }
-  auto client = make_client(context.config);
-  const auto profile = must(fetch_swarm_profile(client, options.name));
+  const auto side = resolve_side(context, options.what, true);
+  const auto warnings = portage::native_flag_warnings(side.build_profile);
   if (options.json) {
-    print_json(json{{"name", profile.name},
-                    {"build_profile_hash", profile.hash},
-                    {"source", profile.source},
-                    {"tree_timestamp", profile.tree_timestamp},
-                    {"portage_profile", profile.portage_profile},
-                    {"submitted_at", profile.submitted_at},
-                    {"staging_url", profile.staging_url},
-                    {"production_url", profile.production_url},
-                    {"build_profile",
-                     profile.build_profile ? portage::build_profile_to_json(*profile.build_profile) : json(nullptr)}});
+    json out{{"build_profile_hash", side.hash},
+             {"build_profile", side.hash.empty() ? json(nullptr) : portage::build_profile_to_json(side.build_profile)},
+             {"warnings", warnings}};
+    if (side.profile) {
+      const auto& profile = *side.profile;
+      out["name"] = profile.name;
+      out["source"] = profile.source;
+      out["tree_timestamp"] = profile.tree_timestamp;
+      out["portage_profile"] = profile.portage_profile;
+      out["submitted_at"] = profile.submitted_at;
+      out["staging_url"] = profile.staging_url;
+      out["production_url"] = profile.production_url;
+    }
+    if (!side.config_root.empty()) {
+      out["config_root"] = side.config_root;
+    }
+    print_json(out);
     return exit_code::k_ok;
   }
-  fmt::print("profile       {}\n", profile.name);
-  fmt::print("plan          {} (tree {}, submitted {})\n", profile.source.empty() ? "-" : profile.source,
-             profile.tree_timestamp.empty() ? "unknown" : profile.tree_timestamp, utc_time(profile.submitted_at));
-  fmt::print("production    {}\n", profile.production_url);
-  fmt::print("staging       {}\n", profile.staging_url);
-  if (!profile.build_profile) {
+  if (side.profile) {
+    const auto& profile = *side.profile;
+    fmt::print("profile       {}\n", profile.name);
+    fmt::print("plan          {} (tree {}, submitted {})\n", profile.source.empty() ? "-" : profile.source,
+               profile.tree_timestamp.empty() ? "unknown" : profile.tree_timestamp, utc_time(profile.submitted_at));
+    fmt::print("production    {}\n", profile.production_url);
+    fmt::print("staging       {}\n", profile.staging_url);
+  } else {
+    fmt::print("{}\n", side.label);
+  }
+  if (side.hash.empty()) {
     fmt::print("build profile none: the plan was submitted without one, so the drones build it with their own "
                "configuration (`{}` here sends this machine's)\n",
-               profile_command("swarm fresh", profile.name));
+               profile_command("swarm fresh", side.profile->name));
     return exit_code::k_ok;
   }
-  fmt::print("build profile {}\n{}", profile.hash, describe_build_profile(*profile.build_profile));
+  fmt::print("build profile {}\n{}", side.hash, describe_build_profile(side.build_profile));
+  for (const auto& warning : warnings) {
+    fmt::print("warning: {}\n", warning);
+  }
   return exit_code::k_ok;
 }
 
@@ -108,44 +145,33 @@ int run_profile_show(const VerbContext& context, const ProfileShowOptions& optio
 
 struct ProfileDiffOptions {
   bool json = false;
-  std::vector<std::string> names; // A B, or A alone with --config-root
-  std::string config_root;        // "": both sides are the orchestrator's profiles
+  std::string a; // NAME, HASH or DIR
+  std::string b;
 };
 
 int run_profile_diff(const VerbContext& context, const ProfileDiffOptions& options)
 {
-  const size_t wanted = options.config_root.empty() ? 2 : 1;
-  if (options.names.size() != wanted) {
-    throw_error(ErrorKind::invalid, options.config_root.empty()
-                                      ? "name two profiles (swarm profile diff A B), or one and --config-root DIR"
-                                      : "with --config-root, name one profile: swarm profile diff A --config-root DIR");
-  }
-  for (const auto& name : options.names) {
-    if (!net::is_valid_profile_name(name)) {
-      throw_error(ErrorKind::invalid, fmt::format("\"{}\" is not a profile name", name));
-    }
-  }
-  auto client = make_client(context.config);
-  const auto a = swarm_side(client, options.names[0]);
-  const auto b =
-    options.config_root.empty() ? swarm_side(client, options.names[1]) : local_side(context, options.config_root);
+  const auto a = resolve_side(context, options.a);
+  const auto b = resolve_side(context, options.b);
   const auto differences = compare_build_profiles(a.build_profile, b.build_profile);
-  const bool same = differences.empty();
+  const bool differ = differences_change_binaries(differences);
   if (options.json) {
     print_json(json{{"a", {{"label", a.label}, {"build_profile_hash", a.hash}}},
                     {"b", {{"label", b.label}, {"build_profile_hash", b.hash}}},
-                    {"same", same},
+                    {"same", differences.empty()},
+                    {"binaries_differ", differ},
                     {"differences", differences_to_json(differences)}});
-    return same ? exit_code::k_ok : exit_code::k_failure;
+    return differ ? exit_code::k_failure : exit_code::k_ok;
   }
-  if (same) {
-    fmt::print("{} and {} have the same build profile ({})\n", a.label, b.label, a.hash.substr(0, 12));
+  if (differences.empty()) {
+    fmt::print("{} and {} have the same build configuration ({})\n", a.label, b.label, a.hash.substr(0, 12));
     return exit_code::k_ok;
   }
   fmt::print("A = {} ({})\nB = {} ({})\n", a.label, a.hash.substr(0, 12), b.label, b.hash.substr(0, 12));
   fmt::print("{}", describe_differences(differences));
-  fmt::print("{} difference(s)\n", differences.size());
-  return exit_code::k_failure;
+  fmt::print("{} difference(s){}\n", differences.size(),
+             differ ? "" : "; none of them changes a binary by itself");
+  return differ ? exit_code::k_failure : exit_code::k_ok;
 }
 
 } // namespace
@@ -154,29 +180,26 @@ void add_profile_verbs(std::vector<Verb>& verbs)
 {
   verbs.push_back(
     {"profile", "Build profiles: the configuration each swarm profile's plan was computed with", nullptr, nullptr});
+  const std::string what = "NAME (a swarm profile), HASH (a stored build profile) or DIR (a configuration root here, "
+                           "DIR/etc/portage as PORTAGE_CONFIGROOT means it; starts with / or .)";
   verbs.push_back(make_verb<ProfileShowOptions>(
-    "profile show", "Show a profile's build profile (settings, make.profile, package files, repositories)",
-    [](CLI::App& app, ConfigFlags& flags, ProfileShowOptions& options) {
+    "profile show", "Show a build profile: settings, make.profile, package files, repositories",
+    [what](CLI::App& app, ConfigFlags& flags, ProfileShowOptions& options) {
       add_client_flags(app, flags);
       add_json_flag(app, options.json);
       bind_config_flag(app, flags, "--portageq", "client.portageq");
-      app.add_option("name", options.name, "Profile name (default: default)")->check([](const std::string& name) {
-        return net::is_valid_profile_name(name) ? std::string() : fmt::format("\"{}\" is not a profile name", name);
-      });
-      app.add_option("--config-root", options.config_root,
-                     "Show this machine's instead, captured from DIR/etc/portage as PORTAGE_CONFIGROOT means it");
+      app.add_option("profile", options.what, what + " (default: default)");
     },
     run_profile_show));
   verbs.push_back(make_verb<ProfileDiffOptions>(
     "profile diff",
-    "Compare two profiles' build profiles, or one with this machine's (--config-root); exit 0 the same, 1 different",
-    [](CLI::App& app, ConfigFlags& flags, ProfileDiffOptions& options) {
+    "Compare two build profiles (exit 0 when none of the differences changes a binary, 1 otherwise)",
+    [what](CLI::App& app, ConfigFlags& flags, ProfileDiffOptions& options) {
       add_client_flags(app, flags);
       add_json_flag(app, options.json);
       bind_config_flag(app, flags, "--portageq", "client.portageq");
-      app.add_option("profiles", options.names, "A B: two profile names (A alone with --config-root)")->required();
-      app.add_option("--config-root", options.config_root,
-                     "Compare A with this machine's configuration: DIR/etc/portage as PORTAGE_CONFIGROOT means it");
+      app.add_option("a", options.a, "A: " + what)->required();
+      app.add_option("b", options.b, "B: the same kinds as A")->required();
     },
     run_profile_diff));
 }

@@ -241,8 +241,10 @@ int run_sync_verify(const VerbContext& context, const SyncVerifyOptions& options
 
 // --- info -------------------------------------------------------------------------------------
 
-// Every profile with its binhost URLs; the default profile is listed even before it has a plan.
-json profile_urls(const net::HttpClient& client, const json& orchestrator)
+// Every profile with its URLs; the default profile is listed even before it has a plan. A
+// client's binhost URL is what the gateway's /binhost?profile=NAME hands out (it may name another
+// host than the orchestrator's), asked directly the orchestrator's production URL.
+json profile_urls(const net::HttpClient& client, const json& orchestrator, bool gateway)
 {
   json out = json::array();
   bool has_default = false;
@@ -259,6 +261,15 @@ json profile_urls(const net::HttpClient& client, const json& orchestrator)
     out.insert(out.begin(), json{{"name", k_default_profile},
                                  {"production_url", orchestrator.value("production_url", std::string())},
                                  {"staging_url", orchestrator.value("staging_url", std::string())}});
+  }
+  for (auto& entry : out) {
+    entry["binhost_url"] = entry["production_url"];
+    if (gateway) {
+      if (auto binhost = client.get_json(profile_path("/binhost", entry["name"].get<std::string>()));
+          binhost && binhost->is_object() && !binhost->value("url", std::string()).empty()) {
+        entry["binhost_url"] = binhost->value("url", std::string());
+      }
+    }
   }
   return out;
 }
@@ -293,7 +304,7 @@ int run_info(const VerbContext& context, const JsonOptions& options)
   if (auto info = client.get_json("/api/v1/info")) {
     out["orchestrator"] = *info; // the active one: its id, data dir, staging and production URLs
   }
-  out["profiles"] = profile_urls(client, out.value("orchestrator", health));
+  out["profiles"] = profile_urls(client, out.value("orchestrator", health), out["role"] == "gateway");
   if (options.json) {
     print_json(out);
     return exit_code::k_ok;
@@ -315,8 +326,8 @@ int run_info(const VerbContext& context, const JsonOptions& options)
     fmt::print("production:      {}\n", o.value("production_url", std::string()));
   }
   for (const auto& profile : out["profiles"]) {
-    fmt::print("profile {:<8} production {}, staging {}\n", profile.value("name", std::string()),
-               profile.value("production_url", std::string()), profile.value("staging_url", std::string()));
+    fmt::print("profile {:<8} binhost {} (staging {})\n", profile.value("name", std::string()),
+               profile.value("binhost_url", std::string()), profile.value("staging_url", std::string()));
   }
   if (out.contains("binhost_url")) {
     fmt::print("client binhost:  {}\n", out["binhost_url"].get<std::string>());

@@ -1,6 +1,7 @@
 #include "roles/operator/build_profiles.hpp"
 
 #include <algorithm>
+#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -132,31 +133,143 @@ std::vector<std::string> lines_missing_from(const std::vector<std::string>& line
   return out;
 }
 
+// Settings whose words are a set: their order means nothing to Portage.
+bool is_word_set(const portage::BuildProfile& a, const portage::BuildProfile& b, const std::string& key)
+{
+  if (key == "USE" || key == "FEATURES" || key == "ACCEPT_KEYWORDS") {
+    return true;
+  }
+  for (const auto* profile : {&a, &b}) {
+    if (const auto it = profile->settings.find("USE_EXPAND"); it != profile->settings.end()) {
+      const auto expand = strings::split_any(it->second);
+      if (std::find(expand.begin(), expand.end(), key) != expand.end()) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+std::vector<std::string> sorted_words(const std::string& value)
+{
+  auto words = strings::split_any(value);
+  std::sort(words.begin(), words.end());
+  words.erase(std::unique(words.begin(), words.end()), words.end());
+  return words;
+}
+
+constexpr size_t k_inline_value = 60; // longer values show the words that differ
+
+void compare_settings(const portage::BuildProfile& a, const portage::BuildProfile& b,
+                      std::vector<ProfileDifference>& out)
+{
+  std::set<std::string> keys;
+  for (const auto* profile : {&a, &b}) {
+    for (const auto& [key, value] : profile->settings) {
+      keys.insert(key);
+    }
+  }
+  for (const auto& key : keys) {
+    const auto l = a.settings.find(key);
+    const auto r = b.settings.find(key);
+    const auto left = l == a.settings.end() ? std::string() : l->second;
+    const auto right = r == b.settings.end() ? std::string() : r->second;
+    const bool set = is_word_set(a, b, key);
+    if (set ? sorted_words(left) == sorted_words(right) : left == right) {
+      continue;
+    }
+    ProfileDifference difference;
+    if (l == a.settings.end() || r == b.settings.end()) {
+      difference.what = fmt::format("{}: only in {} (\"{}\")", key, l == a.settings.end() ? "B" : "A",
+                                    l == a.settings.end() ? right : left);
+    } else if (!set && left.size() <= k_inline_value && right.size() <= k_inline_value) {
+      difference.what = fmt::format("{}: \"{}\" → \"{}\"", key, left, right);
+    } else {
+      difference.what = fmt::format("{}: differs", key);
+      const auto words_a = set ? sorted_words(left) : strings::split_any(left);
+      const auto words_b = set ? sorted_words(right) : strings::split_any(right);
+      difference.only_in_a = lines_missing_from(words_a, words_b);
+      difference.only_in_b = lines_missing_from(words_b, words_a);
+      if (!set && difference.only_in_a.empty() && difference.only_in_b.empty()) {
+        difference.what = fmt::format("{}: the same words in another order: \"{}\" → \"{}\"", key, left, right);
+      }
+    }
+    out.push_back(std::move(difference));
+  }
+}
+
 } // namespace
 
 std::vector<ProfileDifference> compare_build_profiles(const portage::BuildProfile& a, const portage::BuildProfile& b)
 {
   std::vector<ProfileDifference> out;
-  for (auto& line : portage::diff_build_profiles(a, b)) {
-    ProfileDifference difference;
-    const auto key = line.substr(0, line.find(": "));
-    if (a.files.count(key) || b.files.count(key)) {
-      const auto in_a = content_lines(a.files, key);
-      const auto in_b = content_lines(b.files, key);
-      difference.only_in_a = lines_missing_from(in_a, in_b);
-      difference.only_in_b = lines_missing_from(in_b, in_a);
+  compare_settings(a, b, out);
+  if (a.make_profile_repo != b.make_profile_repo || a.make_profile != b.make_profile) {
+    out.push_back({fmt::format("make.profile: {}:{} → {}:{}", a.make_profile_repo, a.make_profile,
+                               b.make_profile_repo, b.make_profile),
+                   {},
+                   {},
+                   true});
+  }
+  std::set<std::string> paths;
+  for (const auto* profile : {&a, &b}) {
+    for (const auto& [path, content] : profile->files) {
+      paths.insert(path);
     }
-    difference.what = std::move(line);
+  }
+  for (const auto& path : paths) {
+    const auto l = a.files.find(path);
+    const auto r = b.files.find(path);
+    if (l != a.files.end() && r != b.files.end() && l->second == r->second) {
+      continue;
+    }
+    ProfileDifference difference;
+    difference.what = l == a.files.end()   ? path + ": only in B"
+                      : r == b.files.end() ? path + ": only in A"
+                                           : path + ": differs";
+    const auto in_a = content_lines(a.files, path);
+    const auto in_b = content_lines(b.files, path);
+    difference.only_in_a = lines_missing_from(in_a, in_b);
+    difference.only_in_b = lines_missing_from(in_b, in_a);
     out.push_back(std::move(difference));
   }
+  std::map<std::string, std::string> repos_b;
+  for (const auto& repository : b.repositories) {
+    repos_b[repository.name] = repository.timestamp;
+  }
+  for (const auto& repository : a.repositories) {
+    const auto it = repos_b.find(repository.name);
+    if (it == repos_b.end()) {
+      out.push_back({fmt::format("repository {}: only in A", repository.name), {}, {}, true});
+    } else if (it->second != repository.timestamp) {
+      out.push_back({fmt::format("repository {}: tree \"{}\" → \"{}\"", repository.name, repository.timestamp,
+                                 it->second),
+                     {},
+                     {},
+                     false});
+    }
+    if (it != repos_b.end()) {
+      repos_b.erase(it);
+    }
+  }
+  for (const auto& [name, timestamp] : repos_b) {
+    out.push_back({fmt::format("repository {}: only in B", name), {}, {}, true});
+  }
   return out;
+}
+
+bool differences_change_binaries(const std::vector<ProfileDifference>& differences)
+{
+  return std::any_of(differences.begin(), differences.end(),
+                     [](const ProfileDifference& difference) { return difference.changes_binaries; });
 }
 
 std::string describe_differences(const std::vector<ProfileDifference>& differences)
 {
   std::string out;
   for (const auto& difference : differences) {
-    out += fmt::format("  {}\n", difference.what);
+    out += fmt::format("  {}{}\n", difference.what,
+                       difference.changes_binaries ? "" : "  (the tree only: changes no binary by itself)");
     for (const auto& line : difference.only_in_a) {
       out += fmt::format("      - {}\n", line);
     }
@@ -171,8 +284,10 @@ json differences_to_json(const std::vector<ProfileDifference>& differences)
 {
   json out = json::array();
   for (const auto& difference : differences) {
-    out.push_back(
-      {{"what", difference.what}, {"only_in_a", difference.only_in_a}, {"only_in_b", difference.only_in_b}});
+    out.push_back({{"what", difference.what},
+                   {"only_in_a", difference.only_in_a},
+                   {"only_in_b", difference.only_in_b},
+                   {"changes_binaries", difference.changes_binaries}});
   }
   return out;
 }

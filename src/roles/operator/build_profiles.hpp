@@ -57,21 +57,29 @@ struct SwarmProfile {
 // `name` as the orchestrator has it; not_found naming the profiles it has when it has no such one.
 Result<SwarmProfile> fetch_swarm_profile(const net::HttpClient& client, const std::string& name);
 
-// One difference between two build profiles (A and B): a line of portage::diff_build_profiles,
-// and for a package file, the lines only one side has.
+// One difference between two build profiles (A and B). A setting shows both values, or, for a
+// long one or a set of words (USE, each USE_EXPAND variable, FEATURES, ACCEPT_KEYWORDS), the words
+// only one side has; a package file shows the lines only one side has.
 struct ProfileDifference {
   std::string what;                   // "CFLAGS: \"-O2\" → \"-O3\"", "package.use/desktop: differs"
-  std::vector<std::string> only_in_a; // a file's lines (trimmed, non-empty) that B lacks
+  std::vector<std::string> only_in_a; // words or lines (trimmed, non-empty) that B lacks
   std::vector<std::string> only_in_b; // and those A lacks
+  // False for a difference that does not change a binary by itself: a repository's tree
+  // timestamp (packages of another tree are other versions, which `client update` finds).
+  bool changes_binaries = true;
 };
 
-// Every difference of `b` from `a`; empty when they are the same.
+// Every difference of `b` from `a`; empty when they are the same. USE, the USE_EXPAND variables,
+// FEATURES and ACCEPT_KEYWORDS compare as sets of words (their order means nothing).
 std::vector<ProfileDifference> compare_build_profiles(const portage::BuildProfile& a, const portage::BuildProfile& b);
+
+// Whether any of `differences` changes a binary.
+bool differences_change_binaries(const std::vector<ProfileDifference>& differences);
 
 // The differences for a terminal: each on a line, a file's lines under it as "- " (A) and "+ " (B).
 std::string describe_differences(const std::vector<ProfileDifference>& differences);
 
-// [{"what", "only_in_a", "only_in_b"}…] for --json.
+// [{"what", "only_in_a", "only_in_b", "changes_binaries"}…] for --json.
 nlohmann::json differences_to_json(const std::vector<ProfileDifference>& differences);
 
 // The build profile for a terminal: make.profile, the settings, each file with its lines, and the

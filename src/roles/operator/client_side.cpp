@@ -49,6 +49,23 @@ Result<std::string> binrepos_conf_text(std::string_view binhost_url, std::string
                      is_default ? std::string() : "-" + std::string(profile), url);
 }
 
+std::optional<std::string> binrepos_conf_profile(std::string_view text)
+{
+  for (const auto& raw : strings::split(text, '\n')) {
+    const auto line = strings::trim(raw);
+    if (line == "[swarm]") {
+      return std::string("default");
+    }
+    if (line.starts_with("[swarm-") && line.ends_with("]")) {
+      const auto name = std::string(line.substr(7, line.size() - 8));
+      if (net::is_valid_profile_name(name)) {
+        return name;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 std::string profile_binhost_url(const std::string& default_production_url, const std::string& profile)
 {
   return orch::profile_url(default_production_url, profile);

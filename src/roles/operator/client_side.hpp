@@ -3,6 +3,7 @@
 // (`fresh`, `client update`), the binrepos.conf entry `client setup` writes and the profile URL
 // it points at, and package arguments.
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +29,10 @@ std::vector<std::string> client_update_argv(const std::string& emerge);
 // http(s).
 Result<std::string> binrepos_conf_text(std::string_view binhost_url, std::string_view from,
                                        std::string_view profile = "default");
+
+// The swarm profile a binrepos.conf written by binrepos_conf_text() is for: "default" for a
+// [swarm] section, NAME for [swarm-NAME]; nullopt when it has neither.
+std::optional<std::string> binrepos_conf_profile(std::string_view text);
 
 // A profile's production URL from the default profile's, as the orchestrator lays them out
 // (`/production` → `/p/PROFILE/production`), for an orchestrator asked directly.
