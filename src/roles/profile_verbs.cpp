@@ -35,9 +35,8 @@ struct Side {
 
 bool is_hash(const std::string& text)
 {
-  return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
+  return text.size() == 64 &&
+         std::all_of(text.begin(), text.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 // NAME, HASH or DIR, as `profile show` and `profile diff` take them: a path (starting with '/' or
@@ -169,8 +168,7 @@ int run_profile_diff(const VerbContext& context, const ProfileDiffOptions& optio
   }
   fmt::print("A = {} ({})\nB = {} ({})\n", a.label, a.hash.substr(0, 12), b.label, b.hash.substr(0, 12));
   fmt::print("{}", describe_differences(differences));
-  fmt::print("{} difference(s){}\n", differences.size(),
-             differ ? "" : "; none of them changes a binary by itself");
+  fmt::print("{} difference(s){}\n", differences.size(), differ ? "" : "; none of them changes a binary by itself");
   return differ ? exit_code::k_failure : exit_code::k_ok;
 }
 
@@ -192,8 +190,7 @@ void add_profile_verbs(std::vector<Verb>& verbs)
     },
     run_profile_show));
   verbs.push_back(make_verb<ProfileDiffOptions>(
-    "profile diff",
-    "Compare two build profiles (exit 0 when none of the differences changes a binary, 1 otherwise)",
+    "profile diff", "Compare two build profiles (exit 0 when none of the differences changes a binary, 1 otherwise)",
     [what](CLI::App& app, ConfigFlags& flags, ProfileDiffOptions& options) {
       add_client_flags(app, flags);
       add_json_flag(app, options.json);

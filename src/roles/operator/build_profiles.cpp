@@ -205,8 +205,8 @@ std::vector<ProfileDifference> compare_build_profiles(const portage::BuildProfil
   std::vector<ProfileDifference> out;
   compare_settings(a, b, out);
   if (a.make_profile_repo != b.make_profile_repo || a.make_profile != b.make_profile) {
-    out.push_back({fmt::format("make.profile: {}:{} → {}:{}", a.make_profile_repo, a.make_profile,
-                               b.make_profile_repo, b.make_profile),
+    out.push_back({fmt::format("make.profile: {}:{} → {}:{}", a.make_profile_repo, a.make_profile, b.make_profile_repo,
+                               b.make_profile),
                    {},
                    {},
                    true});
@@ -242,11 +242,11 @@ std::vector<ProfileDifference> compare_build_profiles(const portage::BuildProfil
     if (it == repos_b.end()) {
       out.push_back({fmt::format("repository {}: only in A", repository.name), {}, {}, true});
     } else if (it->second != repository.timestamp) {
-      out.push_back({fmt::format("repository {}: tree \"{}\" → \"{}\"", repository.name, repository.timestamp,
-                                 it->second),
-                     {},
-                     {},
-                     false});
+      out.push_back(
+        {fmt::format("repository {}: tree \"{}\" → \"{}\"", repository.name, repository.timestamp, it->second),
+         {},
+         {},
+         false});
     }
     if (it != repos_b.end()) {
       repos_b.erase(it);

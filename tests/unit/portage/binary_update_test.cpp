@@ -29,8 +29,7 @@ BinaryUpdateReport assess(const std::string& text)
 TEST_CASE("binary update: every world package has a binary")
 {
   const auto report = assess(recorded("world-all-binaries.txt"));
-  CHECK(report.binaries ==
-        std::vector<std::string>{"cat/rt-r-1", "cat/lib-a-1", "cat/lib-b-1", "cat/app-c-1"});
+  CHECK(report.binaries == std::vector<std::string>{"cat/rt-r-1", "cat/lib-a-1", "cat/lib-b-1", "cat/app-c-1"});
   CHECK(report.from_source.empty());
   CHECK(report.unsatisfied.empty());
   CHECK(report.problems.empty());
@@ -129,8 +128,8 @@ TEST_CASE("binary update: the world file and the VDB")
   CHECK((*installed)[1].slot == "2/2.1");
   CHECK(read_vdb(root.path() / "nowhere").value().empty());
 
-  const std::vector<std::string> world = {"cat/app-c",  "cat/app-c::test_repo", "cat/lib-a:2", "cat/lib-a:1",
-                                          ">=cat/lib-a-3", "cat/leaf-d", "not an atom"};
+  const std::vector<std::string> world = {"cat/app-c",     "cat/app-c::test_repo", "cat/lib-a:2", "cat/lib-a:1",
+                                          ">=cat/lib-a-3", "cat/leaf-d",           "not an atom"};
   CHECK(unsatisfied_atoms(world, *installed) ==
         std::vector<std::string>{"cat/lib-a:1", ">=cat/lib-a-3", "cat/leaf-d", "not an atom"});
 }

@@ -46,6 +46,5 @@ TEST_CASE("client side: a profile's binrepos.conf section and URL")
   CHECK_FALSE(binrepos_conf_profile("[swarm-../x]\n"));
   CHECK_FALSE(binrepos_conf_text("http://x/", "g", "../etc"));
   CHECK(profile_binhost_url("http://orch.lan:7070/production", "default") == "http://orch.lan:7070/production");
-  CHECK(profile_binhost_url("http://orch.lan:7070/production", "server") ==
-        "http://orch.lan:7070/p/server/production");
+  CHECK(profile_binhost_url("http://orch.lan:7070/production", "server") == "http://orch.lan:7070/p/server/production");
 }

@@ -38,8 +38,7 @@ TEST_CASE("profile option: paths and suggested commands name the profile, the de
 
 TEST_CASE("profile option: the drones that build for a profile")
 {
-  const json drones = json::array({json{{"name", "all"}},
-                                   json{{"name", "empty"}, {"profiles", json::array()}},
+  const json drones = json::array({json{{"name", "all"}}, json{{"name", "empty"}, {"profiles", json::array()}},
                                    json{{"name", "desk"}, {"profiles", {"desktop"}}},
                                    json{{"name", "srv"}, {"profiles", {"server", "default"}}}});
   auto names = [](const json& list) {
