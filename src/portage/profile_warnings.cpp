@@ -14,7 +14,7 @@ namespace {
 const std::vector<std::string> k_flag_variables = {"CFLAGS", "CXXFLAGS", "FCFLAGS", "FFLAGS", "LDFLAGS", "RUSTFLAGS"};
 const std::vector<std::string> k_native_flags = {"-march=native", "-mtune=native", "-mcpu=native"};
 
-void add_flag(std::vector<std::string>& out, const std::string& flag)
+void add_native_flag(std::vector<std::string>& out, const std::string& flag)
 {
   if (std::find(out.begin(), out.end(), flag) == out.end()) {
     out.push_back(flag);
@@ -30,10 +30,10 @@ std::vector<std::string> native_flags_in(const std::string& value)
   for (size_t i = 0; i < words.size(); ++i) {
     const auto& word = words[i];
     if (std::find(k_native_flags.begin(), k_native_flags.end(), word) != k_native_flags.end()) {
-      add_flag(out, word);
+      add_native_flag(out, word);
     } else if (word == "-Ctarget-cpu=native" || word == "--codegen=target-cpu=native" ||
                ((word == "-C" || word == "--codegen") && i + 1 < words.size() && words[i + 1] == "target-cpu=native")) {
-      add_flag(out, "-C target-cpu=native");
+      add_native_flag(out, "-C target-cpu=native");
     }
   }
   return out;

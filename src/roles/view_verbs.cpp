@@ -24,7 +24,7 @@ namespace {
 using nlohmann::json;
 using namespace operator_cli;
 
-void client_verb(CLI::App& app, ConfigFlags& flags, bool& json_output)
+void view_flags(CLI::App& app, ConfigFlags& flags, bool& json_output)
 {
   add_client_flags(app, flags);
   add_json_flag(app, json_output);
@@ -345,7 +345,7 @@ void add_view_verbs(std::vector<Verb>& verbs)
   verbs.push_back(make_verb<DronesOptions>(
     "drones", "The drones: state, slots, build root, profiles, tree, last heartbeat, refusals",
     [](CLI::App& app, ConfigFlags& flags, DronesOptions& options) {
-      client_verb(app, flags, options.json);
+      view_flags(app, flags, options.json);
       add_profile_option(app, options.profile,
                          "Only the drones building for this profile, trees against its plan (default: every drone)");
     },
@@ -362,7 +362,7 @@ void add_view_verbs(std::vector<Verb>& verbs)
   verbs.push_back(make_verb<HistoryOptions>(
     "history", "Past builds: start, end, drone, package, result, duration",
     [](CLI::App& app, ConfigFlags& flags, HistoryOptions& options) {
-      client_verb(app, flags, options.json);
+      view_flags(app, flags, options.json);
       app.add_option("--package", options.package, "Only builds of CAT/PKG-VER");
       app.add_option("--drone", options.drone, "Only builds on this drone");
       app.add_option("--limit", options.limit, "Newest N builds (default 50)");
@@ -374,13 +374,13 @@ void add_view_verbs(std::vector<Verb>& verbs)
     "Check the Portage tree timestamp of each online drone building for the profile against its plan's (exit 1 on a "
     "mismatch)",
     [](CLI::App& app, ConfigFlags& flags, SyncVerifyOptions& options) {
-      client_verb(app, flags, options.json);
+      view_flags(app, flags, options.json);
       add_profile_option(app, options.profile, "Profile whose plan tree the drones must have (default: default)");
     },
     run_sync_verify));
   verbs.push_back(make_verb<JsonOptions>(
     "info", "Where everything is: gateway, orchestrators, every profile's binhost URLs, data dirs, local paths",
-    [](CLI::App& app, ConfigFlags& flags, JsonOptions& options) { client_verb(app, flags, options.json); }, run_info));
+    [](CLI::App& app, ConfigFlags& flags, JsonOptions& options) { view_flags(app, flags, options.json); }, run_info));
 }
 
 } // namespace swarm::roles

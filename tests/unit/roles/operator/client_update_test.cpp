@@ -41,14 +41,14 @@ public:
   }
 };
 
-std::string recorded(const std::string& name)
+std::string recorded_output(const std::string& name)
 {
   auto text = fs::read_file(test::portage_data("realportage-emerge/" + name), 1u << 20);
   REQUIRE(text.has_value());
   return *text;
 }
 
-ClientUpdateSettings settings()
+ClientUpdateSettings fake_settings()
 {
   ClientUpdateSettings out;
   out.emerge = "emerge";
@@ -64,9 +64,9 @@ TEST_CASE("client update: everything from binaries, then the VDB holds the world
   REQUIRE(fs::write_file_atomic(root.path() / "var/lib/portage/world", "cat/app-c\n").has_value());
   FakePortage portage;
   portage.eroot = root.path();
-  portage.pretend_output = recorded("world-all-binaries.txt");
+  portage.pretend_output = recorded_output("world-all-binaries.txt");
   portage.install_merges = {"cat/rt-r-1", "cat/lib-a-1", "cat/lib-b-1", "cat/app-c-1"};
-  auto result = update_from_binaries(settings(), portage);
+  auto result = update_from_binaries(fake_settings(), portage);
   REQUIRE_MESSAGE(result.has_value(), result.error().message);
   CHECK(result->stage == ClientUpdateResult::Stage::updated);
   CHECK(result->installed);
@@ -83,8 +83,8 @@ TEST_CASE("client update: a dropped world atom is refused before anything is ins
   fs::TempDir root{"client"};
   FakePortage portage;
   portage.eroot = root.path();
-  portage.pretend_output = recorded("world-atom-without-binary.txt");
-  auto result = update_from_binaries(settings(), portage);
+  portage.pretend_output = recorded_output("world-atom-without-binary.txt");
+  auto result = update_from_binaries(fake_settings(), portage);
   REQUIRE(result.has_value());
   CHECK(result->stage == ClientUpdateResult::Stage::refused);
   CHECK_FALSE(result->installed);
@@ -92,8 +92,8 @@ TEST_CASE("client update: a dropped world atom is refused before anything is ins
   CHECK(portage.calls.size() == 1); // only the --pretend run
 
   portage.calls.clear();
-  portage.pretend_output = recorded("world-getbinpkg-builds-from-source.txt");
-  result = update_from_binaries(settings(), portage);
+  portage.pretend_output = recorded_output("world-getbinpkg-builds-from-source.txt");
+  result = update_from_binaries(fake_settings(), portage);
   REQUIRE(result.has_value());
   CHECK(result->stage == ClientUpdateResult::Stage::refused);
   CHECK(result->report.from_source == std::vector<std::string>{"cat/leaf-d-1"});
@@ -106,18 +106,18 @@ TEST_CASE("client update: a failing --pretend, a failing install, a world atom m
   REQUIRE(fs::write_file_atomic(root.path() / "var/lib/portage/world", "cat/app-c\ncat/leaf-d\n").has_value());
   FakePortage portage;
   portage.eroot = root.path();
-  portage.pretend_output = recorded("explicit-atom-without-binary.txt");
+  portage.pretend_output = recorded_output("explicit-atom-without-binary.txt");
   portage.pretend_exit = 1;
-  auto result = update_from_binaries(settings(), portage);
+  auto result = update_from_binaries(fake_settings(), portage);
   REQUIRE(result.has_value());
   CHECK(result->stage == ClientUpdateResult::Stage::pretend_failed);
   CHECK(result->emerge_exit_code == 1);
   CHECK(portage.calls.size() == 1);
 
   portage.pretend_exit = 0;
-  portage.pretend_output = recorded("world-all-binaries.txt");
+  portage.pretend_output = recorded_output("world-all-binaries.txt");
   portage.install_exit = 1;
-  result = update_from_binaries(settings(), portage);
+  result = update_from_binaries(fake_settings(), portage);
   REQUIRE(result.has_value());
   CHECK(result->stage == ClientUpdateResult::Stage::install_failed);
   CHECK(result->installed);
@@ -125,7 +125,7 @@ TEST_CASE("client update: a failing --pretend, a failing install, a world atom m
   // Portage said it would install everything and exited 0, yet leaf-d is not installed.
   portage.install_exit = 0;
   portage.install_merges = {"cat/app-c-1"};
-  result = update_from_binaries(settings(), portage);
+  result = update_from_binaries(fake_settings(), portage);
   REQUIRE(result.has_value());
   CHECK(result->stage == ClientUpdateResult::Stage::incomplete);
   CHECK(result->missing == std::vector<std::string>{"cat/leaf-d"});
@@ -138,8 +138,8 @@ TEST_CASE("client update: nothing to do runs no install")
   REQUIRE(fs::make_dirs(root.path() / "var/db/pkg/cat/app-c-1").has_value());
   FakePortage portage;
   portage.eroot = root.path();
-  portage.pretend_output = recorded("world-nothing-to-do.txt");
-  auto result = update_from_binaries(settings(), portage);
+  portage.pretend_output = recorded_output("world-nothing-to-do.txt");
+  auto result = update_from_binaries(fake_settings(), portage);
   REQUIRE(result.has_value());
   CHECK(result->stage == ClientUpdateResult::Stage::updated);
   CHECK_FALSE(result->installed);
