@@ -230,7 +230,8 @@ struct ClientCheckOptions {
 int run_client_check(const VerbContext& context, const ClientCheckOptions& options)
 {
   subprocess::SystemProcessRunner runner;
-  const auto local = must(capture_local_profile(context.config, options.config_root, runner));
+  const auto config_root = config_root_argument(options.config_root);
+  const auto local = must(capture_local_profile(context.config, config_root, runner));
   auto client = make_client(context.config);
   const auto swarm_profile = must(fetch_swarm_profile(client, options.profile));
   if (!swarm_profile.build_profile) {
@@ -244,7 +245,7 @@ int run_client_check(const VerbContext& context, const ClientCheckOptions& optio
   if (options.json) {
     print_json(json{{"profile", options.profile},
                     {"build_profile", swarm_profile.hash},
-                    {"config_root", options.config_root},
+                    {"config_root", config_root},
                     {"local_build_profile", portage::build_profile_hash(local)},
                     {"same", differences.empty()},
                     {"binaries_differ", differ},
@@ -252,10 +253,10 @@ int run_client_check(const VerbContext& context, const ClientCheckOptions& optio
     return differ ? exit_code::k_failure : exit_code::k_ok;
   }
   if (differences.empty()) {
-    fmt::print("this machine ({}) has the configuration of profile {}\n", options.config_root, options.profile);
+    fmt::print("this machine ({}) has the configuration of profile {}\n", config_root, options.profile);
     return exit_code::k_ok;
   }
-  fmt::print("A = profile {}, B = this machine ({})\n", options.profile, options.config_root);
+  fmt::print("A = profile {}, B = this machine ({})\n", options.profile, config_root);
   fmt::print("{}", describe_differences(differences));
   if (!differ) {
     fmt::print("{} difference(s), none of which changes a binary: this machine can use profile {}'s binaries (`swarm "

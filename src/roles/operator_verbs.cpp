@@ -597,7 +597,8 @@ void add_operator_verbs(std::vector<Verb>& verbs)
       bind_config_flag(app, flags, "--portageq", "client.portageq");
       add_profile_option(app, options.profile, "The swarm profile whose plan this is (default: default)");
       app.add_option_function<std::string>(
-        "--config-root", [&options](const std::string& root) { options.config_root = root; },
+        "--config-root",
+        [&options](const std::string& root) { options.config_root = operator_cli::config_root_argument(root); },
         "Plan and capture the build profile of DIR/etc/portage, as PORTAGE_CONFIGROOT means it (default /; with "
         "--from, no build profile unless given)");
     },

@@ -47,11 +47,11 @@ bool is_hash(const std::string& text)
 Side resolve_side(const VerbContext& context, const std::string& what, bool optional = false)
 {
   if (what.starts_with('/') || what.starts_with('.')) {
+    const auto root = config_root_argument(what);
     subprocess::SystemProcessRunner runner;
-    auto profile = must(capture_local_profile(context.config, what, runner));
+    auto profile = must(capture_local_profile(context.config, root, runner));
     auto hash = portage::build_profile_hash(profile);
-    Side side{fmt::format("this machine ({})", what), std::move(hash), std::move(profile), std::nullopt, what};
-    return side;
+    return {fmt::format("this machine ({})", root), std::move(hash), std::move(profile), std::nullopt, root};
   }
   auto client = make_client(context.config);
   if (is_hash(what)) {

@@ -412,7 +412,8 @@ void add_release_verbs(std::vector<Verb>& verbs)
       bind_config_flag(app, flags, "--portageq", "client.portageq");
       operator_cli::add_profile_option(app, options.profile, "The swarm profile to release (default: default)");
       app.add_option_function<std::string>(
-        "--config-root", [&options](const std::string& root) { options.config_root = root; },
+        "--config-root",
+        [&options](const std::string& root) { options.config_root = operator_cli::config_root_argument(root); },
         "Plan and capture the build profile of DIR/etc/portage, as `fresh --config-root` (default /)");
     },
     run_release));

@@ -1,6 +1,7 @@
 #include "roles/operator/build_profiles.hpp"
 
 #include <algorithm>
+#include <filesystem>
 #include <set>
 
 #include <fmt/format.h>
@@ -13,11 +14,23 @@ namespace swarm::roles::operator_cli {
 
 using nlohmann::json;
 
+std::string config_root_argument(const std::string& text)
+{
+  if (text.empty()) {
+    return "/";
+  }
+  auto path = std::filesystem::absolute(text).lexically_normal().string();
+  while (path.size() > 1 && path.ends_with('/')) {
+    path.pop_back();
+  }
+  return path;
+}
+
 Result<portage::BuildProfile> capture_local_profile(const config::Config& config, const std::string& config_root,
                                                     subprocess::ProcessRunner& runner)
 {
   portage::CaptureOptions options;
-  options.config_root = config_root.empty() ? std::string("/") : config_root;
+  options.config_root = config_root_argument(config_root);
   options.portageq = config.get("client.portageq");
   auto profile = portage::capture_build_profile(options, runner);
   if (!profile) {

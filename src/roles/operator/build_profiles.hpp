@@ -18,6 +18,9 @@
 
 namespace swarm::roles::operator_cli {
 
+// A --config-root argument as Portage wants PORTAGE_CONFIGROOT: absolute, normalised ("" → "/").
+std::string config_root_argument(const std::string& text);
+
 // This machine's build profile: PORTAGE_CONFIGROOT=`config_root` ("/": Portage's default) as
 // client.portageq reports it, with the package files of its etc/portage.
 Result<portage::BuildProfile> capture_local_profile(const config::Config& config, const std::string& config_root,
