@@ -48,6 +48,12 @@ std::string recorded_output(const std::string& name)
   return *text;
 }
 
+void write_world(const std::filesystem::path& root, const std::string& text)
+{
+  REQUIRE(fs::make_dirs(root / "var/lib/portage").has_value());
+  REQUIRE(fs::write_file_atomic(root / "var/lib/portage/world", text).has_value());
+}
+
 ClientUpdateSettings fake_settings()
 {
   ClientUpdateSettings out;
@@ -61,7 +67,7 @@ ClientUpdateSettings fake_settings()
 TEST_CASE("client update: everything from binaries, then the VDB holds the world")
 {
   fs::TempDir root{"client"};
-  REQUIRE(fs::write_file_atomic(root.path() / "var/lib/portage/world", "cat/app-c\n").has_value());
+  write_world(root.path(), "cat/app-c\n");
   FakePortage portage;
   portage.eroot = root.path();
   portage.pretend_output = recorded_output("world-all-binaries.txt");
@@ -103,7 +109,7 @@ TEST_CASE("client update: a dropped world atom is refused before anything is ins
 TEST_CASE("client update: a failing --pretend, a failing install, a world atom missing afterwards")
 {
   fs::TempDir root{"client"};
-  REQUIRE(fs::write_file_atomic(root.path() / "var/lib/portage/world", "cat/app-c\ncat/leaf-d\n").has_value());
+  write_world(root.path(), "cat/app-c\ncat/leaf-d\n");
   FakePortage portage;
   portage.eroot = root.path();
   portage.pretend_output = recorded_output("explicit-atom-without-binary.txt");
@@ -134,7 +140,7 @@ TEST_CASE("client update: a failing --pretend, a failing install, a world atom m
 TEST_CASE("client update: nothing to do runs no install")
 {
   fs::TempDir root{"client"};
-  REQUIRE(fs::write_file_atomic(root.path() / "var/lib/portage/world", "cat/app-c\n").has_value());
+  write_world(root.path(), "cat/app-c\n");
   REQUIRE(fs::make_dirs(root.path() / "var/db/pkg/cat/app-c-1").has_value());
   FakePortage portage;
   portage.eroot = root.path();
