@@ -117,13 +117,6 @@ int run_fresh(const VerbContext& context, const FreshOptions& options)
   }
   subprocess::SystemProcessRunner runner;
   const auto build = must(plan_build_profile(context.config, options.from.empty(), options.config_root, runner));
-  for (const auto& warning : build.warnings) {
-    fmt::print(stderr, "warning: {}\n", warning);
-  }
-  if (!build.profile) {
-    fmt::print(stderr, "note: no build profile goes with this plan (a saved emerge output without --config-root): "
-                       "the drones build it with their own configuration\n");
-  }
 
   auto client = make_client(context.config);
   const auto drones = must(client.get_json("/api/v1/drones"));
@@ -139,6 +132,13 @@ int run_fresh(const VerbContext& context, const FreshOptions& options)
   if (trees.matching.empty() && trees.mismatching.empty()) {
     fmt::print(stderr, "warning: no drone building for profile {} is online; the plan waits for one\n",
                options.profile);
+  }
+  for (const auto& warning : build.warnings) {
+    fmt::print(stderr, "warning: {}\n", warning);
+  }
+  if (!build.profile) {
+    fmt::print(stderr, "note: no build profile goes with this plan (a saved emerge output without --config-root): "
+                       "the drones build it with their own configuration\n");
   }
 
   if (!confirm(options.confirm,

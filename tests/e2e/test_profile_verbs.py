@@ -38,7 +38,9 @@ def as_json(sw, result, what):
 def write_repo(root, plan):
     for package in plan["packages"]:
         category, pf = package["cpv"].split("/")
-        write_file(os.path.join(root, "metadata", "md5-cache", category, pf), "EAPI=8\nSLOT=0\nKEYWORDS=amd64\n")
+        needs = " ".join("=" + e["needs"] for e in plan["edges"] if e["package"] == package["cpv"])
+        write_file(os.path.join(root, "metadata", "md5-cache", category, pf),
+                   f"EAPI=8\nSLOT=0\nKEYWORDS=amd64\nDEPEND={needs}\n")
     write_file(os.path.join(root, "metadata", "timestamp.chk"), TREE + "\n")
     write_file(os.path.join(root, "profiles", "repo_name"), "gentoo\n")
 
@@ -219,8 +221,13 @@ def main():
              f"status --profile desktop ({status.get('profile')}, {status.get('counts')})")
     token = sw.enroll(orch, "d1")
     sw.start_drone(orch.url, "d1", token, sw.write_plan(plan, "drone-plan.json"), slots=2, time_scale=0.001)
-    sw.wait_until(lambda: orch.api("GET", "/api/v1/status?profile=desktop").json()["counts"]["received"] == 2, 60,
-                  "desktop built")
+    try:
+        sw.wait_until(lambda: orch.api("GET", "/api/v1/status?profile=desktop").json()["counts"]["received"] == 2,
+                      90, "desktop built")
+    except AssertionError as error:
+        sw.check(False, f"{error}: {orch.api('GET', '/api/v1/status?profile=desktop').json()['counts']} "
+                        f"{orch.api('GET', '/api/v1/drones').json()['drones']}")
+        sw.finish()
     drones = as_json(sw, swarm("drones", *conn[:4], "--profile", "server", "--json"), "drones --profile")
     sw.check([d["name"] for d in drones] == ["d1"], f"drones --profile server: d1 serves every profile ({drones})")
     verify = swarm("verify", *conn[:4], "--profile", "desktop", "--json")
