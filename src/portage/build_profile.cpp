@@ -115,7 +115,11 @@ Result<std::string> portageq(const CaptureOptions& options, subprocess::ProcessR
   if (!outcome) {
     return fail(outcome.error());
   }
-  if (!outcome->success()) {
+  // `portageq envvar` exits 1 when one of the variables is unset, and still prints every one
+  // (the unset ones as '').
+  const bool unset_variables = args.front() == "envvar" && outcome->exit_code == 1 && outcome->signal == 0 &&
+                               !outcome->timed_out && !outcome->stopped;
+  if (!outcome->success() && !unset_variables) {
     return fail(ErrorKind::io, "{} {} {}: {}", options.portageq, args.front(), outcome->describe(),
                 strings::trim(outcome->output.substr(0, 500)));
   }

@@ -151,7 +151,8 @@ def main():
     # 2. A binhost without one world package: refused, named, nothing installed.
     lacking = prefix("client-lacking", "--binhost", binhost + "/lacking")
     update = swarm_client(lacking, "update")
-    sw.check(update.returncode != 0 and "cat/opt-u" in update.stderr and update.stderr.startswith("swarm: error:"),
+    errors = [line for line in update.stderr.splitlines() if line.startswith("swarm: error:")]
+    sw.check(update.returncode == 1 and len(errors) == 1 and "cat/opt-u" in errors[0],
              f"client update refuses a binhost lacking opt-u, naming it ({update.stderr[-400:]})")
     sw.check(vdb(lacking) == [], f"and installs nothing: {vdb(lacking)}")
 
