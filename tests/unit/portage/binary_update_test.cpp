@@ -12,7 +12,7 @@ namespace {
 // A real `emerge --pretend … --getbinpkgonly @world` output (tests/data/portage/realportage-emerge).
 std::string recorded(const std::string& name)
 {
-  auto text = fs::read_file(test::portage_data("realportage-emerge/" + name), 1u << 20);
+  auto text = fs::read_file(swarm::test::portage_data("realportage-emerge/" + name), 1u << 20);
   REQUIRE_MESSAGE(text.has_value(), "missing recorded output ", name);
   return *text;
 }

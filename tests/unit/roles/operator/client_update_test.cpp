@@ -43,7 +43,7 @@ public:
 
 std::string recorded_output(const std::string& name)
 {
-  auto text = fs::read_file(test::portage_data("realportage-emerge/" + name), 1u << 20);
+  auto text = fs::read_file(swarm::test::portage_data("realportage-emerge/" + name), 1u << 20);
   REQUIRE(text.has_value());
   return *text;
 }
