@@ -17,6 +17,8 @@ constexpr KeyDef k_keys[] = {
   {"client.timeout", seconds, "30s", "Timeout of one API call"},
   {"client.binrepos_conf", string, "/etc/portage/binrepos.conf/swarm.conf", "File `swarm client setup` writes"},
   {"client.emerge", string, "/usr/bin/emerge", "Portage's emerge, for `fresh`, `build-local` and `client update`"},
+  {"client.portageq", string, "/usr/bin/portageq",
+   "Portage's portageq, for the build profile `fresh` and `client check` capture and `client update`'s checks"},
   {"client.repo_dir", string, "/var/db/repos/gentoo", "Ebuild repository whose md5-cache `fresh` reads"},
   {"client.orch_data_dir", string, "/var/lib/swarm/orch", "Orchestrator data dir (for `drone enroll` and `info`)"},
 

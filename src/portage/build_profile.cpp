@@ -95,14 +95,22 @@ Result<std::string> portageq(const CaptureOptions& options, subprocess::ProcessR
   subprocess::Spec spec;
   spec.argv = {options.portageq};
   spec.argv.insert(spec.argv.end(), args.begin(), args.end());
-  spec.env["PORTAGE_CONFIGROOT"] = options.config_root.string();
+  // "/" is Portage's default; leaving the variable unset keeps a Gentoo Prefix's own default
+  // (EPREFIX/etc/portage), which PORTAGE_CONFIGROOT=/ would override.
+  if (options.config_root != "/") {
+    spec.env["PORTAGE_CONFIGROOT"] = options.config_root.string();
+  }
   spec.capture = subprocess::Capture::yes;
   spec.timeout = std::chrono::minutes(2);
   auto outcome = runner.run(spec);
   if (!outcome) {
     return fail(outcome.error());
   }
-  if (!outcome->success()) {
+  // `portageq envvar` exits 1 when one of the variables is unset, and still prints every one
+  // (the unset ones as '').
+  const bool unset_variables = args.front() == "envvar" && outcome->exit_code == 1 && outcome->signal == 0 &&
+                               !outcome->timed_out && !outcome->stopped;
+  if (!outcome->success() && !unset_variables) {
     return fail(ErrorKind::io, "{} {} {}: {}", options.portageq, args.front(), outcome->describe(),
                 strings::trim(outcome->output.substr(0, 500)));
   }
@@ -329,15 +337,24 @@ std::optional<std::string> setting_for(const BuildProfile& profile, std::string_
 Result<BuildProfile> capture_build_profile(const CaptureOptions& options, subprocess::ProcessRunner& runner)
 {
   BuildProfile profile;
+  // Where Portage itself says the configuration and the installed root are: in a Gentoo Prefix
+  // both lie below EPREFIX, and portageq refuses an <eroot> that does not end in it.
   auto first = portageq(options, runner, [] {
     std::vector<std::string> args{"envvar", "-v"};
     args.insert(args.end(), profile_variables().begin(), profile_variables().end());
+    args.insert(args.end(), {"PORTAGE_CONFIGROOT", "EROOT"});
     return args;
   }());
   if (!first) {
     return fail(first.error());
   }
   auto settings = parse_envvar_output(*first);
+  const std::filesystem::path config_root = settings["PORTAGE_CONFIGROOT"].empty()
+                                              ? options.config_root
+                                              : std::filesystem::path(settings["PORTAGE_CONFIGROOT"]);
+  const std::string eroot = settings["EROOT"].empty() ? std::string("/") : settings["EROOT"];
+  settings.erase("PORTAGE_CONFIGROOT");
+  settings.erase("EROOT");
   const auto expand = strings::split_any(settings["USE_EXPAND"]);
   if (!expand.empty()) {
     std::vector<std::string> args{"envvar", "-v"};
@@ -363,13 +380,13 @@ Result<BuildProfile> capture_build_profile(const CaptureOptions& options, subpro
   profile.settings = std::move(settings);
 
   // Repositories: names, locations (to place make.profile) and tree timestamps.
-  auto names = portageq(options, runner, {"get_repos", "/"});
+  auto names = portageq(options, runner, {"get_repos", eroot});
   if (!names) {
     return fail(names.error());
   }
   std::vector<std::pair<std::string, std::filesystem::path>> locations;
   for (const auto& name : strings::split_any(*names)) {
-    auto location = portageq(options, runner, {"get_repo_path", "/", name});
+    auto location = portageq(options, runner, {"get_repo_path", eroot, name});
     if (!location) {
       return fail(location.error());
     }
@@ -380,7 +397,7 @@ Result<BuildProfile> capture_build_profile(const CaptureOptions& options, subpro
   std::sort(profile.repositories.begin(), profile.repositories.end(),
             [](const auto& a, const auto& b) { return a.name < b.name; });
 
-  const auto etc = options.config_root / "etc" / "portage";
+  const auto etc = config_root / "etc" / "portage";
   std::error_code ec;
   const auto target = std::filesystem::canonical(etc / "make.profile", ec);
   if (ec) {

@@ -65,9 +65,11 @@ std::optional<std::string> setting_for(const BuildProfile& profile, std::string_
 // The USE flags a package.use line of the profile pins for `cpv` are not needed by callers: the
 // plan carries each package's USE.
 
-// Reads a configuration root: `config_root/etc/portage` as PORTAGE_CONFIGROOT means it. The
-// effective settings come from `portageq envvar` run with PORTAGE_CONFIGROOT=config_root
-// (through `runner`), the repositories from `portageq get_repos` / `get_repo_path`.
+// Reads a configuration root: `config_root/etc/portage` as PORTAGE_CONFIGROOT means it ("/":
+// Portage's default, the variable left unset). The effective settings come from `portageq envvar`
+// (through `runner`), which also names the configuration root and EROOT Portage really uses (in a
+// Gentoo Prefix, below EPREFIX); the package files are read there, and the repositories come from
+// `portageq get_repos EROOT` / `get_repo_path`.
 struct CaptureOptions {
   std::filesystem::path config_root = "/";
   std::string portageq = "/usr/bin/portageq";

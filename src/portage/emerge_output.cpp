@@ -48,8 +48,8 @@ std::string_view trim(std::string_view text)
   return text;
 }
 
-// What the terminal would show: the text after the last carriage return (spinner updates),
-// without ANSI CSI/OSC sequences (colours, xterm titles), backspaces applied.
+} // namespace
+
 std::string displayed_text(std::string_view raw)
 {
   if (raw.ends_with('\r')) {
@@ -89,6 +89,8 @@ std::string displayed_text(std::string_view raw)
   }
   return out;
 }
+
+namespace {
 
 // Splits the part after the package column into tokens: `[…]` blocks (which may hold ", ")
 // and `NAME="…"` strings stay whole.

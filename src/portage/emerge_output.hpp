@@ -68,6 +68,10 @@ struct MergeList {
 // line whose package cannot be read is an error naming the line.
 Result<MergeList> parse_emerge_output(std::string_view text);
 
+// What a terminal shows of one line of output: the text after the last carriage return (spinner
+// updates), without ANSI CSI/OSC sequences (colours, xterm titles), backspaces applied.
+std::string displayed_text(std::string_view line);
+
 // The merge list as JSON: {"reverse_display": b, "entries": [{type, attributes, cpv, …}]}.
 nlohmann::json merge_list_to_json(const MergeList& list);
 

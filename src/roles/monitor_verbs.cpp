@@ -16,6 +16,7 @@
 #include "roles/operator/api_client.hpp"
 #include "roles/operator/monitor_feed.hpp"
 #include "roles/operator/monitor_tui.hpp"
+#include "roles/operator/profile_option.hpp"
 #include "roles/operator/progress.hpp"
 #include "roles/verbs.hpp"
 
@@ -28,17 +29,21 @@ struct MonitorOptions {
   bool once = false;
   bool json = false;
   bool lines = false;
-  std::string profile; // empty: the default profile
+  std::string profile = std::string(operator_cli::k_default_profile);
 };
 
 constexpr size_t k_snapshot_width = 100;
 
 // The line after the plan is done, and the exit code it stands for.
-int done_code(const operator_cli::Progress& progress, bool print)
+int done_code(const operator_cli::Progress& progress, bool print, const std::string& profile)
 {
   if (print) {
-    fmt::print("{}\n", progress.stuck() ? "plan stopped: blocked packages remain — run `swarm fix-blocked`"
-                                        : "plan complete — next: `swarm verify`, then `swarm finalize`");
+    fmt::print("{}\n", progress.stuck()
+                         ? fmt::format("plan stopped: blocked packages remain — run `{}`",
+                                       operator_cli::profile_command("swarm fix-blocked", profile))
+                         : fmt::format("plan complete — next: `{}`, then `{}`",
+                                       operator_cli::profile_command("swarm verify", profile),
+                                       operator_cli::profile_command("swarm finalize", profile)));
   }
   return progress.stuck() ? exit_code::k_status_attention : exit_code::k_ok;
 }
@@ -60,7 +65,7 @@ int run_follow(const net::HttpClient& client, const MonitorOptions& options, con
     }
     std::fflush(stdout);
     if (progress.total > 0 && progress.done()) {
-      return done_code(progress, !options.json);
+      return done_code(progress, !options.json, options.profile);
     }
     if (options.once) {
       return exit_code::k_ok;
@@ -71,15 +76,11 @@ int run_follow(const net::HttpClient& client, const MonitorOptions& options, con
 
 int run_monitor(const VerbContext& context, const MonitorOptions& options)
 {
-  if (!options.profile.empty() && !net::is_valid_profile_name(options.profile)) {
-    throw Fatal{Error{ErrorKind::invalid, fmt::format("\"{}\" is not a profile name", options.profile)}};
-  }
   const auto client = operator_cli::make_client(context.config);
   if (options.json || options.lines) {
-    return run_follow(client, options,
-                      options.profile.empty() ? "/api/v1/status" : "/api/v1/status?profile=" + options.profile);
+    return run_follow(client, options, operator_cli::profile_path("/api/v1/status", options.profile));
   }
-  operator_cli::monitor::Feed feed(client, options.profile);
+  operator_cli::monitor::Feed feed(client, options.profile == operator_cli::k_default_profile ? "" : options.profile);
   if (auto started = feed.start(); !started) {
     throw Fatal{started.error()};
   }
@@ -89,7 +90,7 @@ int run_monitor(const VerbContext& context, const MonitorOptions& options)
   const auto model = feed.model();
   fmt::print("{}", operator_cli::monitor::plain_text(operator_cli::monitor::layout(model, k_snapshot_width, 0, false)));
   const auto& progress = model.progress;
-  return progress.total > 0 && progress.done() ? done_code(progress, true) : exit_code::k_ok;
+  return progress.total > 0 && progress.done() ? done_code(progress, true, options.profile) : exit_code::k_ok;
 }
 
 } // namespace
@@ -102,7 +103,7 @@ void add_monitor_verbs(std::vector<Verb>& verbs)
     "else one snapshot",
     [](CLI::App& app, ConfigFlags& flags, MonitorOptions& options) {
       operator_cli::add_client_flags(app, flags);
-      app.add_option("--profile", options.profile, "The swarm profile to watch (default: the default profile)");
+      operator_cli::add_profile_option(app, options.profile, "The swarm profile to watch (default: default)");
       app.add_option("--interval", options.interval, "Seconds between updates of --json and --lines (default 2)")
         ->check(CLI::PositiveNumber);
       app.add_flag("--once", options.once, "Print one snapshot (with --json or --lines: one update) and exit");

@@ -1,14 +1,15 @@
 // The operator's verbs (issue 4), every one a client of the gateway or an orchestrator
 // (client.url, admin token): plan work (`fresh`, `submit`, `queue add`), steer it (`unblock`,
-// `reset`, `balance`, `pause`, `resume`, `ground`, `unground`), look at it (`drones`, `logs`,
-// `history`, `info`, `sync-verify`, `fix-blocked`), build by hand (`build-local`), and the
-// desktop side (`client setup`, `client update`). `status` lives in status_verbs.cpp; verify,
-// finalize and the `release` pipeline in release_verbs.cpp. fresh and sync-verify run the same
-// step functions as `release` (roles/operator/release_steps.hpp).
+// `reset`, `balance`, `pause`, `resume`, `ground`, `unground`), diagnose it (`fix-blocked`) and
+// build by hand (`build-local`); the plan verbs act on one swarm profile (`--profile`, issue 9).
+// The views are in view_verbs.cpp, the desktop side in client_verbs.cpp, `status` in
+// status_verbs.cpp; verify, finalize and the `release` pipeline in release_verbs.cpp. fresh runs
+// the same step functions as `release` (roles/operator/release_steps.hpp).
 
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include <unistd.h>
@@ -27,8 +28,10 @@
 #include "roles/drone/builder.hpp"
 #include "roles/drone/orch_api.hpp"
 #include "roles/operator/api_client.hpp"
+#include "roles/operator/build_profiles.hpp"
 #include "roles/operator/client_side.hpp"
 #include "roles/operator/failure_class.hpp"
+#include "roles/operator/profile_option.hpp"
 #include "roles/operator/release_steps.hpp"
 #include "roles/operator/world_plan.hpp"
 #include "roles/verbs.hpp"
@@ -41,19 +44,6 @@ using nlohmann::json;
 using namespace operator_cli;
 
 // --- shared helpers ---------------------------------------------------------------------------
-
-// Ends the verb: "swarm: error: MESSAGE", exit code from `kind`.
-[[noreturn]] void throw_error(ErrorKind kind, std::string message)
-{
-  throw Fatal{Error{kind, std::move(message)}};
-}
-
-void must_do(const Result<>& result)
-{
-  if (!result) {
-    throw Fatal{result.error()};
-  }
-}
 
 std::string sanitized_host_name()
 {
@@ -68,19 +58,6 @@ std::string sanitized_host_name()
     }
   }
   return name.substr(0, 50);
-}
-
-std::string url_encode(std::string_view text)
-{
-  std::string out;
-  for (const unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
-      out += static_cast<char>(c);
-    } else {
-      out += fmt::format("%{:02X}", c);
-    }
-  }
-  return out;
 }
 
 // The flags of a verb that talks to the gateway or an orchestrator and reports: where, and --json.
@@ -118,19 +95,33 @@ struct FreshOptions {
   Confirm confirm = Confirm::ask;
   std::string from; // saved emerge output; "": run emerge
   bool force = false;
+  std::string profile = std::string(k_default_profile);
+  std::optional<std::string> config_root; // given explicitly; else "/" when emerge runs here
 };
 
+/*
+ * fresh: the @world plan of this machine's configuration for one swarm profile. The merge list
+ * comes from emerge --pretend run with PORTAGE_CONFIGROOT=--config-root (or a saved output), and
+ * the build profile — the configuration that changes a binary — is captured from the same root
+ * and travels with the plan, so the drones build what this machine would. A saved output alone
+ * may come from anywhere: then no build profile unless --config-root names where it came from.
+ * Only the drones serving the profile are checked for the plan's tree.
+ */
 int run_fresh(const VerbContext& context, const FreshOptions& options)
 {
-  auto plan = must(
-    compute_world_plan({context.config.get("client.emerge"), context.config.get("client.repo_dir"), options.from}));
+  WorldPlanSource source{context.config.get("client.emerge"), context.config.get("client.repo_dir"), options.from,
+                         options.config_root.value_or("/")};
+  auto plan = must(compute_world_plan(source));
   if (plan.packages.empty()) {
     fmt::print(stderr, "note: the merge list has no package to build from source\n");
   }
+  subprocess::SystemProcessRunner runner;
+  const auto build = must(plan_build_profile(context.config, options.from.empty(), options.config_root, runner));
 
   auto client = make_client(context.config);
   const auto drones = must(client.get_json("/api/v1/drones"));
-  const auto trees = sync_verify(drones.value("drones", json::array()), plan.tree_timestamp);
+  const auto trees =
+    sync_verify(drones_serving(drones.value("drones", json::array()), options.profile), plan.tree_timestamp);
   if (!trees.message.empty()) {
     if (trees.refuse && !options.force) {
       throw_error(ErrorKind::conflict,
@@ -139,24 +130,40 @@ int run_fresh(const VerbContext& context, const FreshOptions& options)
     fmt::print(stderr, "warning: {}\n", trees.message);
   }
   if (trees.matching.empty() && trees.mismatching.empty()) {
-    fmt::print(stderr, "warning: no drone is online; the plan waits for one\n");
+    fmt::print(stderr, "warning: no drone building for profile {} is online; the plan waits for one\n",
+               options.profile);
+  }
+  for (const auto& warning : build.warnings) {
+    fmt::print(stderr, "warning: {}\n", warning);
+  }
+  if (!build.profile) {
+    fmt::print(stderr, "note: no build profile goes with this plan (a saved emerge output without --config-root): "
+                       "the drones build it with their own configuration\n");
   }
 
   if (!confirm(options.confirm,
-               fmt::format("Replace the plan with {} packages and clear unreleased artifacts that are not in it "
-                           "from staging?",
-                           plan.packages.size()))) {
+               fmt::format("Replace the plan of profile {} with {} packages and clear unreleased artifacts that are "
+                           "not in it from its staging?",
+                           options.profile, plan.packages.size()))) {
     fmt::print(stderr, "cancelled\n");
     return exit_code::k_failure;
   }
-  const auto reply = must(submit_fresh_plan(client, plan));
+  const auto reply = must(submit_fresh_plan(client, plan, options.profile, build.profile ? &*build.profile : nullptr));
+  const auto hash = build.profile ? portage::build_profile_hash(*build.profile) : std::string();
   if (options.json) {
     auto out = reply.json;
+    out["profile"] = options.profile;
+    out["build_profile"] = hash;
+    out["config_root"] = build.config_root;
+    out["warnings_local"] = build.warnings;
     out["tree_timestamp"] = plan.tree_timestamp;
     out["drones"] = {{"matching", trees.matching}, {"mismatching", trees.mismatching}, {"offline", trees.offline}};
     print_json(out);
     return exit_code::k_ok;
   }
+  fmt::print("profile: {}{}\n", options.profile,
+             hash.empty() ? std::string(" (no build profile)")
+                          : fmt::format(" (build profile {} from {})", hash.substr(0, 12), build.config_root));
   fmt::print("tree: {}\n", plan.tree_timestamp.empty() ? "unknown (no metadata/timestamp.chk)" : plan.tree_timestamp);
   if (!plan.unresolved.empty()) {
     fmt::print("{} dependencies are outside the plan (assumed installed on the drones)\n", plan.unresolved.size());
@@ -176,6 +183,7 @@ int submit_added(const VerbContext& context, const portage::Plan& plan, const Op
   net::PlanRequest request;
   request.mode = net::PlanMode::add;
   request.clear_staging = false;
+  request.profile = options.profile;
   const auto reply = must(submit_plan(client, plan, request));
   if (options.json) {
     print_json(reply.json);
@@ -188,6 +196,7 @@ int submit_added(const VerbContext& context, const portage::Plan& plan, const Op
 struct SubmitOptions {
   bool json = false;
   std::string plan; // PLAN.json
+  std::string profile = std::string(k_default_profile);
 };
 
 int run_submit(const VerbContext& context, const SubmitOptions& options)
@@ -208,6 +217,7 @@ std::string first_line_of(const std::filesystem::path& path)
 struct QueueAddOptions {
   bool json = false;
   std::vector<std::string> atoms; // =CAT/PKG-VER
+  std::string profile = std::string(k_default_profile);
 };
 
 int run_queue_add(const VerbContext& context, const QueueAddOptions& options)
@@ -263,14 +273,21 @@ std::string excerpt(const std::string& log, const std::string& evidence, size_t 
   return strings::join(picked, "\n");
 }
 
-int run_fix_blocked(const VerbContext& context, const JsonOptions& options)
+struct FixBlockedOptions {
+  bool json = false;
+  std::string profile = std::string(k_default_profile);
+};
+
+int run_fix_blocked(const VerbContext& context, const FixBlockedOptions& options)
 {
   auto client = make_client(context.config);
-  const auto blocked = must(client.get_json("/api/v1/packages?state=blocked")).value("packages", json::array());
+  const auto& profile = options.profile;
+  const auto blocked =
+    must(client.get_json(profile_path("/api/v1/packages?state=blocked", profile))).value("packages", json::array());
   json report = json::array();
   for (const auto& item : blocked) {
     const auto cpv = item.value("cpv", std::string());
-    const auto detail = must(client.get_json("/api/v1/packages/" + url_encode(cpv)));
+    const auto detail = must(client.get_json(profile_path("/api/v1/packages/" + url_encode(cpv), profile)));
     std::string log;
     std::vector<std::string> reasons;
     for (const auto& build : detail.value("builds", json::array())) {
@@ -282,7 +299,7 @@ int run_fix_blocked(const VerbContext& context, const JsonOptions& options)
     }
     if (strings::trim(log).empty()) {
       // No tail in the reports: the latest build log the orchestrator keeps.
-      if (auto logs = client.get_json("/api/v1/logs?package=" + url_encode(cpv)); logs) {
+      if (auto logs = client.get_json(profile_path("/api/v1/logs?package=" + url_encode(cpv), profile)); logs) {
         log = logs->value("text", std::string());
       }
     }
@@ -307,7 +324,7 @@ int run_fix_blocked(const VerbContext& context, const JsonOptions& options)
                       {"cycles", cycles},
                       {"dependants", detail.value("transitive_dependants", 0)},
                       {"advice", step.advice},
-                      {"command", step.command}});
+                      {"command", profile_command(step.command, profile)}});
   }
   if (options.json) {
     print_json(json{{"blocked", report}});
@@ -350,11 +367,13 @@ int run_fix_blocked(const VerbContext& context, const JsonOptions& options)
 struct UnblockOptions {
   bool json = false;
   std::vector<std::string> packages; // CAT/PKG-VER; none: every blocked one
+  std::string profile = std::string(k_default_profile);
 };
 
 int run_unblock(const VerbContext& context, const UnblockOptions& options)
 {
   net::UnblockRequest request;
+  request.profile = options.profile;
   for (const auto& atom : options.packages) {
     request.packages.push_back(must(cpv_argument(atom)));
   }
@@ -449,220 +468,11 @@ int run_ground(const VerbContext& context, const GroundOptions& options, Groundi
   return exit_code::k_ok;
 }
 
-// --- views ------------------------------------------------------------------------------------
-
-int run_drones(const VerbContext& context, const JsonOptions& options)
-{
-  auto client = make_client(context.config);
-  const auto drones = must(client.get_json("/api/v1/drones")).value("drones", json::array());
-  if (options.json) {
-    print_json(drones);
-    return exit_code::k_ok;
-  }
-  if (drones.empty()) {
-    fmt::print("no drone is enrolled (`swarm drone enroll NAME` on the orchestrator)\n");
-    return exit_code::k_ok;
-  }
-  fmt::print("{:<20} {:<10} {:>5} {:>7} {:>5} {:<32} {:<19} {}\n", "NAME", "STATE", "SLOTS", "RUNNING", "FAILS", "TREE",
-             "LAST SEEN", "REASON");
-  for (const auto& d : drones) {
-    auto tree = d.value("tree_timestamp", std::string());
-    if (!d.value("tree_matches", true)) {
-      tree += " (!)";
-    }
-    fmt::print("{:<20} {:<10} {:>5} {:>7} {:>5} {:<32} {:<19} {}\n", d.value("name", std::string()),
-               d.value("state", std::string()), d.value("slots", 0), d.value("running", 0),
-               d.value("consecutive_failures", 0), tree.empty() ? "-" : tree, utc_time(d.value("last_seen", 0.0)),
-               d.value("reason", std::string()));
-  }
-  return exit_code::k_ok;
-}
-
-struct LogsOptions {
-  std::string subject; // DRONE or CAT/PKG-VER
-  bool follow = false;
-};
-
-int run_logs(const VerbContext& context, const LogsOptions& options)
-{
-  const auto& subject = options.subject;
-  std::string query;
-  if (subject.find('/') != std::string::npos) {
-    query = "package=" + url_encode(must(cpv_argument(subject)));
-  } else {
-    query = "drone=" + url_encode(subject);
-  }
-  auto client = make_client(context.config);
-  uint64_t offset = 0;
-  std::string path;
-  while (true) {
-    const auto reply = must(client.get_json(fmt::format("/api/v1/logs?{}&offset={}", query, offset)));
-    const auto current = reply.value("path", std::string());
-    if (!path.empty() && current != path) {
-      // A newer build started: follow its log from the start.
-      offset = 0;
-      path = current;
-      fmt::print("\n==> {} <==\n", current);
-      std::fflush(stdout);
-      continue;
-    }
-    path = current;
-    const auto text = reply.value("text", std::string());
-    fmt::print("{}", text);
-    std::fflush(stdout);
-    offset = reply.value("next_offset", offset + text.size());
-    if (!options.follow) {
-      return exit_code::k_ok;
-    }
-    if (text.empty()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    }
-  }
-}
-
-struct HistoryOptions {
-  bool json = false;
-  std::string package; // "": every package
-  std::string drone;   // "": every drone
-  int limit = 50;      // newest N builds
-};
-
-int run_history(const VerbContext& context, const HistoryOptions& options)
-{
-  std::string query = fmt::format("/api/v1/builds?limit={}", options.limit);
-  if (!options.package.empty()) {
-    query += "&package=" + url_encode(must(cpv_argument(options.package)));
-  }
-  if (!options.drone.empty()) {
-    query += "&drone=" + url_encode(options.drone);
-  }
-  auto client = make_client(context.config);
-  const auto builds = must(client.get_json(query)).value("builds", json::array());
-  if (options.json) {
-    print_json(builds);
-    return exit_code::k_ok;
-  }
-  if (builds.empty()) {
-    fmt::print("no build yet\n");
-    return exit_code::k_ok;
-  }
-  fmt::print("{:<19} {:<19} {:<16} {:<40} {:<10} {:>9}  {}\n", "START", "END", "DRONE", "PACKAGE", "RESULT", "DURATION",
-             "REASON");
-  for (const auto& b : builds) {
-    const double duration = b.value("duration", 0.0);
-    auto reason = b.value("reason", std::string());
-    if (reason.size() > 80) {
-      reason = reason.substr(0, 80) + "…";
-    }
-    fmt::print("{:<19} {:<19} {:<16} {:<40} {:<10} {:>9}  {}\n", utc_time(b.value("started", 0.0)),
-               utc_time(b.value("ended", 0.0)), b.value("drone", std::string()), b.value("package", std::string()),
-               b.value("result", std::string()), b.value("ended", 0.0) > 0 ? strings::human_duration(duration) : "-",
-               reason);
-  }
-  return exit_code::k_ok;
-}
-
-// The same step `release` runs first (release_steps.hpp has the rule), against the plan the
-// orchestrator has now.
-int run_sync_verify(const VerbContext& context, const JsonOptions& options)
-{
-  auto client = make_client(context.config);
-  const auto status = must(client.get_json("/api/v1/status"));
-  const auto plan_tree = status.value("plan", json::object()).value("tree_timestamp", std::string());
-  const auto check = sync_verify(status.value("drones", json::array()), plan_tree);
-  if (options.json) {
-    json drones = json::array();
-    for (const auto& d : check.drones) {
-      drones.push_back({{"name", d.name},
-                        {"state", d.state},
-                        {"online", d.online},
-                        {"tree_timestamp", d.tree_timestamp},
-                        {"matches", d.matches}});
-    }
-    print_json(json{{"plan_tree_timestamp", plan_tree}, {"drones", drones}, {"ok", check.ok()}});
-    return check.ok() ? exit_code::k_ok : exit_code::k_failure;
-  }
-  fmt::print("plan tree: {}\n", plan_tree.empty() ? "none (no plan, or it has no tree timestamp)" : plan_tree);
-  for (const auto& d : check.drones) {
-    const auto* verdict = !d.online ? "offline" : d.matches ? "ok" : "MISMATCH";
-    fmt::print("  {:<20} {:<9} {:<8} {}\n", d.name, d.state, verdict,
-               d.tree_timestamp.empty() ? "unknown" : d.tree_timestamp);
-  }
-  if (!check.offline.empty()) {
-    fmt::print("offline drones are not checked: a drone reports its tree again when it comes back, and gets no "
-               "work until it matches\n");
-  }
-  if (!check.ok()) {
-    fmt::print("drones marked MISMATCH get no work: run `emerge --sync` there (or `swarm fresh` here after syncing "
-               "this machine), then `swarm sync-verify` again\n");
-    return exit_code::k_failure;
-  }
-  fmt::print("all online drones have the plan's tree\n");
-  return exit_code::k_ok;
-}
-
-int run_info(const VerbContext& context, const JsonOptions& options)
-{
-  const auto& config = context.config;
-  const auto url = config.get("client.url");
-  auto client = make_client(config);
-  json out{{"url", url},
-           {"client",
-            {{"binrepos_conf", config.get("client.binrepos_conf")},
-             {"repo_dir", config.get("client.repo_dir")},
-             {"emerge", config.get("client.emerge")},
-             {"orch_data_dir", config.get("client.orch_data_dir")}}}};
-  const auto health = must(client.get_json("/healthz"));
-  out["role"] = health.value("role", std::string());
-  if (out["role"] == "gateway") {
-    out["gateway"] = url;
-    if (auto status = client.get_json("/status")) {
-      out["orchestrators"] = status->value("orchestrators", json::array());
-      out["active"] = status->value("active", json());
-    }
-    if (auto binhost = client.get_json("/binhost")) {
-      out["binhost_url"] = binhost->value("url", std::string());
-    }
-  } else {
-    out["production_url"] = health.value("production_url", std::string());
-    out["binhost_url"] = health.value("production_url", std::string());
-  }
-  if (auto info = client.get_json("/api/v1/info")) {
-    out["orchestrator"] = *info; // the active one: its id, data dir, staging and production URLs
-  }
-  if (options.json) {
-    print_json(out);
-    return exit_code::k_ok;
-  }
-  fmt::print("talking to:      {} ({})\n", url, out["role"].get<std::string>());
-  if (out.contains("orchestrators")) {
-    for (const auto& o : out["orchestrators"]) {
-      fmt::print("orchestrator:    {}\n", o.is_object() ? o.value("url", std::string()) : o.dump());
-    }
-    if (out["active"].is_string()) {
-      fmt::print("active:          {}\n", out["active"].get<std::string>());
-    }
-  }
-  if (out.contains("orchestrator")) {
-    const auto& o = out["orchestrator"];
-    fmt::print("orch id:         {}\n", o.value("orch_id", std::string()));
-    fmt::print("orch data dir:   {}\n", o.value("data_dir", std::string()));
-    fmt::print("staging binhost: {}\n", o.value("staging_url", std::string()));
-    fmt::print("production:      {}\n", o.value("production_url", std::string()));
-  }
-  if (out.contains("binhost_url")) {
-    fmt::print("client binhost:  {}\n", out["binhost_url"].get<std::string>());
-  }
-  fmt::print("binrepos.conf:   {}\n", config.get("client.binrepos_conf"));
-  fmt::print("repository:      {}\n", config.get("client.repo_dir"));
-  fmt::print("emerge:          {}\n", config.get("client.emerge"));
-  return exit_code::k_ok;
-}
-
 // --- build-local --------------------------------------------------------------------------------
 
 struct BuildLocalOptions {
   bool json = false;
+  std::string profile = std::string(k_default_profile);
   std::string portage_configroot; // "": /
   std::string atom;               // =CAT/PKG-VER
 };
@@ -678,6 +488,7 @@ int run_build_local(const VerbContext& context, const BuildLocalOptions& options
   net::LocalBuildRequest request;
   request.drone = identity;
   request.package = cpv;
+  request.profile = options.profile;
   const auto granted = must(post_message<net::LocalBuildReply>(admin, "/api/v1/operator/local-build", request));
   const auto& token = granted.message.token;
   log::add_secret(token);
@@ -768,71 +579,6 @@ int run_build_local(const VerbContext& context, const BuildLocalOptions& options
   return exit_code::k_ok;
 }
 
-// --- client side ------------------------------------------------------------------------------
-
-struct ClientSetupOptions {
-  bool json = false;
-  std::string gateway; // "": client.url
-};
-
-int run_client_setup(const VerbContext& context, const ClientSetupOptions& options)
-{
-  const auto& config = context.config;
-  const auto gateway = options.gateway.empty() ? config.get("client.url") : options.gateway;
-  net::ClientOptions client_options;
-  client_options.base_url = gateway;
-  client_options.timeout =
-    std::chrono::milliseconds(static_cast<int64_t>(config.get_seconds("client.timeout") * 1000.0));
-  net::HttpClient client(client_options);
-  std::string url;
-  if (auto binhost = client.get_json("/binhost"); binhost && binhost->is_object()) {
-    url = binhost->value("url", std::string());
-  }
-  if (url.empty()) {
-    // Not a gateway: an orchestrator announces its production URL in /healthz.
-    const auto health = must(client.get_json("/healthz"));
-    url = health.value("production_url", std::string());
-  }
-  if (url.empty()) {
-    throw_error(ErrorKind::conflict, fmt::format("{} handed out no binhost URL", gateway));
-  }
-  const auto text = must(binrepos_conf_text(url, gateway));
-  const std::filesystem::path path = config.get("client.binrepos_conf");
-  std::error_code ec;
-  if (std::filesystem::exists(path.parent_path(), ec) && !std::filesystem::is_directory(path.parent_path(), ec)) {
-    throw_error(ErrorKind::io, fmt::format("{} is a file; make it a directory (move the file into it) first",
-                                           path.parent_path().string()));
-  }
-  must_do(fs::make_dirs(path.parent_path()));
-  must_do(fs::write_file_atomic(path, text, 0644));
-  if (options.json) {
-    print_json(json{{"path", path.string()}, {"binhost_url", url}, {"text", text}});
-  } else {
-    fmt::print("wrote {} (binhost {})\nnext: swarm client update\n", path.string(), url);
-  }
-  return exit_code::k_ok;
-}
-
-int run_client_update(const VerbContext& context)
-{
-  subprocess::Spec spec;
-  spec.argv = client_update_argv(context.config.get("client.emerge"));
-  spec.on_chunk = [](std::string_view chunk) {
-    std::fwrite(chunk.data(), 1, chunk.size(), stdout);
-    std::fflush(stdout);
-  };
-  fmt::print(stderr, "running {}\n", strings::join(spec.argv, " "));
-  auto outcome = subprocess::run(spec);
-  if (!outcome) {
-    throw_error(outcome.error().kind, fmt::format("cannot run {}: {}", spec.argv.front(), outcome.error().message));
-  }
-  if (outcome->signal != 0) {
-    print_error(fmt::format("{} {}", spec.argv.front(), outcome->describe()));
-    return 128 + outcome->signal;
-  }
-  return outcome->exit_code;
-}
-
 } // namespace
 
 void add_operator_verbs(std::vector<Verb>& verbs)
@@ -848,6 +594,13 @@ void add_operator_verbs(std::vector<Verb>& verbs)
                      "Saved `emerge --pretend --verbose --update --deep --newuse @world` output instead of running "
                      "emerge");
       app.add_flag("--force", options.force, "Submit even when no online drone has the plan's Portage tree");
+      bind_config_flag(app, flags, "--portageq", "client.portageq");
+      add_profile_option(app, options.profile, "The swarm profile whose plan this is (default: default)");
+      app.add_option_function<std::string>(
+        "--config-root",
+        [&options](const std::string& root) { options.config_root = operator_cli::config_root_argument(root); },
+        "Plan and capture the build profile of DIR/etc/portage, as PORTAGE_CONFIGROOT means it (default /; with "
+        "--from, no build profile unless given)");
     },
     run_fresh));
   verbs.push_back(make_verb<SubmitOptions>(
@@ -855,6 +608,7 @@ void add_operator_verbs(std::vector<Verb>& verbs)
     [](CLI::App& app, ConfigFlags& flags, SubmitOptions& options) {
       client_verb(app, flags, options.json);
       app.add_option("plan", options.plan, "PLAN.json")->required();
+      add_profile_option(app, options.profile, "The swarm profile whose plan gets the packages (default: default)");
     },
     run_submit));
   verbs.push_back({"queue", "The build queue", nullptr, nullptr});
@@ -864,17 +618,22 @@ void add_operator_verbs(std::vector<Verb>& verbs)
       client_verb(app, flags, options.json);
       bind_config_flag(app, flags, "--repo-dir", "client.repo_dir");
       app.add_option("atoms", options.atoms, "=CAT/PKG-VER …")->required();
+      add_profile_option(app, options.profile, "The swarm profile whose plan gets the packages (default: default)");
     },
     run_queue_add));
-  verbs.push_back(make_verb<JsonOptions>(
+  verbs.push_back(make_verb<FixBlockedOptions>(
     "fix-blocked", "For each blocked package: why (from its log), where it failed, and the command to run next",
-    [](CLI::App& app, ConfigFlags& flags, JsonOptions& options) { client_verb(app, flags, options.json); },
+    [](CLI::App& app, ConfigFlags& flags, FixBlockedOptions& options) {
+      client_verb(app, flags, options.json);
+      add_profile_option(app, options.profile, "The profile whose blocked packages to look at (default: default)");
+    },
     run_fix_blocked));
   verbs.push_back(make_verb<UnblockOptions>(
     "unblock", "Give blocked packages (all when none named) another try",
     [](CLI::App& app, ConfigFlags& flags, UnblockOptions& options) {
       client_verb(app, flags, options.json);
       app.add_option("packages", options.packages, "CAT/PKG-VER … (default: every blocked one)");
+      add_profile_option(app, options.profile, "The profile of the packages (default: default)");
     },
     run_unblock));
   verbs.push_back(make_verb<ResetOptions>(
@@ -915,34 +674,6 @@ void add_operator_verbs(std::vector<Verb>& verbs)
     [](const VerbContext& context, const GroundOptions& options) {
       return run_ground(context, options, Grounding::unground);
     }));
-  verbs.push_back(make_verb<JsonOptions>(
-    "drones", "The drones: state, slots, running builds, tree, last heartbeat",
-    [](CLI::App& app, ConfigFlags& flags, JsonOptions& options) { client_verb(app, flags, options.json); },
-    run_drones));
-  verbs.push_back(make_verb<LogsOptions>(
-    "logs", "The latest build log of a drone or a package",
-    [](CLI::App& app, ConfigFlags& flags, LogsOptions& options) {
-      add_client_flags(app, flags);
-      app.add_option("subject", options.subject, "DRONE or CAT/PKG-VER")->required();
-      app.add_flag("-f,--follow", options.follow, "Keep printing as the log grows (Ctrl-C ends)");
-    },
-    run_logs));
-  verbs.push_back(make_verb<HistoryOptions>(
-    "history", "Past builds: start, end, drone, package, result, duration",
-    [](CLI::App& app, ConfigFlags& flags, HistoryOptions& options) {
-      client_verb(app, flags, options.json);
-      app.add_option("--package", options.package, "Only builds of CAT/PKG-VER");
-      app.add_option("--drone", options.drone, "Only builds on this drone");
-      app.add_option("--limit", options.limit, "Newest N builds (default 50)");
-    },
-    run_history));
-  verbs.push_back(make_verb<JsonOptions>(
-    "sync-verify", "Check each online drone's Portage tree timestamp against the plan's (exit 1 on a mismatch)",
-    [](CLI::App& app, ConfigFlags& flags, JsonOptions& options) { client_verb(app, flags, options.json); },
-    run_sync_verify));
-  verbs.push_back(make_verb<JsonOptions>(
-    "info", "Where everything is: gateway, orchestrators, binhost URLs, data dirs, local paths",
-    [](CLI::App& app, ConfigFlags& flags, JsonOptions& options) { client_verb(app, flags, options.json); }, run_info));
   verbs.push_back(make_verb<BuildLocalOptions>(
     "build-local", "Build one package on this machine with emerge (as a drone would) and upload it to staging",
     [](CLI::App& app, ConfigFlags& flags, BuildLocalOptions& options) {
@@ -952,20 +683,9 @@ void add_operator_verbs(std::vector<Verb>& verbs)
       app.add_option("--portage-configroot", options.portage_configroot,
                      "PORTAGE_CONFIGROOT whose binrepos.conf gets the staging repo (default /)");
       app.add_option("atom", options.atom, "=CAT/PKG-VER")->required();
+      add_profile_option(app, options.profile, "The profile whose plan has the package (default: default)");
     },
     run_build_local));
-  verbs.push_back({"client", "This machine as a client of the swarm's binhost", nullptr, nullptr});
-  verbs.push_back(make_verb<ClientSetupOptions>(
-    "client setup", "Point Portage at the binhost the gateway hands out (writes binrepos.conf)",
-    [](CLI::App& app, ConfigFlags& flags, ClientSetupOptions& options) {
-      client_verb(app, flags, options.json);
-      bind_config_flag(app, flags, "--binrepos-conf", "client.binrepos_conf");
-      app.add_option("--gateway", options.gateway, "Gateway (or orchestrator) URL (default client.url)");
-    },
-    run_client_setup));
-  verbs.push_back({"client update", "emerge --getbinpkg --update --deep --newuse @world (exit code passed through)",
-                   [](CLI::App& app, ConfigFlags& flags) { bind_config_flag(app, flags, "--emerge", "client.emerge"); },
-                   run_client_update});
 }
 
 } // namespace swarm::roles

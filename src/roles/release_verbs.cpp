@@ -10,9 +10,12 @@
 
 #include "core/exit_codes.hpp"
 #include "core/strings.hpp"
+#include "core/subprocess.hpp"
 #include "net/protocol.hpp"
 #include "portage/plan.hpp"
 #include "roles/operator/api_client.hpp"
+#include "roles/operator/build_profiles.hpp"
+#include "roles/operator/profile_option.hpp"
 #include "roles/operator/release_steps.hpp"
 #include "roles/operator/world_plan.hpp"
 #include "roles/verbs.hpp"
@@ -71,12 +74,13 @@ void print_verify(const json& report)
 struct VerifyOptions {
   bool json = false;
   std::optional<int> threshold; // absent: the orchestrator's orch.risk_threshold
+  std::string profile = std::string(operator_cli::k_default_profile);
 };
 
 int run_verify(const VerbContext& context, const VerifyOptions& options)
 {
   auto client = make_client(context.config);
-  const auto report = must(operator_cli::verify_staging(client, options.threshold));
+  const auto report = must(operator_cli::verify_staging(client, options.threshold, options.profile));
   if (options.json) {
     print_json(report);
   } else {
@@ -97,17 +101,22 @@ struct FinalizeOptions {
   bool json = false;
   Confirm confirm = Confirm::ask;
   bool force = false; // publish even above the risk threshold
+  std::string profile = std::string(operator_cli::k_default_profile);
 };
 
 int run_finalize(const VerbContext& context, const FinalizeOptions& options)
 {
   auto client = make_client(context.config);
-  if (!confirm(options.confirm, "Publish staging as a new production release?")) {
+  if (!confirm(options.confirm,
+               options.profile == operator_cli::k_default_profile
+                 ? std::string("Publish staging as a new production release?")
+                 : fmt::format("Publish the staging of profile {} as its new production release?", options.profile))) {
     fmt::print(stderr, "cancelled\n");
     return exit_code::k_failure;
   }
   net::FinalizeRequest request;
   request.force = options.force;
+  request.profile = options.profile;
   const auto outcome = must(operator_cli::finalize_release(client, request));
   auto body = outcome.body;
   body["status"] = outcome.status;
@@ -131,17 +140,23 @@ int run_finalize(const VerbContext& context, const FinalizeOptions& options)
   return exit_code::k_ok;
 }
 
-int run_releases(const VerbContext& context, const JsonOptions& options)
+struct ReleasesOptions {
+  bool json = false;
+  std::string profile = std::string(operator_cli::k_default_profile);
+};
+
+int run_releases(const VerbContext& context, const ReleasesOptions& options)
 {
   auto client = make_client(context.config);
-  const auto body = must(client.get_json("/api/v1/releases"));
+  const auto body = must(client.get_json(operator_cli::profile_path("/api/v1/releases", options.profile)));
   if (options.json) {
     print_json(body);
     return exit_code::k_ok;
   }
   const auto releases = body.value("releases", json::array());
   if (releases.empty()) {
-    fmt::print("no release yet (`swarm finalize` publishes one)\n");
+    fmt::print("no release yet (`{}` publishes one)\n",
+               operator_cli::profile_command("swarm finalize", options.profile));
     return exit_code::k_ok;
   }
   fmt::print("  {:<20} {:<20} {:>8} {:>6} {:>8} {:>8}\n", "RELEASE", "CREATED", "PACKAGES", "ADDED", "REBUILT",
@@ -161,6 +176,7 @@ struct RollbackOptions {
   bool json = false;
   Confirm confirm = Confirm::ask;
   std::string release; // "": the release before the current one
+  std::string profile = std::string(operator_cli::k_default_profile);
 };
 
 int run_rollback(const VerbContext& context, const RollbackOptions& options)
@@ -173,6 +189,7 @@ int run_rollback(const VerbContext& context, const RollbackOptions& options)
     return exit_code::k_failure;
   }
   net::RollbackRequest request;
+  request.profile = options.profile;
   if (!id.empty()) {
     request.release = id;
   }
@@ -193,6 +210,8 @@ struct ReleaseOptions {
   std::string plan;             // plan JSON to submit instead of planning @world here
   double wait_timeout = 3600;   // seconds the build may take
   std::optional<int> threshold; // verify's and finalize's; absent: the orchestrator's
+  std::string profile = std::string(operator_cli::k_default_profile);
+  std::optional<std::string> config_root; // as `fresh --config-root`
 };
 
 /*
@@ -207,7 +226,8 @@ struct ReleaseOptions {
 int run_release(const VerbContext& context, const ReleaseOptions& options)
 {
   const auto& config = context.config;
-  fmt::print("STARTED swarm release at {} against {}\n", utc_now(), config.get("client.url"));
+  fmt::print("STARTED swarm release at {} against {}{}\n", utc_now(), config.get("client.url"),
+             options.profile == operator_cli::k_default_profile ? "" : " for profile " + options.profile);
   std::fflush(stdout);
   auto client = make_client(config);
   auto stop = [&](int code, const std::string& why) {
@@ -231,22 +251,35 @@ int run_release(const VerbContext& context, const ReleaseOptions& options)
   if (!options.plan.empty()) {
     plan = must(operator_cli::read_plan_file(options.plan));
   }
-  auto status = reachable(client.get_json("/api/v1/status"), "status");
+  const auto& profile = options.profile;
+  const auto status_path = operator_cli::profile_path("/api/v1/status", profile);
+  auto status = reachable(client.get_json(status_path), "status");
   if (!status) {
     return stop(exit_code::k_release_sync_mismatch, "sync-verify: " + status.error().message);
   }
   if (!plan) {
-    auto computed =
-      operator_cli::compute_world_plan({config.get("client.emerge"), config.get("client.repo_dir"), options.from});
+    auto computed = operator_cli::compute_world_plan(
+      {config.get("client.emerge"), config.get("client.repo_dir"), options.from, options.config_root.value_or("/")});
     if (!computed) {
       return stop(exit_code::k_release_fresh_failed, "fresh: " + computed.error().message);
     }
     plan = std::move(*computed);
   }
+  // The build profile goes with the plan as with `fresh` (build_profiles.hpp has the rule).
+  subprocess::SystemProcessRunner runner;
+  auto build =
+    operator_cli::plan_build_profile(config, options.plan.empty() && options.from.empty(), options.config_root, runner);
+  if (!build) {
+    return stop(exit_code::k_release_fresh_failed, "fresh: " + build.error().message);
+  }
+  for (const auto& warning : build->warnings) {
+    fmt::print("warning: {}\n", warning);
+  }
 
   // 1. sync-verify.
   const auto& tree = plan->tree_timestamp;
-  const auto trees = operator_cli::sync_verify(status->value("drones", json::array()), tree);
+  const auto trees =
+    operator_cli::sync_verify(operator_cli::drones_serving(status->value("drones", json::array()), profile), tree);
   if (!trees.ok()) {
     return stop(exit_code::k_release_sync_mismatch,
                 fmt::format("sync-verify: drone(s) not on tree '{}': {}; run `emerge --sync` there", tree,
@@ -255,7 +288,8 @@ int run_release(const VerbContext& context, const ReleaseOptions& options)
   fmt::print("sync-verify ok: {} online drone(s) on tree '{}'\n", trees.matching.size(), tree);
 
   // 2. fresh.
-  auto reply = reachable(operator_cli::submit_fresh_plan(client, *plan), "plan");
+  auto reply = reachable(
+    operator_cli::submit_fresh_plan(client, *plan, profile, build->profile ? &*build->profile : nullptr), "plan");
   if (!reply) {
     return stop(exit_code::k_release_fresh_failed, "fresh: " + reply.error().message);
   }
@@ -268,7 +302,7 @@ int run_release(const VerbContext& context, const ReleaseOptions& options)
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(options.wait_timeout);
   json counts;
   while (true) {
-    auto current = reachable(client.get_json("/api/v1/status"), "status");
+    auto current = reachable(client.get_json(status_path), "status");
     if (!current) {
       return stop(exit_code::k_release_build_incomplete, "wait: " + current.error().message);
     }
@@ -287,7 +321,7 @@ int run_release(const VerbContext& context, const ReleaseOptions& options)
              counts.value("blocked", 0), counts.value("dep-failed", 0));
 
   // 4. verify.
-  auto report = reachable(operator_cli::verify_staging(client, options.threshold), "verify");
+  auto report = reachable(operator_cli::verify_staging(client, options.threshold, profile), "verify");
   if (!report) {
     return stop(exit_code::k_release_verify_failed, "verify: " + report.error().message);
   }
@@ -300,6 +334,7 @@ int run_release(const VerbContext& context, const ReleaseOptions& options)
   // 5. finalize, against the threshold verify passed.
   net::FinalizeRequest request;
   request.threshold = options.threshold;
+  request.profile = profile;
   auto outcome = reachable(operator_cli::finalize_release(client, request), "finalize");
   if (!outcome) {
     return stop(exit_code::k_release_finalize_failed, "finalize: " + outcome.error().message);
@@ -333,6 +368,7 @@ void add_release_verbs(std::vector<Verb>& verbs)
       add_client(app, flags, options.json);
       add_threshold_option(app, options.threshold,
                            "Highest passing score (default: the orchestrator's orch.risk_threshold)");
+      operator_cli::add_profile_option(app, options.profile, "The profile whose staging to verify (default: default)");
     },
     run_verify));
   verbs.push_back(make_verb<FinalizeOptions>(
@@ -341,11 +377,15 @@ void add_release_verbs(std::vector<Verb>& verbs)
       add_client(app, flags, options.json);
       add_yes_flag(app, options.confirm);
       app.add_flag("--force", options.force, "Publish even when the risk score is above the threshold");
+      operator_cli::add_profile_option(app, options.profile, "The profile to publish (default: default)");
     },
     run_finalize));
-  verbs.push_back(make_verb<JsonOptions>(
+  verbs.push_back(make_verb<ReleasesOptions>(
     "releases", "List the releases with their package counts and differences; * marks production",
-    [](CLI::App& app, ConfigFlags& flags, JsonOptions& options) { add_client(app, flags, options.json); },
+    [](CLI::App& app, ConfigFlags& flags, ReleasesOptions& options) {
+      add_client(app, flags, options.json);
+      operator_cli::add_profile_option(app, options.profile, "The profile whose releases to list (default: default)");
+    },
     run_releases));
   verbs.push_back(make_verb<RollbackOptions>(
     "rollback", "Publish an earlier release again (default: the one before the current)",
@@ -353,6 +393,7 @@ void add_release_verbs(std::vector<Verb>& verbs)
       add_client(app, flags, options.json);
       add_yes_flag(app, options.confirm);
       app.add_option("release", options.release, "Release id (see `swarm releases`)");
+      operator_cli::add_profile_option(app, options.profile, "The profile to roll back (default: default)");
     },
     run_rollback));
   verbs.push_back(make_verb<ReleaseOptions>(
@@ -368,6 +409,12 @@ void add_release_verbs(std::vector<Verb>& verbs)
       app.add_option("--wait-timeout", options.wait_timeout, "Seconds to wait for the build (default 3600)")
         ->check(CLI::NonNegativeNumber);
       add_threshold_option(app, options.threshold, "Highest passing risk score (default: the orchestrator's)");
+      bind_config_flag(app, flags, "--portageq", "client.portageq");
+      operator_cli::add_profile_option(app, options.profile, "The swarm profile to release (default: default)");
+      app.add_option_function<std::string>(
+        "--config-root",
+        [&options](const std::string& root) { options.config_root = operator_cli::config_root_argument(root); },
+        "Plan and capture the build profile of DIR/etc/portage, as `fresh --config-root` (default /)");
     },
     run_release));
 }

@@ -5,6 +5,7 @@
 #include "core/exit_codes.hpp"
 #include "roles/operator/api_client.hpp"
 #include "roles/operator/next_action.hpp"
+#include "roles/operator/profile_option.hpp"
 #include "roles/verbs.hpp"
 
 namespace swarm::roles {
@@ -28,7 +29,12 @@ std::string indent_next_action(const std::string& text)
   return out;
 }
 
-int run_status(const VerbContext& context, const JsonOptions& options)
+struct StatusOptions {
+  bool json = false;
+  std::string profile = std::string(operator_cli::k_default_profile);
+};
+
+int run_status(const VerbContext& context, const StatusOptions& options)
 {
   auto client = make_client(context.config);
   const auto url = client.base_url();
@@ -62,16 +68,19 @@ int run_status(const VerbContext& context, const JsonOptions& options)
       return unreachable(fmt::format("gateway {} has no healthy orchestrator", url));
     }
   }
-  auto status = client.get_json("/api/v1/status");
+  auto status = client.get_json(operator_cli::profile_path("/api/v1/status", options.profile));
   if (!status) {
     if (status.error().kind == ErrorKind::unavailable) {
       return unreachable(status.error().message);
     }
     throw Fatal{status.error()};
   }
-  auto releases = client.get_json("/api/v1/releases");
+  auto releases = client.get_json(operator_cli::profile_path("/api/v1/releases", options.profile));
   const json releases_json = releases ? *releases : json(nullptr);
-  const auto action = operator_cli::next_action(*status, releases_json);
+  auto action = operator_cli::next_action(*status, releases_json);
+  for (auto& command : action.commands) {
+    command = operator_cli::profile_command(command, options.profile);
+  }
   const int code = action.attention ? exit_code::k_status_attention : exit_code::k_ok;
   out["reachable"] = true;
   out["counts"] = (*status)["counts"];
@@ -79,6 +88,10 @@ int run_status(const VerbContext& context, const JsonOptions& options)
   out["plan"] = (*status)["plan"];
   out["paused"] = (*status)["paused"];
   out["orchestrator"] = status->value("orchestrator", json::object());
+  out["profile"] = status->value("profile", options.profile);
+  out["profiles"] = status->value("profiles", json::array());
+  out["staging_url"] = status->value("staging_url", std::string());
+  out["production_url"] = status->value("production_url", std::string());
   out["release"] = releases_json.is_object() ? json{{"current", releases_json["current"]},
                                                     {"unreleased", releases_json["unreleased"]},
                                                     {"url", releases_json["url"]}}
@@ -96,6 +109,14 @@ int run_status(const VerbContext& context, const JsonOptions& options)
   fmt::print("orchestrator  {} ok (version {}, id {}{})\n", orch.value("public_url", url),
              orch.value("version", std::string("?")), orch.value("orch_id", std::string("?")),
              out["paused"].get<bool>() ? ", PAUSED" : "");
+  std::vector<std::string> others;
+  for (const auto& name : out["profiles"]) {
+    if (name.is_string() && name.get<std::string>() != options.profile) {
+      others.push_back(name.get<std::string>());
+    }
+  }
+  fmt::print("profile       {}{}\n", options.profile,
+             others.empty() ? std::string() : fmt::format(" (others: {}; `--profile NAME`)", fmt::join(others, ", ")));
   const auto& counts = out["counts"];
   auto n = [&](const char* key) { return counts.value(key, 0); };
   fmt::print("packages      {} total: needed {}, building {}, complete {}, failed {}, blocked {}, dep-failed {}\n",
@@ -127,13 +148,14 @@ int run_status(const VerbContext& context, const JsonOptions& options)
 
 void add_status_verbs(std::vector<Verb>& verbs)
 {
-  verbs.push_back(make_verb<JsonOptions>(
+  verbs.push_back(make_verb<StatusOptions>(
     "status",
     "Gateway and orchestrator health, package counts, drones and the NEXT ACTION (exit 0 all well, 1 action needed, "
     "3 unreachable)",
-    [](CLI::App& app, ConfigFlags& flags, JsonOptions& options) {
+    [](CLI::App& app, ConfigFlags& flags, StatusOptions& options) {
       operator_cli::add_client_flags(app, flags);
       add_json_flag(app, options.json);
+      operator_cli::add_profile_option(app, options.profile, "The profile to report on (default: default)");
     },
     run_status));
 }

@@ -61,6 +61,9 @@ const std::vector<Verb>& all_verbs()
     add_gateway_verbs(out);
     add_drone_verbs(out);
     add_operator_verbs(out);
+    add_view_verbs(out);
+    add_profile_verbs(out);
+    add_client_verbs(out);
     add_status_verbs(out);
     add_release_verbs(out);
     add_monitor_verbs(out);

@@ -86,7 +86,10 @@ void add_portage_verbs(std::vector<Verb>& verbs);
 void add_orch_verbs(std::vector<Verb>& verbs);
 void add_drone_verbs(std::vector<Verb>& verbs);
 void add_gateway_verbs(std::vector<Verb>& verbs);
-void add_operator_verbs(std::vector<Verb>& verbs); // plan, control, views, sync-verify, build-local, client side
+void add_operator_verbs(std::vector<Verb>& verbs); // plan, control, fix-blocked, build-local
+void add_view_verbs(std::vector<Verb>& verbs);     // drones, logs, history, sync-verify, info
+void add_profile_verbs(std::vector<Verb>& verbs);  // profile show, profile diff
+void add_client_verbs(std::vector<Verb>& verbs);   // client setup, update, check
 void add_status_verbs(std::vector<Verb>& verbs);   // status
 void add_release_verbs(std::vector<Verb>& verbs);  // verify, finalize, releases, rollback, release
 void add_monitor_verbs(std::vector<Verb>& verbs);  // monitor

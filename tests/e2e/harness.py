@@ -31,6 +31,7 @@ import urllib.request
 SWARM = os.environ.get("SWARM_BIN", "swarm")
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAKE_EMERGE = os.path.join(HERE, "..", "fake-emerge", "emerge")
+FAKE_PORTAGEQ = os.path.join(HERE, "fake_portageq.py")  # answers from a config root's make.conf
 TREE = "Tue, 01 Dec 2026 00:00:00 +0000"
 BAD_OUTPUT = re.compile(r"internal error|AddressSanitizer|UndefinedBehaviorSanitizer|ThreadSanitizer|runtime error:")
 
@@ -307,6 +308,26 @@ def write_file(path, text):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         f.write(text)
+
+
+def write_config_root(root, repo, settings, files=None, profile="profiles/default/linux/amd64/23.0"):
+    """A Portage configuration root for fake_portageq.py: etc/portage/make.conf holding `settings`,
+    repos.conf naming `repo` (its profiles/repo_name), make.profile into it, and `files`
+    ({"package.use/x": text}) below etc/portage."""
+    etc = os.path.join(root, "etc", "portage")
+    write_file(os.path.join(etc, "make.conf"), "".join(f'{k}="{v}"\n' for k, v in settings.items()))
+    name = "gentoo"
+    if os.path.exists(os.path.join(repo, "profiles", "repo_name")):
+        with open(os.path.join(repo, "profiles", "repo_name")) as f:
+            name = f.read().strip()
+    write_file(os.path.join(etc, "repos.conf"), f"[DEFAULT]\nmain-repo = {name}\n[{name}]\nlocation = {repo}\n")
+    os.makedirs(os.path.join(repo, profile), exist_ok=True)
+    if os.path.lexists(os.path.join(etc, "make.profile")):
+        os.unlink(os.path.join(etc, "make.profile"))
+    os.symlink(os.path.join(repo, profile), os.path.join(etc, "make.profile"))
+    for path, text in (files or {}).items():
+        write_file(os.path.join(etc, path), text)
+    return root
 
 
 def make_plan(count, seed=7, build_seconds=(20, 400), width=6, tree=TREE, category="app-test"):

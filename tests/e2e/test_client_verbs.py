@@ -1,6 +1,7 @@
 """The client side and where-is-everything: `swarm client setup` writes binrepos.conf for the
-binhost the gateway (or an orchestrator) hands out, `swarm client update` runs emerge with the
-documented argv and passes its exit code through, `swarm info` finds gateway, orchestrators,
+binhost the gateway (or an orchestrator) hands out, `swarm client update` runs emerge --pretend,
+refuses when Portage would drop a world atom, installs from binaries only, passes a failing
+install's exit code through and checks the VDB afterwards, `swarm info` finds gateway, orchestrators,
 binhost and data dir; every operator verb has --help."""
 
 import json
@@ -9,11 +10,11 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import SWARM, Swarm  # noqa: E402
+from harness import FAKE_PORTAGEQ, SWARM, Swarm, write_file  # noqa: E402
 
 VERBS = ["fresh", "submit", "queue add", "fix-blocked", "unblock", "reset", "balance", "pause", "resume", "ground",
          "unground", "drones", "logs", "sync-verify", "info", "history", "build-local", "client setup",
-         "client update"]
+         "client update", "client check", "profile show", "profile diff"]
 
 
 def run(*args, env=None):
@@ -47,18 +48,59 @@ def main():
     sw.check(down.returncode == 3 and down.stderr.startswith("swarm: error:"), "client setup with nobody there fails")
     sw.check(not os.path.exists(conf + ".down"), "and writes nothing")
 
-    # client update: emerge's argv, exit code passed through.
+    # client update: --pretend first, then the install from binaries only, then the VDB.
+    root = os.path.join(sw.dir, "client-root")
+    write_file(os.path.join(root, "var", "lib", "portage", "world"), "cat/lib-a\n")
     record = os.path.join(sw.dir, "argv.txt")
     fake = os.path.join(sw.dir, "emerge")
     with open(fake, "w") as f:
-        f.write(f'#!/bin/sh\nprintf "%s\\n" "$@" > "{record}"\necho "emerging from the binhost"\nexit 3\n')
+        f.write(f"""#!/bin/sh
+echo "$*" >> "{record}"
+case " $* " in
+*" --pretend "*)
+  echo "[binary  N g   ] cat/lib-a-1-1::test_repo  10 KiB"
+  echo "Total: 1 package (1 new, 1 binary), Size of downloads: 10 KiB"
+  if [ -n "$FAKE_DROP" ]; then printf '\\n!!! Ebuilds for the following packages are either all\\n'
+    printf "!!! masked or don't exist:\\n%s\\n" "$FAKE_DROP" >&2; fi
+  exit 0;;
+esac
+mkdir -p "{root}/var/db/pkg/cat/lib-a-1"
+echo "emerging from the binhost"
+exit ${{FAKE_EXIT:-0}}
+""")
     os.chmod(fake, 0o755)
-    update = run("client", "update", "--emerge", fake)
+    client_env = dict(os.environ, FAKE_PORTAGEQ_ROOT=root)
+    update = run("client", "update", "--emerge", fake, "--portageq", FAKE_PORTAGEQ, env=client_env)
     with open(record) as f:
-        argv = f.read().split()
-    sw.check(argv == ["--getbinpkg", "--update", "--deep", "--newuse", "@world"], f"client update's argv ({argv})")
-    sw.check(update.returncode == 3 and "emerging from the binhost" in update.stdout,
-             "client update passes emerge's output and exit code through")
+        calls = [line.split() for line in f.read().splitlines()]
+    sw.check(calls == [["--pretend", "--verbose", "--update", "--deep", "--newuse", "--getbinpkgonly", "@world"],
+                       ["--update", "--deep", "--newuse", "--getbinpkgonly", "@world"]],
+             f"client update's emerge calls: --pretend first, then binaries only ({calls})")
+    sw.check(update.returncode == 0 and "emerging from the binhost" in update.stdout and
+             "updated from binaries only" in update.stdout,
+             f"client update passes emerge's output through and checks the VDB ({update.stdout[-300:]} "
+             f"{update.stderr[-300:]})")
+
+    os.remove(record)
+    dropped = run("client", "update", "--emerge", fake, "--portageq", FAKE_PORTAGEQ, "--json",
+                  env=dict(client_env, FAKE_DROP="cat/leaf-d"))
+    with open(record) as f:
+        calls = f.read().splitlines()
+    report = json.loads(dropped.stdout) if dropped.stdout.startswith("{") else {}
+    sw.check(dropped.returncode == 1 and report.get("result") == "refused" and
+             report.get("unsatisfied") == ["cat/leaf-d"] and "cat/leaf-d" in dropped.stderr,
+             f"client update refuses when Portage would drop a world atom ({report} {dropped.stderr[-300:]})")
+    sw.check(len(calls) == 1, f"and runs no install ({calls})")
+
+    failing = run("client", "update", "--emerge", fake, "--portageq", FAKE_PORTAGEQ,
+                  env=dict(client_env, FAKE_EXIT="3"))
+    sw.check(failing.returncode == 3 and "emerge exited with status 3" in failing.stderr,
+             f"a failing install's exit code is passed through ({failing.returncode} {failing.stderr[-200:]})")
+
+    write_file(os.path.join(root, "var", "lib", "portage", "world"), "cat/lib-a\ncat/other\n")
+    missing = run("client", "update", "--emerge", fake, "--portageq", FAKE_PORTAGEQ, env=client_env)
+    sw.check(missing.returncode == 1 and "cat/other" in missing.stderr,
+             f"a world atom missing from the VDB afterwards fails the update ({missing.stderr[-200:]})")
 
     info = run("info", "--url", gateway, "--token", orch.admin_token, "--json")
     data = json.loads(info.stdout) if info.returncode == 0 else {}

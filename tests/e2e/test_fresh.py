@@ -9,7 +9,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import FAKE_EMERGE, SWARM, TREE, Swarm, make_plan, write_file  # noqa: E402
+from harness import (FAKE_EMERGE, FAKE_PORTAGEQ, SWARM, TREE, Swarm, make_plan,  # noqa: E402
+                     write_config_root, write_file)
 
 
 def write_repo(root, plan, tree):
@@ -57,17 +58,30 @@ def main():
     plan = make_plan(10, seed=3)
     repo = os.path.join(sw.dir, "repo")
     write_repo(repo, plan, TREE)
+    # The client's configuration, captured with the plan (fake portageq: make.conf is the settings).
+    croot = os.path.join(sw.dir, "client")
+    write_config_root(croot, repo, {"USE": "amd64 ssl", "CFLAGS": "-O2 -pipe", "CHOST": "x86_64-pc-linux-gnu"},
+                      {"package.use/client": "app-test/pkg001 -doc\n"})
+    fresh_conn = conn + ["--portageq", FAKE_PORTAGEQ]
     saved, text = pretend_output(sw, plan, "world")
     sw.check(text.count("[ebuild  N     ] ") == 10, "the fake emerge prints a merge list of the plan's 10 packages")
 
     # No terminal, no --yes: a destructive verb refuses.
-    refused = swarm("fresh", *conn, "--from", saved, "--repo-dir", repo)
+    refused = swarm("fresh", *fresh_conn, "--from", saved, "--repo-dir", repo)
     sw.check(refused.returncode != 0 and "swarm: error:" in refused.stderr and "--yes" in refused.stderr,
              f"fresh without --yes and without a terminal refuses ({refused.stderr.strip()[:200]})")
 
-    first = swarm("fresh", *conn, "--from", saved, "--repo-dir", repo, "--yes", "--json")
+    first = swarm("fresh", *fresh_conn, "--from", saved, "--repo-dir", repo, "--config-root", croot, "--yes", "--json")
     sw.check(first.returncode == 0, f"fresh --from works ({first.stderr.strip()[:300]})")
     reply = json.loads(first.stdout)
+    profiles = {p["name"]: p for p in orch.api("GET", "/api/v1/profiles").json()["profiles"]}
+    sw.check(len(reply["build_profile"]) == 64 and profiles["default"]["build_profile"] == reply["build_profile"],
+             f"the build profile of --config-root goes with the plan ({reply['build_profile']}, {profiles})")
+    stored = orch.api("GET", "/api/v1/profiles/" + reply["build_profile"]).json()
+    sw.check(stored["settings"].get("CFLAGS") == "-O2 -pipe" and
+             stored["files"] == {"package.use/client": "app-test/pkg001 -doc\n"} and
+             stored["repositories"] == [{"name": "gentoo", "timestamp": TREE}],
+             f"it holds the settings, the package files and the repository's tree ({stored})")
     sw.check(reply["added"] == 10 and reply["changed"], f"the first fresh adds 10 packages ({reply})")
     sw.check(reply["tree_timestamp"] == TREE, "the plan's tree timestamp comes from metadata/timestamp.chk")
     edges = sw.status(orch)["plan"]["edges"]
@@ -83,13 +97,14 @@ def main():
         sw.finish()
     before = sorted(staged_files(orch))
 
-    second = swarm("fresh", *conn, "--from", saved, "--repo-dir", repo, "--yes", "--json")
+    second = swarm("fresh", *fresh_conn, "--from", saved, "--repo-dir", repo, "--config-root", croot, "--yes", "--json")
     again = json.loads(second.stdout) if second.returncode == 0 else {}
     sw.check(second.returncode == 0 and again.get("changed") is False and again.get("kept") == 10,
              f"fresh again changes nothing ({again or second.stderr})")
     sw.check(sorted(staged_files(orch)) == before, "fresh again keeps every staged artifact")
-    text_run = swarm("fresh", *conn, "--repo-dir", repo, "--emerge", os.path.abspath(FAKE_EMERGE), "--yes",
-                     env=dict(os.environ, SWARM_FAKE_PLAN=superset, SWARM_BIN=SWARM))
+    # emerge runs here: the build profile of "/" (the fake portageq's default root is the client's).
+    text_run = swarm("fresh", *fresh_conn, "--repo-dir", repo, "--emerge", os.path.abspath(FAKE_EMERGE), "--yes",
+                     env=dict(os.environ, SWARM_FAKE_PLAN=superset, SWARM_BIN=SWARM, FAKE_PORTAGEQ_ROOT=croot))
     sw.check(text_run.returncode == 0 and "nothing changed" in text_run.stdout,
              f"fresh running (fake) emerge --pretend itself says nothing changed ({text_run.stdout.strip()[-200:]}"
              f"{text_run.stderr.strip()[-300:]})")
@@ -99,7 +114,8 @@ def main():
     leaf = plan["packages"][-1]["cpv"]
     smaller = dict(plan, packages=plan["packages"][:-1], edges=[e for e in plan["edges"] if e["package"] != leaf])
     saved_smaller, _ = pretend_output(sw, smaller, "smaller")
-    third = swarm("fresh", *conn, "--from", saved_smaller, "--repo-dir", repo, "--yes", "--json")
+    third = swarm("fresh", *fresh_conn, "--from", saved_smaller, "--repo-dir", repo, "--config-root", croot, "--yes",
+                  "--json")
     cleared = json.loads(third.stdout) if third.returncode == 0 else {}
     sw.check(cleared.get("removed") == 1 and cleared.get("changed"), f"the smaller plan removes {leaf} ({cleared})")
     leaf_name = leaf.split("/")[1]
@@ -115,7 +131,7 @@ def main():
     except AssertionError as error:
         sw.check(False, f"{error}: {sw.status(orch)['drones']}")
         sw.finish()
-    warned = swarm("fresh", *conn, "--from", saved_smaller, "--repo-dir", repo, "--yes")
+    warned = swarm("fresh", *fresh_conn, "--from", saved_smaller, "--repo-dir", repo, "--config-root", croot, "--yes")
     sw.check(warned.returncode == 0 and "warning:" in warned.stderr and "d2" in warned.stderr,
              f"fresh warns about the drone on another tree ({warned.stderr.strip()[:300]})")
     verify = swarm("sync-verify", *conn)
@@ -125,7 +141,7 @@ def main():
              {"d1": (True, True), "d2": (True, False)}, f"sync-verify names d2 as the mismatch ({report})")
     other_repo = os.path.join(sw.dir, "repo-other")
     write_repo(other_repo, smaller, "Wed, 02 Dec 2026 00:00:00 +0000")
-    refused = swarm("fresh", *conn, "--from", saved_smaller, "--repo-dir", other_repo, "--yes")
+    refused = swarm("fresh", *fresh_conn, "--from", saved_smaller, "--repo-dir", other_repo, "--yes")
     sw.check(refused.returncode != 0 and refused.stderr.startswith("swarm: error:") and "--force" in refused.stderr,
              f"fresh refuses a plan no online drone's tree matches ({refused.stderr.strip()[:300]})")
     sw.check(sw.status(orch)["plan"]["tree_timestamp"] == TREE, "the refused plan was not submitted")

@@ -8,8 +8,10 @@
 #include "core/build_info.hpp"
 #include "core/exit_codes.hpp"
 #include "core/log.hpp"
+#include "net/protocol.hpp"
 #include "net/protocol_version.hpp"
 #include "net/url.hpp"
+#include "roles/orch/profiles.hpp"
 #include "roles/verbs.hpp"
 
 namespace swarm::roles::gateway {
@@ -116,7 +118,8 @@ void Gateway::add_routes()
 {
   m_server.get("/healthz", [this](const httplib::Request&, httplib::Response& response) { healthz(response); });
   m_server.get("/status", [this](const httplib::Request&, httplib::Response& response) { status(response); });
-  m_server.get("/binhost", [this](const httplib::Request&, httplib::Response& response) { binhost(response); });
+  m_server.get("/binhost",
+               [this](const httplib::Request& request, httplib::Response& response) { binhost(request, response); });
 
   const std::string api = "/api/.*";
   const auto buffered = [this](const httplib::Request& request, httplib::Response& response) {
@@ -172,8 +175,16 @@ void Gateway::status(httplib::Response& response) const
                       {"orchestrators", std::move(orchestrators)}});
 }
 
-void Gateway::binhost(httplib::Response& response) const
+void Gateway::binhost(const httplib::Request& request, httplib::Response& response) const
 {
+  const auto profile =
+    request.has_param("profile") ? request.get_param_value("profile") : std::string(orch::k_default_profile);
+  if (!net::is_valid_profile_name(profile)) {
+    net::json_response(response, 400,
+                       {{"error", fmt::format("\"{}\" is not a profile name (1-64 of A-Z a-z 0-9 . _ -)", profile)},
+                        {"kind", "invalid"}});
+    return;
+  }
   const auto active = m_monitor.active();
   if (!active) {
     net::json_response(response, 503, {{"error", "no healthy orchestrator"}, {"kind", "unavailable"}});
@@ -184,7 +195,11 @@ void Gateway::binhost(httplib::Response& response) const
   if (url.empty()) {
     url = net::url::join(active->url, "/production/");
   }
-  net::json_response(response, 200, {{"url", url}, {"orchestrator", active->url}});
+  // Another profile's production lies under /p/NAME/ of the same orchestrator: the rule the
+  // orchestrator's own URLs follow (roles/orch/profiles.hpp). Whether the profile has a release yet
+  // only the orchestrator knows; `swarm client setup` checks the URL.
+  net::json_response(response, 200,
+                     {{"url", orch::profile_url(url, profile)}, {"profile", profile}, {"orchestrator", active->url}});
 }
 
 Result<int> Gateway::start()

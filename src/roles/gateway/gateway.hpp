@@ -1,7 +1,8 @@
 #pragma once
 // The gateway daemon: stateless front of one or more orchestrators. Serves /healthz, /status
-// (every orchestrator's health), /binhost (the active orchestrator's production binhost URL)
-// and proxies /api/* to the active orchestrator (roles/gateway/proxy.hpp).
+// (every orchestrator's health), /binhost[?profile=NAME] (the active orchestrator's production
+// binhost URL for a swarm profile) and proxies /api/* to the active orchestrator
+// (roles/gateway/proxy.hpp).
 
 #include <chrono>
 #include <memory>
@@ -51,7 +52,9 @@ private:
   void add_routes();
   void healthz(httplib::Response& response) const;
   void status(httplib::Response& response) const;
-  void binhost(httplib::Response& response) const;
+  // GET /binhost[?profile=NAME]: the active orchestrator's production URL for the profile
+  // (default: `default`); 400 for a malformed name, 503 without a healthy orchestrator.
+  void binhost(const httplib::Request& request, httplib::Response& response) const;
 
   GatewayOptions m_options;
   std::vector<net::HttpClient> m_upstreams;

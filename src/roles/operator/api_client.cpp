@@ -1,5 +1,6 @@
 #include "roles/operator/api_client.hpp"
 
+#include <cctype>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
@@ -46,6 +47,31 @@ net::HttpClient make_client(const config::Config& config)
   options.token = admin_token(config);
   options.timeout = std::chrono::milliseconds(static_cast<int64_t>(config.get_seconds("client.timeout") * 1000.0));
   return net::HttpClient(std::move(options));
+}
+
+void throw_error(ErrorKind kind, std::string message)
+{
+  throw Fatal{Error{kind, std::move(message)}};
+}
+
+void must_do(const Result<>& result)
+{
+  if (!result) {
+    throw Fatal{result.error()};
+  }
+}
+
+std::string url_encode(std::string_view text)
+{
+  std::string out;
+  for (const unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("%{:02X}", c);
+    }
+  }
+  return out;
 }
 
 void print_json(const nlohmann::json& value)

@@ -35,6 +35,15 @@ T must(Result<T> result)
   return std::move(*result);
 }
 
+// Ends the verb: "swarm: error: MESSAGE" on stderr, the exit code from `kind` (Fatal).
+[[noreturn]] void throw_error(ErrorKind kind, std::string message);
+
+// Throws Fatal when `result` failed.
+void must_do(const Result<>& result);
+
+// `text` percent-encoded for a URL path or query value; '/' is kept (a CPV in a path).
+std::string url_encode(std::string_view text);
+
 // Prints JSON to stdout, indented.
 void print_json(const nlohmann::json& value);
 

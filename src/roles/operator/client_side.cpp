@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 
 #include "core/strings.hpp"
+#include "net/protocol.hpp"
 #include "portage/atom.hpp"
 #include "portage/version.hpp"
+#include "roles/orch/profiles.hpp"
 
 namespace swarm::roles::operator_cli {
 
@@ -13,26 +15,60 @@ std::vector<std::string> pretend_argv(const std::string& emerge)
   return {emerge, "--pretend", "--verbose", "--update", "--deep", "--newuse", "@world"};
 }
 
-std::vector<std::string> client_update_argv(const std::string& emerge)
+std::vector<std::string> client_pretend_argv(const std::string& emerge)
 {
-  return {emerge, "--getbinpkg", "--update", "--deep", "--newuse", "@world"};
+  return {emerge, "--pretend", "--verbose", "--update", "--deep", "--newuse", "--getbinpkgonly", "@world"};
 }
 
-Result<std::string> binrepos_conf_text(std::string_view binhost_url, std::string_view from)
+std::vector<std::string> client_update_argv(const std::string& emerge)
+{
+  return {emerge, "--update", "--deep", "--newuse", "--getbinpkgonly", "@world"};
+}
+
+Result<std::string> binrepos_conf_text(std::string_view binhost_url, std::string_view from, std::string_view profile)
 {
   const std::string url(strings::trim(binhost_url));
   if (!(url.starts_with("http://") || url.starts_with("https://")) ||
       url.find_first_of(" \t\r\n") != std::string::npos) {
     return fail(ErrorKind::invalid, "'{}' is not an http(s) binhost URL", url);
   }
-  return fmt::format("# Written by `swarm client setup` from {}: the swarm's production binhost.\n"
-                     "# Used by `emerge --getbinpkg` (`swarm client update`).\n"
-                     "[swarm]\n"
+  if (!net::is_valid_profile_name(profile)) {
+    return fail(ErrorKind::invalid, "'{}' is not a profile name", std::string(profile));
+  }
+  // Portage keeps what it downloads in /var/cache/binhost/SECTION: a section per profile keeps
+  // one profile's binaries out of another's cache when a machine changes profile.
+  const bool is_default = profile == "default";
+  return fmt::format("# Written by `swarm client setup` from {}: the swarm's production binhost{}.\n"
+                     "# Used by `emerge --getbinpkgonly` (`swarm client update`).\n"
+                     "[swarm{}]\n"
                      "priority = 10\n"
                      "sync-uri = {}\n"
                      "# swarm publishes unsigned GPKGs; binrepos.conf verifies signatures by default.\n"
                      "verify-signature = false\n",
-                     from, url);
+                     from, is_default ? std::string() : fmt::format(" of profile {}", profile),
+                     is_default ? std::string() : "-" + std::string(profile), url);
+}
+
+std::optional<std::string> binrepos_conf_profile(std::string_view text)
+{
+  for (const auto& raw : strings::split(text, '\n')) {
+    const auto line = strings::trim(raw);
+    if (line == "[swarm]") {
+      return std::string("default");
+    }
+    if (line.starts_with("[swarm-") && line.ends_with("]")) {
+      const auto name = std::string(line.substr(7, line.size() - 8));
+      if (net::is_valid_profile_name(name)) {
+        return name;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+std::string profile_binhost_url(const std::string& default_production_url, const std::string& profile)
+{
+  return orch::profile_url(default_production_url, profile);
 }
 
 Result<std::string> cpv_argument(std::string_view text)

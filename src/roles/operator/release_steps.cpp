@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/strings.hpp"
+#include "roles/operator/profile_option.hpp"
 
 namespace swarm::roles::operator_cli {
 
@@ -70,25 +71,39 @@ Result<Answer<net::PlanReply>> submit_plan(const net::HttpClient& client, const 
   return post_message<net::PlanReply>(client, "/api/v1/plan", body);
 }
 
-Result<Answer<net::PlanReply>> submit_fresh_plan(const net::HttpClient& client, const portage::Plan& plan)
+Result<Answer<net::PlanReply>> submit_fresh_plan(const net::HttpClient& client, const portage::Plan& plan,
+                                                 const std::string& profile, const portage::BuildProfile* build_profile)
 {
   net::PlanRequest request;
   request.mode = net::PlanMode::replace;
   request.clear_staging = true;
-  return submit_plan(client, plan, request);
+  request.profile = profile;
+  json body = request;
+  body["plan"] = portage::plan_to_json(plan);
+  if (build_profile) {
+    body["build_profile"] = portage::build_profile_to_json(*build_profile);
+  }
+  return post_message<net::PlanReply>(client, "/api/v1/plan", body);
 }
 
-Result<json> verify_staging(const net::HttpClient& client, std::optional<int> threshold, const net::CallOptions& call)
+Result<json> verify_staging(const net::HttpClient& client, std::optional<int> threshold, const std::string& profile,
+                            const net::CallOptions& call)
 {
   std::string path = "/api/v1/verify";
   if (threshold) {
     path += fmt::format("?threshold={}", *threshold);
   }
+  path = profile_path(path, profile);
   auto report = client.get_json(path, call);
   if (report && !report->is_object()) {
     return fail(unreadable_answer("GET " + path, "not a JSON object"));
   }
   return report;
+}
+
+Result<json> verify_staging(const net::HttpClient& client, std::optional<int> threshold, const net::CallOptions& call)
+{
+  return verify_staging(client, threshold, std::string(k_default_profile), call);
 }
 
 std::string FinalizeOutcome::reason() const

@@ -13,6 +13,7 @@
 #include "core/error.hpp"
 #include "net/http_client.hpp"
 #include "net/protocol.hpp"
+#include "portage/build_profile.hpp"
 #include "portage/plan.hpp"
 #include "roles/operator/api_client.hpp"
 
@@ -44,7 +45,8 @@ struct TreeCheck {
 };
 
 // sync-verify's step: `drones` (the "drones" of GET /api/v1/status or /api/v1/drones) against
-// `plan_tree`. The rule is in the .cpp; `sync-verify`, `fresh` and `release` all use it.
+// `plan_tree`. The rule is in the .cpp; `sync-verify`, `fresh` and `release` all use it, on the
+// drones that serve the profile (profile_option.hpp drones_serving).
 TreeCheck sync_verify(const nlohmann::json& drones, std::string_view plan_tree);
 
 // --- fresh ----------------------------------------------------------------------------------------
@@ -53,14 +55,20 @@ TreeCheck sync_verify(const nlohmann::json& drones, std::string_view plan_tree);
 Result<Answer<net::PlanReply>> submit_plan(const net::HttpClient& client, const portage::Plan& plan,
                                            const net::PlanRequest& request);
 
-// fresh's step: `plan` replaces the orchestrator's plan, and unreleased artifacts of packages
-// it no longer holds leave staging.
-Result<Answer<net::PlanReply>> submit_fresh_plan(const net::HttpClient& client, const portage::Plan& plan);
+// fresh's step: `plan` replaces the plan of swarm profile `profile`, with the build profile it
+// was computed with (none: the drones' own configuration), and unreleased artifacts of packages it
+// no longer holds leave that profile's staging.
+Result<Answer<net::PlanReply>> submit_fresh_plan(const net::HttpClient& client, const portage::Plan& plan,
+                                                 const std::string& profile,
+                                                 const portage::BuildProfile* build_profile);
 
 // --- verify ---------------------------------------------------------------------------------------
 
-// verify's step: the Risk Score report of publishing staging now (GET /api/v1/verify), against
+// verify's step: the Risk Score report of publishing `profile`'s staging now (GET /api/v1/verify), against
 // `threshold` or, when absent, the orchestrator's orch.risk_threshold.
+Result<nlohmann::json> verify_staging(const net::HttpClient& client, std::optional<int> threshold,
+                                      const std::string& profile, const net::CallOptions& call = {});
+// The same for the default profile.
 Result<nlohmann::json> verify_staging(const net::HttpClient& client, std::optional<int> threshold,
                                       const net::CallOptions& call = {});
 

@@ -22,8 +22,13 @@ Result<std::string> emerge_output(const WorldPlanSource& source)
   subprocess::Spec spec;
   spec.argv = pretend_argv(source.emerge);
   spec.env = {{"NOCOLOR", "true"}};
+  if (!source.config_root.empty() && source.config_root != "/") {
+    spec.env["PORTAGE_CONFIGROOT"] = source.config_root;
+  }
   spec.capture = subprocess::Capture::yes;
-  fmt::print(stderr, "running {}\n", strings::join(spec.argv, " "));
+  fmt::print(stderr, "running {}{}\n",
+             spec.env.count("PORTAGE_CONFIGROOT") ? "PORTAGE_CONFIGROOT=" + source.config_root + " " : "",
+             strings::join(spec.argv, " "));
   auto outcome = subprocess::run(spec);
   if (!outcome) {
     return fail(outcome.error().kind, "cannot run {}: {}", spec.argv.front(), outcome.error().message);

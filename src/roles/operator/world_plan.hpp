@@ -12,9 +12,10 @@
 namespace swarm::roles::operator_cli {
 
 struct WorldPlanSource {
-  std::string emerge;    // Portage's emerge (client.emerge)
-  std::string repo_dir;  // the ebuild repository (client.repo_dir)
-  std::string from_file; // saved emerge output; empty: run emerge
+  std::string emerge;      // Portage's emerge (client.emerge)
+  std::string repo_dir;    // the ebuild repository (client.repo_dir)
+  std::string from_file;   // saved emerge output; empty: run emerge
+  std::string config_root; // PORTAGE_CONFIGROOT emerge runs with; "" or "/": Portage's default
 };
 
 // The plan from emerge's merge list and the md5-cache; an Error when emerge fails or its output

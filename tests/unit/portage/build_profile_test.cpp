@@ -16,6 +16,7 @@ class FakePortageq final : public subprocess::ProcessRunner {
 public:
   std::filesystem::path repo;
   std::vector<subprocess::Spec> specs;
+  int repos_exit = 0;
 
   Result<subprocess::Outcome> run(const subprocess::Spec& spec) override
   {
@@ -28,12 +29,15 @@ public:
         outcome.output = "USE='amd64 ssl python_targets_python3_12'\nUSE_EXPAND='PYTHON_TARGETS'\n"
                          "CFLAGS='-O2 -pipe'\nCXXFLAGS='-O2 -pipe'\nLDFLAGS=''\nCHOST=x86_64-pc-linux-gnu\n"
                          "ACCEPT_KEYWORDS=amd64\nACCEPT_LICENSE='*'\n"
-                         "FEATURES='assume-digests binpkg-multi-instance nodoc splitdebug sandbox'\n";
+                         "FEATURES='assume-digests binpkg-multi-instance nodoc splitdebug sandbox'\n"
+                         "RUSTFLAGS=''\n";
+        outcome.exit_code = 1; // as the real one does when a variable (RUSTFLAGS) is unset
       } else {
         outcome.output = "PYTHON_TARGETS=python3_12\n";
       }
     } else if (command == "get_repos") {
       outcome.output = "gentoo\n";
+      outcome.exit_code = repos_exit;
     } else if (command == "get_repo_path") {
       outcome.output = repo.string() + "\n";
     }
@@ -112,4 +116,16 @@ TEST_CASE("build profile: a profile naming files outside etc/portage's package f
   json["files"] = {{"make.conf", "PKGDIR=/"}};
   CHECK_FALSE(build_profile_from_json(json).has_value());
   CHECK_FALSE(build_profile_from_json(nlohmann::json::array()).has_value());
+}
+
+TEST_CASE("build profile: a failing portageq is an error naming it")
+{
+  swarm::test::TempRepo repo;
+  fs::TempDir root{"config-root"};
+  FakePortageq portageq;
+  portageq.repo = repo.root;
+  portageq.repos_exit = 1;
+  auto profile = capture_build_profile({root.path(), "/usr/bin/portageq"}, portageq);
+  REQUIRE_FALSE(profile.has_value());
+  CHECK(profile.error().message.find("/usr/bin/portageq get_repos exited with status 1") != std::string::npos);
 }

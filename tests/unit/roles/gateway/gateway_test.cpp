@@ -226,6 +226,16 @@ TEST_CASE("gateway: proxies to the active orchestrator and passes method, target
   auto binhost = json_of(client.request("GET", "/binhost"));
   CHECK(binhost["url"] == "http://binhost.example/primary/");
   CHECK(binhost["orchestrator"] == primary.url());
+  CHECK(binhost["profile"] == "default");
+  // Another profile's production lies under /p/NAME/ of the same host.
+  auto desktop = json_of(client.request("GET", "/binhost?profile=desktop"));
+  CHECK(desktop["url"] == "http://binhost.example/p/desktop/primary/");
+  CHECK(desktop["profile"] == "desktop");
+  net::CallOptions returning;
+  returning.on_http_error = net::OnHttpError::return_response;
+  auto bad = client.request("GET", "/binhost?profile=..%2Fx", {}, {}, returning);
+  REQUIRE(bad);
+  CHECK(bad->status == 400);
 
   // Sent raw (curl would normalise the dots away before sending).
   httplib::Client raw_client("127.0.0.1", gateway.port());

@@ -8,8 +8,10 @@ TEST_CASE("client side: emerge argv, never through a shell")
 {
   CHECK(pretend_argv("/usr/bin/emerge") == std::vector<std::string>{"/usr/bin/emerge", "--pretend", "--verbose",
                                                                     "--update", "--deep", "--newuse", "@world"});
+  CHECK(client_pretend_argv("emerge") == std::vector<std::string>{"emerge", "--pretend", "--verbose", "--update",
+                                                                  "--deep", "--newuse", "--getbinpkgonly", "@world"});
   CHECK(client_update_argv("emerge") ==
-        std::vector<std::string>{"emerge", "--getbinpkg", "--update", "--deep", "--newuse", "@world"});
+        std::vector<std::string>{"emerge", "--update", "--deep", "--newuse", "--getbinpkgonly", "@world"});
 }
 
 TEST_CASE("client side: binrepos.conf text")
@@ -19,6 +21,7 @@ TEST_CASE("client side: binrepos.conf text")
   CHECK(text->find("\n[swarm]\npriority = 10\nsync-uri = http://orch.lan:7070/production\n") != std::string::npos);
   CHECK(text->find("verify-signature = false\n") != std::string::npos);
   CHECK(text->starts_with("# Written by `swarm client setup` from http://gw.lan:7000"));
+  CHECK(binrepos_conf_profile(*text) == "default");
   CHECK_FALSE(binrepos_conf_text("ftp://x/", "g"));
   CHECK_FALSE(binrepos_conf_text("http://x/\n[evil]", "g"));
 }
@@ -30,4 +33,18 @@ TEST_CASE("client side: package arguments")
   CHECK_FALSE(cpv_argument("dev-libs/foo"));
   CHECK_FALSE(cpv_argument("foo-1.0"));
   CHECK_FALSE(cpv_argument("=dev-libs/foo-1.0; rm -rf /"));
+}
+
+TEST_CASE("client side: a profile's binrepos.conf section and URL")
+{
+  const auto text = binrepos_conf_text("http://orch.lan:7070/p/desktop/production", "http://gw.lan:7000", "desktop");
+  REQUIRE(text);
+  CHECK(text->find("\n[swarm-desktop]\npriority = 10\nsync-uri = http://orch.lan:7070/p/desktop/production\n") !=
+        std::string::npos);
+  CHECK(binrepos_conf_profile(*text) == "desktop");
+  CHECK_FALSE(binrepos_conf_profile("[binhost]\nsync-uri = http://x/\n"));
+  CHECK_FALSE(binrepos_conf_profile("[swarm-../x]\n"));
+  CHECK_FALSE(binrepos_conf_text("http://x/", "g", "../etc"));
+  CHECK(profile_binhost_url("http://orch.lan:7070/production", "default") == "http://orch.lan:7070/production");
+  CHECK(profile_binhost_url("http://orch.lan:7070/production", "server") == "http://orch.lan:7070/p/server/production");
 }

@@ -118,7 +118,9 @@ TEST_CASE("release steps: fresh submits the plan as a replacement and reads the 
   });
   server.start();
   const auto client = client_for(server);
-  const auto reply = submit_fresh_plan(client, one_package_plan());
+  portage::BuildProfile build_profile;
+  build_profile.settings["CFLAGS"] = "-O2 -pipe";
+  const auto reply = submit_fresh_plan(client, one_package_plan(), "desktop", &build_profile);
   REQUIRE(reply);
   CHECK(reply->message.packages == 1);
   CHECK(reply->message.added == 1);
@@ -130,6 +132,8 @@ TEST_CASE("release steps: fresh submits the plan as a replacement and reads the 
   CHECK(received["clear_staging"] == true);
   CHECK(received["plan"]["tree_timestamp"] == k_tree);
   CHECK(received["plan"]["packages"][0]["cpv"] == "app-misc/hello-1");
+  CHECK(received["profile"] == "desktop");
+  CHECK(received["build_profile"]["settings"]["CFLAGS"] == "-O2 -pipe");
 }
 
 TEST_CASE("release steps: an answer that is not the protocol's message is an error naming the call and the field")

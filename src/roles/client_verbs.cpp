@@ -1,0 +1,317 @@
+// This machine as a client of a swarm profile's binhost (issues 4 and 9): `client setup` points
+// Portage at the profile's production binhost, `client update` installs from it from binaries
+// only — and refuses, naming them, when Portage would compile something or drop world atoms —
+// and `client check` compares this machine's configuration with the profile's.
+
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+
+#include "core/exit_codes.hpp"
+#include "core/fs.hpp"
+#include "core/strings.hpp"
+#include "core/subprocess.hpp"
+#include "roles/operator/api_client.hpp"
+#include "roles/operator/build_profiles.hpp"
+#include "roles/operator/client_side.hpp"
+#include "roles/operator/client_update.hpp"
+#include "roles/operator/profile_option.hpp"
+#include "roles/verbs.hpp"
+
+namespace swarm::roles {
+
+namespace {
+
+using nlohmann::json;
+using namespace operator_cli;
+
+// --- client setup -----------------------------------------------------------------------------
+
+struct ClientSetupOptions {
+  bool json = false;
+  std::string gateway; // "": client.url
+  std::string profile = std::string(k_default_profile);
+};
+
+// The production URL of `profile`: what a gateway's /binhost hands out, or, asked directly, what
+// an orchestrator announces in /healthz (the default profile's) moved to the profile's place.
+std::string binhost_url_for(net::HttpClient& client, const std::string& gateway, const std::string& profile)
+{
+  net::CallOptions returning;
+  returning.on_http_error = net::OnHttpError::return_response;
+  auto binhost = client.request("GET", profile_path("/binhost", profile), {}, {}, returning);
+  if (binhost && binhost->status == 400) {
+    const auto body = binhost->json().value_or(json::object());
+    throw_error(ErrorKind::invalid, body.is_object() ? body.value("error", std::string("bad request")) : "bad request");
+  }
+  if (binhost && binhost->ok()) {
+    const auto body = binhost->json().value_or(json::object());
+    if (body.is_object() && !body.value("url", std::string()).empty()) {
+      return body.value("url", std::string());
+    }
+  }
+  // Not a gateway: an orchestrator announces its production URL in /healthz.
+  const auto health = must(client.get_json("/healthz"));
+  const auto url = health.value("production_url", std::string());
+  if (url.empty()) {
+    throw_error(ErrorKind::conflict, fmt::format("{} handed out no binhost URL", gateway));
+  }
+  return profile_binhost_url(url, profile);
+}
+
+int run_client_setup(const VerbContext& context, const ClientSetupOptions& options)
+{
+  const auto& config = context.config;
+  const auto gateway = options.gateway.empty() ? config.get("client.url") : options.gateway;
+  net::ClientOptions client_options;
+  client_options.base_url = gateway;
+  client_options.timeout =
+    std::chrono::milliseconds(static_cast<int64_t>(config.get_seconds("client.timeout") * 1000.0));
+  net::HttpClient client(client_options);
+  const auto url = binhost_url_for(client, gateway, options.profile);
+  const auto text = must(binrepos_conf_text(url, gateway, options.profile));
+
+  // A profile without a release has no index yet: Portage would find no binhost there.
+  std::string warning;
+  net::CallOptions probe;
+  probe.on_http_error = net::OnHttpError::return_response;
+  net::ClientOptions binhost_options = client_options;
+  binhost_options.base_url = url;
+  if (auto index = net::HttpClient(binhost_options).request("GET", "/Packages", {}, {}, probe);
+      !index || !index->ok()) {
+    warning = fmt::format("{}/Packages is not there yet ({}): profile {} has no release; emerge finds nothing until "
+                          "`{}` publishes one",
+                          url, index ? fmt::format("HTTP {}", index->status) : index.error().message, options.profile,
+                          profile_command("swarm finalize", options.profile));
+  }
+
+  const std::filesystem::path path = config.get("client.binrepos_conf");
+  std::error_code ec;
+  if (std::filesystem::exists(path.parent_path(), ec) && !std::filesystem::is_directory(path.parent_path(), ec)) {
+    throw_error(ErrorKind::io, fmt::format("{} is a file; make it a directory (move the file into it) first",
+                                           path.parent_path().string()));
+  }
+  must_do(fs::make_dirs(path.parent_path()));
+  must_do(fs::write_file_atomic(path, text, 0644));
+  if (!warning.empty()) {
+    fmt::print(stderr, "warning: {}\n", warning);
+  }
+  if (options.json) {
+    print_json(json{{"path", path.string()},
+                    {"profile", options.profile},
+                    {"binhost_url", url},
+                    {"text", text},
+                    {"warnings", warning.empty() ? json::array() : json::array({warning})}});
+  } else {
+    fmt::print("wrote {} (binhost {})\nnext: swarm client update\n", path.string(), url);
+  }
+  return exit_code::k_ok;
+}
+
+// --- client update ----------------------------------------------------------------------------
+
+struct ClientUpdateOptions {
+  bool json = false;
+  std::string profile; // "": whichever binhost Portage is configured with
+};
+
+// `client update --profile NAME`: the binrepos.conf `client setup` wrote must be NAME's.
+void check_binhost_profile(const config::Config& config, const std::string& profile)
+{
+  const std::filesystem::path path = config.get("client.binrepos_conf");
+  auto text = fs::read_file(path, 1u << 20);
+  if (!text) {
+    throw_error(ErrorKind::conflict, fmt::format("cannot read {} ({}): `{}` writes it", path.string(),
+                                                 text.error().message, profile_command("swarm client setup", profile)));
+  }
+  const auto configured = binrepos_conf_profile(*text);
+  if (configured != profile) {
+    throw_error(ErrorKind::conflict,
+                fmt::format("{} points Portage at {}, not at profile {}: run `{}` first", path.string(),
+                            configured ? "profile " + *configured : std::string("no swarm binhost"), profile,
+                            profile_command("swarm client setup", profile)));
+  }
+}
+
+int run_client_update(const VerbContext& context, const ClientUpdateOptions& options)
+{
+  if (!options.profile.empty()) {
+    check_binhost_profile(context.config, options.profile);
+  }
+  ClientUpdateSettings settings;
+  settings.emerge = context.config.get("client.emerge");
+  settings.portageq = context.config.get("client.portageq");
+  // With --json, stdout is the summary; emerge's own output goes to stderr.
+  FILE* output = options.json ? stderr : stdout;
+  settings.on_output = [output](std::string_view chunk) {
+    std::fwrite(chunk.data(), 1, chunk.size(), output);
+    std::fflush(output);
+  };
+  fmt::print(stderr, "running {}\n", strings::join(client_pretend_argv(settings.emerge), " "));
+  subprocess::SystemProcessRunner runner;
+  const auto result = must(update_from_binaries(settings, runner));
+  const auto& report = result.report;
+
+  using Stage = ClientUpdateResult::Stage;
+  int code = exit_code::k_ok;
+  std::string message;
+  switch (result.stage) {
+  case Stage::pretend_failed:
+    code = result.emerge_exit_code > 0 ? result.emerge_exit_code : exit_code::k_failure;
+    message = fmt::format("emerge --pretend exited with status {}; nothing was installed{}", result.emerge_exit_code,
+                          report.problems.empty() ? "" : ": " + strings::join(report.problems, "; "));
+    break;
+  case Stage::refused: {
+    code = exit_code::k_failure;
+    std::vector<std::string> parts;
+    if (!report.from_source.empty()) {
+      parts.push_back("it would compile " + strings::join(report.from_source, ", "));
+    }
+    if (!report.unsatisfied.empty()) {
+      parts.push_back("the binhost cannot satisfy " + strings::join(report.unsatisfied, ", ") +
+                      " (Portage would leave it out and still exit 0)");
+    }
+    if (!report.masked.empty()) {
+      parts.push_back("masked: " + strings::join(report.masked, ", "));
+    }
+    message = fmt::format("refusing to update, nothing was installed: {}. A missing binary means the profile's "
+                          "build has not published it (`swarm status`, `swarm fix-blocked`); a binary built with "
+                          "other USE means this machine's configuration differs from the profile's "
+                          "(`swarm client check`)",
+                          strings::join(parts, "; "));
+    break;
+  }
+  case Stage::install_failed:
+    code = result.emerge_exit_code > 0 ? result.emerge_exit_code : exit_code::k_failure;
+    message = fmt::format("emerge exited with status {}", result.emerge_exit_code);
+    break;
+  case Stage::incomplete:
+    code = exit_code::k_failure;
+    message = fmt::format("after the update, no installed package satisfies these world atoms: {}",
+                          strings::join(result.missing, ", "));
+    break;
+  case Stage::updated:
+    break;
+  }
+
+  if (options.json) {
+    print_json(json{{"result", stage_name(result.stage)},
+                    {"profile", options.profile.empty() ? json(nullptr) : json(options.profile)},
+                    {"exit_code", code},
+                    {"installed", result.installed},
+                    {"binaries", report.binaries},
+                    {"from_source", report.from_source},
+                    {"unsatisfied", report.unsatisfied},
+                    {"masked", report.masked},
+                    {"problems", report.problems},
+                    {"world", result.world},
+                    {"missing", result.missing},
+                    {"eroot", result.eroot}});
+  }
+  if (code != exit_code::k_ok) {
+    print_error(message);
+    return code;
+  }
+  if (!options.json) {
+    fmt::print("updated from binaries only: {} package(s) installed; all {} world atom(s) are installed\n",
+               report.binaries.size(), result.world.size());
+  }
+  return exit_code::k_ok;
+}
+
+// --- client check -----------------------------------------------------------------------------
+
+struct ClientCheckOptions {
+  bool json = false;
+  std::string profile = std::string(k_default_profile);
+  std::string config_root = "/";
+};
+
+int run_client_check(const VerbContext& context, const ClientCheckOptions& options)
+{
+  subprocess::SystemProcessRunner runner;
+  const auto config_root = config_root_argument(options.config_root);
+  const auto local = must(capture_local_profile(context.config, config_root, runner));
+  auto client = make_client(context.config);
+  const auto swarm_profile = must(fetch_swarm_profile(client, options.profile));
+  if (!swarm_profile.build_profile) {
+    throw_error(ErrorKind::conflict,
+                fmt::format("profile {} has no build profile to compare with: its plan came without one (`swarm "
+                            "fresh --from FILE` without --config-root)",
+                            options.profile));
+  }
+  const auto differences = compare_build_profiles(*swarm_profile.build_profile, local);
+  const bool differ = differences_change_binaries(differences);
+  if (options.json) {
+    print_json(json{{"profile", options.profile},
+                    {"build_profile", swarm_profile.hash},
+                    {"config_root", config_root},
+                    {"local_build_profile", portage::build_profile_hash(local)},
+                    {"same", differences.empty()},
+                    {"binaries_differ", differ},
+                    {"differences", differences_to_json(differences)}});
+    return differ ? exit_code::k_failure : exit_code::k_ok;
+  }
+  if (differences.empty()) {
+    fmt::print("this machine ({}) has the configuration of profile {}\n", config_root, options.profile);
+    return exit_code::k_ok;
+  }
+  fmt::print("A = profile {}, B = this machine ({})\n", options.profile, config_root);
+  fmt::print("{}", describe_differences(differences));
+  if (!differ) {
+    fmt::print("{} difference(s), none of which changes a binary: this machine can use profile {}'s binaries (`swarm "
+               "client update` says whether the binhost has every version this tree wants)\n",
+               differences.size(), options.profile);
+    return exit_code::k_ok;
+  }
+  fmt::print("{} difference(s): binaries of profile {} were built with A's configuration. Portage refuses a binary "
+             "whose USE differs, and other flags differ silently. Make this machine's configuration the profile's, "
+             "or give it a profile of its own (`swarm fresh --profile NAME` here).\n",
+             differences.size(), options.profile);
+  return exit_code::k_failure;
+}
+
+} // namespace
+
+void add_client_verbs(std::vector<Verb>& verbs)
+{
+  verbs.push_back({"client", "This machine as a client of the swarm's binhost", nullptr, nullptr});
+  verbs.push_back(make_verb<ClientSetupOptions>(
+    "client setup", "Point Portage at a profile's production binhost the gateway hands out (writes binrepos.conf)",
+    [](CLI::App& app, ConfigFlags& flags, ClientSetupOptions& options) {
+      add_client_flags(app, flags);
+      add_json_flag(app, options.json);
+      bind_config_flag(app, flags, "--binrepos-conf", "client.binrepos_conf");
+      app.add_option("--gateway", options.gateway, "Gateway (or orchestrator) URL (default client.url)");
+      add_profile_option(app, options.profile, "The profile whose binhost to use (default: default)");
+    },
+    run_client_setup));
+  verbs.push_back(make_verb<ClientUpdateOptions>(
+    "client update",
+    "Update @world from binaries only: emerge --pretend first, refused when Portage would compile or drop anything; "
+    "then the install, checked against the installed packages",
+    [](CLI::App& app, ConfigFlags& flags, ClientUpdateOptions& options) {
+      bind_config_flag(app, flags, "--emerge", "client.emerge");
+      bind_config_flag(app, flags, "--portageq", "client.portageq");
+      bind_config_flag(app, flags, "--binrepos-conf", "client.binrepos_conf");
+      add_json_flag(app, options.json);
+      add_profile_option(app, options.profile,
+                         "Refuse unless binrepos.conf points at this profile's binhost (`swarm client setup --profile "
+                         "NAME` writes it)");
+    },
+    run_client_update));
+  verbs.push_back(make_verb<ClientCheckOptions>(
+    "client check",
+    "Compare this machine's Portage configuration with a profile's build profile (exit 0 the same, 1 different)",
+    [](CLI::App& app, ConfigFlags& flags, ClientCheckOptions& options) {
+      add_client_flags(app, flags);
+      add_json_flag(app, options.json);
+      bind_config_flag(app, flags, "--portageq", "client.portageq");
+      add_profile_option(app, options.profile, "The profile to compare with (default: default)");
+      app.add_option("--config-root", options.config_root,
+                     "This machine's configuration: DIR/etc/portage, as PORTAGE_CONFIGROOT (default /)");
+    },
+    run_client_check));
+}
+
+} // namespace swarm::roles
