@@ -351,7 +351,11 @@ Result<> Demo::start_drones()
                         "--min-free-disk",
                         "1M",
                         "--drain",
-                        "return"},
+                        "return",
+                        // The fake builder installs into ROOT (its own directory), never into
+                        // this machine: no isolated build root needed (nor root privileges).
+                        "--build-root",
+                        "host"},
                        std::move(env));
     if (!child) {
       return fail(child.error());
