@@ -163,6 +163,16 @@ private:
   const json& m_object;
 };
 
+// The "profile" field: a valid profile name, "default" when absent.
+std::string profile_field(const Fields& fields)
+{
+  auto profile = fields.text("profile", "default");
+  if (!is_valid_profile_name(profile)) {
+    invalid(fmt::format("field 'profile': \"{}\" is not a profile name (1-64 of A-Z a-z 0-9 . _ -)", profile));
+  }
+  return profile;
+}
+
 constexpr std::array k_claim_codes = {
   std::pair{ClaimCode::none, "none"},
   std::pair{ClaimCode::paused, "paused"},
@@ -491,10 +501,7 @@ void from_json(const json& in, PlanRequest& request)
   }
   request.mode = mode == "add" ? PlanMode::add : PlanMode::replace;
   request.clear_staging = fields.flag("clear_staging");
-  request.profile = fields.text("profile", "default");
-  if (!is_valid_profile_name(request.profile)) {
-    invalid(fmt::format("field 'profile': \"{}\" is not a profile name (1-64 of A-Z a-z 0-9 . _ -)", request.profile));
-  }
+  request.profile = profile_field(fields);
 }
 
 void to_json(json& out, const PlanReply& reply)
@@ -538,12 +545,14 @@ void from_json(const json& in, ResetReply& reply)
 
 void to_json(json& out, const UnblockRequest& request)
 {
-  out = json{{"packages", request.packages}};
+  out = json{{"packages", request.packages}, {"profile", request.profile}};
 }
 
 void from_json(const json& in, UnblockRequest& request)
 {
-  request.packages = Fields(in, "an unblock request").texts("packages");
+  const Fields fields(in, "an unblock request");
+  request.packages = fields.texts("packages");
+  request.profile = profile_field(fields);
 }
 
 void to_json(json& out, const UnblockReply& reply)
@@ -590,7 +599,7 @@ void from_json(const json& in, BalanceReply& reply)
 
 void to_json(json& out, const LocalBuildRequest& request)
 {
-  out = json{{"drone", request.drone}, {"package", request.package}};
+  out = json{{"drone", request.drone}, {"package", request.package}, {"profile", request.profile}};
 }
 
 void from_json(const json& in, LocalBuildRequest& request)
@@ -598,6 +607,7 @@ void from_json(const json& in, LocalBuildRequest& request)
   const Fields fields(in, "a local build request");
   request.drone = fields.required_text("drone");
   request.package = fields.required_text("package");
+  request.profile = profile_field(fields);
 }
 
 void to_json(json& out, const LocalBuildReply& reply)
@@ -621,7 +631,7 @@ void from_json(const json& in, LocalBuildReply& reply)
 
 void to_json(json& out, const FinalizeRequest& request)
 {
-  out = json{{"force", request.force}};
+  out = json{{"force", request.force}, {"profile", request.profile}};
   if (request.threshold) {
     out["threshold"] = *request.threshold;
   }
@@ -631,6 +641,7 @@ void from_json(const json& in, FinalizeRequest& request)
 {
   const Fields fields(in, "a finalize request");
   request.force = fields.flag("force");
+  request.profile = profile_field(fields);
   if (fields.find("threshold")) {
     request.threshold = static_cast<int>(fields.integer("threshold", 0, 0, 100));
   } else {
@@ -640,7 +651,7 @@ void from_json(const json& in, FinalizeRequest& request)
 
 void to_json(json& out, const RollbackRequest& request)
 {
-  out = json::object();
+  out = json{{"profile", request.profile}};
   if (request.release) {
     out["release"] = *request.release;
   }
@@ -648,10 +659,12 @@ void to_json(json& out, const RollbackRequest& request)
 
 void from_json(const json& in, RollbackRequest& request)
 {
-  request.release = Fields(in, "a rollback request").optional_text("release");
+  const Fields fields(in, "a rollback request");
+  request.release = fields.optional_text("release");
   if (request.release && request.release->empty()) {
     request.release.reset();
   }
+  request.profile = profile_field(fields);
 }
 
 } // namespace swarm::net

@@ -216,7 +216,8 @@ void from_json(const nlohmann::json& in, ResetReply& reply);
 
 // POST /api/v1/control/unblock and /retry
 struct UnblockRequest {
-  std::vector<std::string> packages; // CAT/PF; empty: every blocked package
+  std::vector<std::string> packages; // CAT/PF; empty: every blocked package of the profile
+  std::string profile = "default";
 };
 void to_json(nlohmann::json& out, const UnblockRequest& request);
 void from_json(const nlohmann::json& in, UnblockRequest& request);
@@ -252,6 +253,7 @@ void from_json(const nlohmann::json& in, BalanceReply& reply);
 struct LocalBuildRequest {
   std::string drone;   // local-HOST
   std::string package; // CAT/PF
+  std::string profile = "default";
 };
 void to_json(nlohmann::json& out, const LocalBuildRequest& request);
 void from_json(const nlohmann::json& in, LocalBuildRequest& request);
@@ -270,6 +272,7 @@ void from_json(const nlohmann::json& in, LocalBuildReply& reply);
 struct FinalizeRequest {
   bool force = false;
   std::optional<int> threshold; // 0-100; absent: orch.risk_threshold
+  std::string profile = "default";
 };
 void to_json(nlohmann::json& out, const FinalizeRequest& request);
 void from_json(const nlohmann::json& in, FinalizeRequest& request);
@@ -277,6 +280,7 @@ void from_json(const nlohmann::json& in, FinalizeRequest& request);
 // POST /api/v1/releases/rollback
 struct RollbackRequest {
   std::optional<std::string> release; // absent: the release before the current one
+  std::string profile = "default";
 };
 void to_json(nlohmann::json& out, const RollbackRequest& request);
 void from_json(const nlohmann::json& in, RollbackRequest& request);

@@ -270,6 +270,32 @@ std::vector<std::string> diff_build_profiles(const BuildProfile& a, const BuildP
   return out;
 }
 
+bool build_settings_differ(const BuildProfile& a, const BuildProfile& b)
+{
+  static const std::vector<std::string> k_build_settings = {"CHOST",    "CBUILD",       "CFLAGS",          "CXXFLAGS",
+                                                            "FCFLAGS",  "FFLAGS",       "LDFLAGS",         "RUSTFLAGS",
+                                                            "FEATURES", "INSTALL_MASK", "PKG_INSTALL_MASK"};
+  auto value = [](const BuildProfile& profile, const std::string& key) {
+    auto it = profile.settings.find(key);
+    return it == profile.settings.end() ? std::string() : it->second;
+  };
+  for (const auto& key : k_build_settings) {
+    if (value(a, key) != value(b, key)) {
+      return true;
+    }
+  }
+  auto environments = [](const BuildProfile& profile) {
+    std::map<std::string, std::string> out;
+    for (const auto& [path, content] : profile.files) {
+      if (path == "package.env" || path.starts_with("package.env/") || path.starts_with("env/")) {
+        out[path] = content;
+      }
+    }
+    return out;
+  };
+  return environments(a) != environments(b);
+}
+
 std::optional<std::string> setting_for(const BuildProfile& profile, std::string_view cpv, const std::string& variable)
 {
   std::optional<std::string> value;

@@ -52,6 +52,11 @@ std::string build_profile_hash(const BuildProfile& profile);
 // the two are the same.
 std::vector<std::string> diff_build_profiles(const BuildProfile& a, const BuildProfile& b);
 
+// True when packages built with `a` are not what `b` would build, whatever their USE: the
+// compiler and linker flags, CHOST, the binary-changing FEATURES, install masks or a package.env /
+// env/ file differ. (USE differences show in each plan entry's USE instead.)
+bool build_settings_differ(const BuildProfile& a, const BuildProfile& b);
+
 // What the profile sets `variable` to for `cpv`: package.env entries whose atom matches the
 // package override the global settings with the assignments of their env/ files (simple
 // VAR="value" lines, as Portage sources them). nullopt when the profile does not set it.

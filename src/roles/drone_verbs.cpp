@@ -1,5 +1,5 @@
 // `swarm drone`: the build daemon of a drone machine (src/roles/drone/); `swarm drone
-// reset-cache`; and the hidden helper every emerge of a drone runs through, `swarm drone-root`.
+// reset-root`; and the hidden helper every emerge of a drone runs through, `swarm drone-root`.
 
 #include <algorithm>
 #include <atomic>
@@ -10,6 +10,8 @@
 
 #include <pthread.h>
 #include <unistd.h>
+
+#include <CLI/CLI.hpp>
 
 #include "core/build_info.hpp"
 #include "core/exit_codes.hpp"
@@ -29,7 +31,7 @@ namespace {
 
 using namespace drone;
 
-std::string host_name()
+std::string default_drone_name()
 {
   char buffer[256] = {};
   if (::gethostname(buffer, sizeof buffer - 1) != 0 || buffer[0] == '\0') {
@@ -38,30 +40,30 @@ std::string host_name()
   return buffer;
 }
 
-void add_drone_options(CLI::App& app, VerbArgs& args)
+void add_drone_options(CLI::App& app, ConfigFlags& flags)
 {
-  bind_config_flag(app, args, "--url", "drone.url");
-  bind_config_flag(app, args, "--name", "drone.name");
-  bind_config_flag(app, args, "--token", "drone.token");
-  bind_config_flag(app, args, "--slots", "drone.slots");
-  bind_config_flag(app, args, "--jobs", "drone.jobs");
-  bind_config_flag(app, args, "--spool", "drone.spool");
-  bind_config_flag(app, args, "--emerge", "drone.emerge");
-  bind_config_flag(app, args, "--portage-configroot", "drone.portage_configroot");
-  bind_config_flag(app, args, "--repo-dir", "drone.repo_dir");
-  bind_config_flag(app, args, "--tree-timestamp", "drone.tree_timestamp");
-  bind_config_flag(app, args, "--min-free-disk", "drone.min_free_disk");
-  bind_config_flag(app, args, "--drain", "drone.drain");
-  bind_config_flag(app, args, "--log", "drone.log");
-  bind_config_flag(app, args, "--build-root", "drone.build_root");
-  bind_config_flag(app, args, "--build-cache", "drone.build_cache");
-  bind_config_flag(app, args, "--profiles", "drone.profiles");
+  bind_config_flag(app, flags, "--url", "drone.url");
+  bind_config_flag(app, flags, "--name", "drone.name");
+  bind_config_flag(app, flags, "--token", "drone.token");
+  bind_config_flag(app, flags, "--slots", "drone.slots");
+  bind_config_flag(app, flags, "--jobs", "drone.jobs");
+  bind_config_flag(app, flags, "--spool", "drone.spool");
+  bind_config_flag(app, flags, "--emerge", "drone.emerge");
+  bind_config_flag(app, flags, "--portage-configroot", "drone.portage_configroot");
+  bind_config_flag(app, flags, "--repo-dir", "drone.repo_dir");
+  bind_config_flag(app, flags, "--tree-timestamp", "drone.tree_timestamp");
+  bind_config_flag(app, flags, "--min-free-disk", "drone.min_free_disk");
+  bind_config_flag(app, flags, "--drain", "drone.drain");
+  bind_config_flag(app, flags, "--log", "drone.log");
+  bind_config_flag(app, flags, "--build-root", "drone.build_root");
+  bind_config_flag(app, flags, "--build-cache", "drone.build_cache");
+  bind_config_flag(app, flags, "--profiles", "drone.profiles");
   // Repeatable: `--build-base /srv/stage3 --build-base server=/srv/stage3-server`.
   const auto* key = config::find_key("drone.build_base");
   app
     .add_option_function<std::vector<std::string>>(
       "--build-base",
-      [&args](const std::vector<std::string>& values) { args.flags["drone.build_base"] = strings::join(values, ","); },
+      [&flags](const std::vector<std::string>& values) { flags["drone.build_base"] = strings::join(values, ","); },
       fmt::format("{} [drone.build_base] (repeat it)", key->help))
     ->allow_extra_args(false);
 }
@@ -206,9 +208,9 @@ private:
   std::thread m_thread;
 };
 
-int run_drone(VerbArgs& args)
+int run_drone(const VerbContext& context)
 {
-  const auto& config = args.config;
+  const auto& config = context.config;
   const auto token = config.get("drone.token");
   if (token.empty()) {
     print_error("no drone token: pass --token, or set SWARM_DRONE_TOKEN or drone.token (`swarm drone enroll NAME` "
@@ -261,7 +263,7 @@ int run_drone(VerbArgs& args)
   }
 
   DroneSettings settings;
-  settings.name = config.get("drone.name").empty() ? host_name() : config.get("drone.name");
+  settings.name = config.get("drone.name").empty() ? default_drone_name() : config.get("drone.name");
   settings.version = build_info::k_version;
   settings.cores = cpu_count();
   settings.slots = slots_setting > 0 ? static_cast<int>(slots_setting) : std::max(1, settings.cores / 4);
@@ -315,10 +317,15 @@ int run_drone(VerbArgs& args)
   return code;
 }
 
-int run_reset_cache(VerbArgs& args)
+struct ResetRootOptions {
+  std::string profile;
+  bool json = false;
+};
+
+int run_reset_root(const VerbContext& context, const ResetRootOptions& options)
 {
-  const auto spool = std::filesystem::absolute(args.config.get("drone.spool"));
-  const auto& profile = args.option("profile");
+  const auto spool = std::filesystem::absolute(context.config.get("drone.spool"));
+  const auto& profile = options.profile;
   if (!profile.empty() && !net::is_valid_profile_name(profile)) {
     print_error(fmt::format("'{}' is not a profile name", profile));
     return exit_code::k_usage;
@@ -328,14 +335,23 @@ int run_reset_cache(VerbArgs& args)
     print_error(removed.error().message);
     return exit_code::k_failure;
   }
-  fmt::print("removed {} kept build root{}{}\n", *removed, *removed == 1 ? "" : "s",
-             profile.empty() ? std::string() : " of profile " + profile);
+  if (options.json) {
+    fmt::print("{{\"removed\": {}}}\n", *removed);
+  } else {
+    fmt::print("removed {} kept build root{}{}\n", *removed, *removed == 1 ? "" : "s",
+               profile.empty() ? std::string() : " of profile " + profile);
+  }
   return exit_code::k_ok;
 }
 
-int run_drone_root(VerbArgs& args)
+// `swarm drone-root ARGS…`: everything after the verb is the helper's own syntax.
+struct DroneRootOptions {
+  std::vector<std::string> helper_args;
+};
+
+int run_drone_root(const DroneRootOptions& options)
 {
-  auto request = parse_helper_args(args.list("helper-args"));
+  auto request = parse_helper_args(options.helper_args);
   if (!request) {
     std::fprintf(stderr, "swarm: drone-root: %s\n", request.error().message.c_str());
     return k_helper_setup_failed;
@@ -350,25 +366,25 @@ void add_drone_verbs(std::vector<Verb>& verbs)
   verbs.push_back({"drone",
                    "Run a build drone: claim packages from the orchestrator, build them with emerge, upload them",
                    add_drone_options, run_drone});
-  verbs.push_back({"drone reset-cache",
-                   "Remove the build roots a drone keeps per profile (drone.build_cache=keep), or one profile's",
-                   [](CLI::App& app, VerbArgs& args) {
-                     app.add_option("profile", args.options["profile"], "Swarm profile (default: every profile)");
-                     bind_config_flag(app, args, "--spool", "drone.spool");
-                   },
-                   run_reset_cache});
-  Verb root;
-  root.name = "drone-root";
-  root.summary = "Run a drone's emerge in its build root (the drone runs this; not for people)";
+  verbs.push_back(make_verb<ResetRootOptions>(
+    "drone reset-root",
+    "Remove the build roots a drone keeps per profile (drone.build_cache=keep), or one profile's",
+    [](CLI::App& app, ConfigFlags& flags, ResetRootOptions& options) {
+      app.add_option("--profile", options.profile, "Swarm profile (default: every profile)");
+      bind_config_flag(app, flags, "--spool", "drone.spool");
+      add_json_flag(app, options.json);
+    },
+    [](const VerbContext& context, const ResetRootOptions& options) { return run_reset_root(context, options); }));
+  auto root = make_verb<DroneRootOptions>(
+    "drone-root", "Run a drone's emerge in its build root (the drone runs this; not for people)",
+    [](CLI::App& app, ConfigFlags&, DroneRootOptions& options) {
+      app.prefix_command();
+      app.allow_extras();
+      app.fallthrough(false);
+      app.parse_complete_callback([&app, &options] { options.helper_args = app.remaining(); });
+    },
+    [](const VerbContext&, const DroneRootOptions& options) { return run_drone_root(options); });
   root.hidden = true;
-  root.add_options = [](CLI::App& app, VerbArgs& args) {
-    // Everything after the verb is the helper's own syntax, parsed by parse_helper_args.
-    app.prefix_command();
-    app.allow_extras();
-    app.fallthrough(false);
-    app.parse_complete_callback([&app, &args] { args.lists["helper-args"] = app.remaining(); });
-  };
-  root.run = run_drone_root;
   verbs.push_back(std::move(root));
 }
 

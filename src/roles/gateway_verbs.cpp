@@ -1,5 +1,7 @@
 // `swarm gateway`: the stateless front of the orchestrators (roles/gateway/gateway.hpp).
 
+#include <CLI/CLI.hpp>
+
 #include "roles/gateway/gateway.hpp"
 #include "roles/verbs.hpp"
 
@@ -8,15 +10,15 @@ namespace swarm::roles {
 void add_gateway_verbs(std::vector<Verb>& verbs)
 {
   verbs.push_back({"gateway", "Run the gateway: proxy /api/* to the healthiest orchestrator by priority",
-                   [](CLI::App& app, VerbArgs& args) {
-                     bind_config_flag(app, args, "--listen", "gateway.listen");
-                     bind_config_flag(app, args, "--orchestrators", "gateway.orchestrators");
-                     bind_config_flag(app, args, "--health-interval", "gateway.health_interval");
-                     bind_config_flag(app, args, "--health-timeout", "gateway.health_timeout");
-                     bind_config_flag(app, args, "--threads", "gateway.threads");
-                     bind_config_flag(app, args, "--log", "gateway.log");
+                   [](CLI::App& app, ConfigFlags& flags) {
+                     bind_config_flag(app, flags, "--listen", "gateway.listen");
+                     bind_config_flag(app, flags, "--orchestrators", "gateway.orchestrators");
+                     bind_config_flag(app, flags, "--health-interval", "gateway.health_interval");
+                     bind_config_flag(app, flags, "--health-timeout", "gateway.health_timeout");
+                     bind_config_flag(app, flags, "--threads", "gateway.threads");
+                     bind_config_flag(app, flags, "--log", "gateway.log");
                    },
-                   [](VerbArgs& args) { return gateway::run_gateway(args.config); }});
+                   [](const VerbContext& context) { return gateway::run_gateway(context.config); }});
 }
 
 } // namespace swarm::roles

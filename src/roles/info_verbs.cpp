@@ -1,5 +1,6 @@
 // `swarm config show`: every configuration key with its value and where the value came from.
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "core/exit_codes.hpp"
@@ -9,10 +10,10 @@ namespace swarm::roles {
 
 namespace {
 
-int run_config_show(VerbArgs& args)
+int run_config_show(const VerbContext& context, const JsonOptions& options)
 {
-  const auto& config = args.config;
-  if (args.json) {
+  const auto& config = context.config;
+  if (options.json) {
     auto out = nlohmann::json::array();
     for (const auto& key : config::keys()) {
       const auto& value = config.value(key.name);
@@ -46,8 +47,9 @@ int run_config_show(VerbArgs& args)
 void add_info_verbs(std::vector<Verb>& verbs)
 {
   verbs.push_back({"config", "Inspect the configuration", nullptr, nullptr});
-  verbs.push_back({"config show", "Print every config key with its value and origin (flag, env, file, default)",
-                   [](CLI::App& app, VerbArgs& args) { add_json_flag(app, args); }, run_config_show});
+  verbs.push_back(make_verb<JsonOptions>(
+    "config show", "Print every config key with its value and origin (flag, env, file, default)",
+    [](CLI::App& app, ConfigFlags&, JsonOptions& options) { add_json_flag(app, options.json); }, run_config_show));
 }
 
 } // namespace swarm::roles

@@ -2,8 +2,9 @@
 // (client.url, admin token): plan work (`fresh`, `submit`, `queue add`), steer it (`unblock`,
 // `reset`, `balance`, `pause`, `resume`, `ground`, `unground`), look at it (`drones`, `logs`,
 // `history`, `info`, `sync-verify`, `fix-blocked`), build by hand (`build-local`), and the
-// desktop side (`client setup`, `client update`). status/verify/finalize live in
-// release_verbs.cpp.
+// desktop side (`client setup`, `client update`). `status` lives in status_verbs.cpp; verify,
+// finalize and the `release` pipeline in release_verbs.cpp. fresh and sync-verify run the same
+// step functions as `release` (roles/operator/release_steps.hpp).
 
 #include <chrono>
 #include <cstdio>
@@ -12,12 +13,15 @@
 
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
+
 #include "core/build_info.hpp"
 #include "core/exit_codes.hpp"
 #include "core/fs.hpp"
 #include "core/log.hpp"
 #include "core/strings.hpp"
 #include "core/subprocess.hpp"
+#include "net/protocol.hpp"
 #include "portage/md5_cache.hpp"
 #include "portage/plan.hpp"
 #include "roles/drone/builder.hpp"
@@ -25,6 +29,7 @@
 #include "roles/operator/api_client.hpp"
 #include "roles/operator/client_side.hpp"
 #include "roles/operator/failure_class.hpp"
+#include "roles/operator/release_steps.hpp"
 #include "roles/operator/world_plan.hpp"
 #include "roles/verbs.hpp"
 
@@ -37,7 +42,8 @@ using namespace operator_cli;
 
 // --- shared helpers ---------------------------------------------------------------------------
 
-[[noreturn]] void fatal(ErrorKind kind, std::string message)
+// Ends the verb: "swarm: error: MESSAGE", exit code from `kind`.
+[[noreturn]] void throw_error(ErrorKind kind, std::string message)
 {
   throw Fatal{Error{kind, std::move(message)}};
 }
@@ -49,7 +55,7 @@ void must_do(const Result<>& result)
   }
 }
 
-std::string host_name()
+std::string sanitized_host_name()
 {
   char buffer[256] = {};
   if (::gethostname(buffer, sizeof buffer - 1) != 0 || buffer[0] == '\0') {
@@ -62,18 +68,6 @@ std::string host_name()
     }
   }
   return name.substr(0, 50);
-}
-
-std::string iso_time(double epoch)
-{
-  if (epoch <= 0) {
-    return "-";
-  }
-  const auto seconds = static_cast<time_t>(epoch);
-  struct tm utc {};
-  gmtime_r(&seconds, &utc);
-  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday,
-                     utc.tm_hour, utc.tm_min, utc.tm_sec);
 }
 
 std::string url_encode(std::string_view text)
@@ -89,51 +83,58 @@ std::string url_encode(std::string_view text)
   return out;
 }
 
-void client_verb(CLI::App& app, VerbArgs& args, bool json_flag = true)
+// The flags of a verb that talks to the gateway or an orchestrator and reports: where, and --json.
+void client_verb(CLI::App& app, ConfigFlags& flags, bool& json_output)
 {
-  add_client_flags(app, args);
-  if (json_flag) {
-    add_json_flag(app, args);
-  }
+  add_client_flags(app, flags);
+  add_json_flag(app, json_output);
 }
 
-json control(const VerbArgs& args, const std::string& action, const json& body = json::object())
+// POST /api/v1/control/ACTION with `body`, the answer read as the protocol message `Reply`.
+template <class Reply>
+Answer<Reply> control(const VerbContext& context, const std::string& action, const json& body = json::object())
 {
-  auto client = make_client(args.config);
-  return must(client.post_json("/api/v1/control/" + action, body));
+  auto client = make_client(context.config);
+  return must(post_message<Reply>(client, "/api/v1/control/" + action, body));
 }
 
 // The plan text a verb prints after a submission.
-void print_plan_reply(const json& reply)
+void print_plan_reply(const net::PlanReply& reply)
 {
-  fmt::print("plan: {} packages ({} added, {} removed, {} to rebuild, {} kept)\n", reply.value("packages", 0),
-             reply.value("added", 0), reply.value("removed", 0), reply.value("reset", 0), reply.value("kept", 0));
-  if (reply.contains("warnings") && reply["warnings"].is_array()) {
-    for (const auto& warning : reply["warnings"]) {
-      fmt::print("warning: {}\n", warning.get<std::string>());
-    }
+  fmt::print("plan: {} packages ({} added, {} removed, {} to rebuild, {} kept)\n", reply.packages, reply.added,
+             reply.removed, reply.reset, reply.kept);
+  for (const auto& warning : reply.warnings) {
+    fmt::print("warning: {}\n", warning);
   }
-  if (!reply.value("changed", true)) {
+  if (!reply.changed) {
     fmt::print("nothing changed: the orchestrator already has this plan\n");
   }
 }
 
 // --- fresh ----------------------------------------------------------------------------------
 
-int run_fresh(VerbArgs& args)
+struct FreshOptions {
+  bool json = false;
+  Confirm confirm = Confirm::ask;
+  std::string from; // saved emerge output; "": run emerge
+  bool force = false;
+};
+
+int run_fresh(const VerbContext& context, const FreshOptions& options)
 {
-  auto plan = must(compute_world_plan({args.config.get("client.emerge"), args.config.get("client.repo_dir"),
-                                       args.has_option("from") ? args.option("from") : ""}));
+  auto plan = must(
+    compute_world_plan({context.config.get("client.emerge"), context.config.get("client.repo_dir"), options.from}));
   if (plan.packages.empty()) {
     fmt::print(stderr, "note: the merge list has no package to build from source\n");
   }
 
-  auto client = make_client(args.config);
+  auto client = make_client(context.config);
   const auto drones = must(client.get_json("/api/v1/drones"));
-  const auto trees = check_drone_trees(drones.value("drones", json::array()), plan.tree_timestamp);
+  const auto trees = sync_verify(drones.value("drones", json::array()), plan.tree_timestamp);
   if (!trees.message.empty()) {
-    if (trees.refuse && !args.on("force")) {
-      fatal(ErrorKind::conflict, trees.message + " — no drone could build this plan; sync them first, or pass --force");
+    if (trees.refuse && !options.force) {
+      throw_error(ErrorKind::conflict,
+                  trees.message + " — no drone could build this plan; sync them first, or pass --force");
     }
     fmt::print(stderr, "warning: {}\n", trees.message);
   }
@@ -141,16 +142,16 @@ int run_fresh(VerbArgs& args)
     fmt::print(stderr, "warning: no drone is online; the plan waits for one\n");
   }
 
-  if (!confirm(args, fmt::format("Replace the plan with {} packages and clear unreleased artifacts that are not in it "
-                                 "from staging?",
-                                 plan.packages.size()))) {
+  if (!confirm(options.confirm,
+               fmt::format("Replace the plan with {} packages and clear unreleased artifacts that are not in it "
+                           "from staging?",
+                           plan.packages.size()))) {
     fmt::print(stderr, "cancelled\n");
     return exit_code::k_failure;
   }
-  const auto reply = must(client.post_json(
-    "/api/v1/plan", json{{"plan", portage::plan_to_json(plan)}, {"mode", "replace"}, {"clear_staging", true}}));
-  if (args.json) {
-    auto out = reply;
+  const auto reply = must(submit_fresh_plan(client, plan));
+  if (options.json) {
+    auto out = reply.json;
     out["tree_timestamp"] = plan.tree_timestamp;
     out["drones"] = {{"matching", trees.matching}, {"mismatching", trees.mismatching}, {"offline", trees.offline}};
     print_json(out);
@@ -160,40 +161,38 @@ int run_fresh(VerbArgs& args)
   if (!plan.unresolved.empty()) {
     fmt::print("{} dependencies are outside the plan (assumed installed on the drones)\n", plan.unresolved.size());
   }
-  print_plan_reply(reply);
+  print_plan_reply(reply.message);
   return exit_code::k_ok;
 }
 
 // --- submit / queue add -----------------------------------------------------------------------
 
-int submit_added(VerbArgs& args, const portage::Plan& plan)
+// Adds the packages of `plan` to the orchestrator's plan and prints the answer (`--json` of
+// `options`: as it came).
+template <class Options>
+int submit_added(const VerbContext& context, const portage::Plan& plan, const Options& options)
 {
-  auto client = make_client(args.config);
-  const auto reply = must(client.post_json(
-    "/api/v1/plan", json{{"plan", portage::plan_to_json(plan)}, {"mode", "add"}, {"clear_staging", false}}));
-  if (args.json) {
-    print_json(reply);
+  auto client = make_client(context.config);
+  net::PlanRequest request;
+  request.mode = net::PlanMode::add;
+  request.clear_staging = false;
+  const auto reply = must(submit_plan(client, plan, request));
+  if (options.json) {
+    print_json(reply.json);
   } else {
-    print_plan_reply(reply);
+    print_plan_reply(reply.message);
   }
   return exit_code::k_ok;
 }
 
-int run_submit(VerbArgs& args)
+struct SubmitOptions {
+  bool json = false;
+  std::string plan; // PLAN.json
+};
+
+int run_submit(const VerbContext& context, const SubmitOptions& options)
 {
-  const auto text = must(fs::read_file(args.option("plan")));
-  json parsed = json::parse(text, nullptr, false);
-  if (parsed.is_discarded()) {
-    fatal(ErrorKind::invalid, fmt::format("{} is not JSON", args.option("plan")));
-  }
-  if (parsed.contains("plan") && parsed["plan"].is_object()) {
-    parsed = parsed["plan"]; // a saved request body
-  }
-  auto plan = portage::plan_from_json(parsed);
-  if (!plan) {
-    fatal(ErrorKind::invalid, fmt::format("{}: {}", args.option("plan"), plan.error().message));
-  }
-  return submit_added(args, *plan);
+  return submit_added(context, must(read_plan_file(options.plan)), options);
 }
 
 std::string first_line_of(const std::filesystem::path& path)
@@ -206,14 +205,19 @@ std::string first_line_of(const std::filesystem::path& path)
   return lines.empty() ? std::string() : std::string(strings::trim(lines.front()));
 }
 
-int run_queue_add(VerbArgs& args)
+struct QueueAddOptions {
+  bool json = false;
+  std::vector<std::string> atoms; // =CAT/PKG-VER
+};
+
+int run_queue_add(const VerbContext& context, const QueueAddOptions& options)
 {
-  const std::filesystem::path repo_dir = args.config.get("client.repo_dir");
+  const std::filesystem::path repo_dir = context.config.get("client.repo_dir");
   portage::Plan plan;
   plan.source = "swarm queue add";
   plan.tree_timestamp = first_line_of(repo_dir / "metadata/timestamp.chk");
   auto repo_name = first_line_of(repo_dir / "profiles/repo_name");
-  for (const auto& atom : args.list("atoms")) {
+  for (const auto& atom : options.atoms) {
     const auto cpv = must(cpv_argument(atom));
     portage::PlanPackage package;
     package.cpv = cpv;
@@ -229,7 +233,7 @@ int run_queue_add(VerbArgs& args)
     }
     plan.packages.push_back(std::move(package));
   }
-  return submit_added(args, plan);
+  return submit_added(context, plan, options);
 }
 
 // --- fix-blocked ----------------------------------------------------------------------------
@@ -259,9 +263,9 @@ std::string excerpt(const std::string& log, const std::string& evidence, size_t 
   return strings::join(picked, "\n");
 }
 
-int run_fix_blocked(VerbArgs& args)
+int run_fix_blocked(const VerbContext& context, const JsonOptions& options)
 {
-  auto client = make_client(args.config);
+  auto client = make_client(context.config);
   const auto blocked = must(client.get_json("/api/v1/packages?state=blocked")).value("packages", json::array());
   json report = json::array();
   for (const auto& item : blocked) {
@@ -305,7 +309,7 @@ int run_fix_blocked(VerbArgs& args)
                       {"advice", step.advice},
                       {"command", step.command}});
   }
-  if (args.json) {
+  if (options.json) {
     print_json(json{{"blocked", report}});
     return exit_code::k_ok;
   }
@@ -343,83 +347,115 @@ int run_fix_blocked(VerbArgs& args)
 
 // --- control ----------------------------------------------------------------------------------
 
-int run_unblock(VerbArgs& args)
+struct UnblockOptions {
+  bool json = false;
+  std::vector<std::string> packages; // CAT/PKG-VER; none: every blocked one
+};
+
+int run_unblock(const VerbContext& context, const UnblockOptions& options)
 {
-  std::vector<std::string> packages;
-  for (const auto& atom : args.list("packages")) {
-    packages.push_back(must(cpv_argument(atom)));
+  net::UnblockRequest request;
+  for (const auto& atom : options.packages) {
+    request.packages.push_back(must(cpv_argument(atom)));
   }
-  const auto reply = control(args, "unblock", json{{"packages", packages}});
-  if (args.json) {
-    print_json(reply);
+  const auto reply = control<net::UnblockReply>(context, "unblock", request);
+  if (options.json) {
+    print_json(reply.json);
     return exit_code::k_ok;
   }
-  const auto done = reply.value("unblocked", json::array());
-  if (done.empty()) {
+  if (reply.message.unblocked.empty()) {
     fmt::print("no package was blocked\n");
   }
-  for (const auto& cpv : done) {
-    fmt::print("unblocked {}\n", cpv.get<std::string>());
+  for (const auto& cpv : reply.message.unblocked) {
+    fmt::print("unblocked {}\n", cpv);
   }
   return exit_code::k_ok;
 }
 
-int run_reset(VerbArgs& args)
+struct ResetOptions {
+  bool json = false;
+  Confirm confirm = Confirm::ask;
+};
+
+int run_reset(const VerbContext& context, const ResetOptions& options)
 {
-  if (!confirm(args, "Return all in-flight work to the queue (drones stop their running builds)?")) {
+  if (!confirm(options.confirm, "Return all in-flight work to the queue (drones stop their running builds)?")) {
     fmt::print(stderr, "cancelled\n");
     return exit_code::k_failure;
   }
-  const auto reply = control(args, "reset");
-  if (args.json) {
-    print_json(reply);
+  const auto reply = control<net::ResetReply>(context, "reset");
+  if (options.json) {
+    print_json(reply.json);
   } else {
-    fmt::print("{} package(s) back in the queue; built packages kept\n", reply.value("returned", 0));
+    fmt::print("{} package(s) back in the queue; built packages kept\n", reply.message.returned);
   }
   return exit_code::k_ok;
 }
 
-int run_simple_control(VerbArgs& args, const std::string& action)
+int run_balance(const VerbContext& context, const JsonOptions& options)
 {
-  const auto reply = control(args, action);
-  if (args.json) {
-    print_json(reply);
-  } else if (action == "balance") {
-    const auto moved = reply.value("moved", json::array());
-    fmt::print("{} package(s) moved from drones that cannot make progress back to the queue\n", moved.size());
-    for (const auto& cpv : moved) {
-      fmt::print("  {}\n", cpv.get<std::string>());
-    }
-  } else {
-    fmt::print("{}\n", reply.value("paused", false) ? "paused: drones get no new work (running builds finish)"
-                                                    : "resumed: drones get work again");
+  const auto reply = control<net::BalanceReply>(context, "balance");
+  if (options.json) {
+    print_json(reply.json);
+    return exit_code::k_ok;
+  }
+  fmt::print("{} package(s) moved from drones that cannot make progress back to the queue\n",
+             reply.message.moved.size());
+  for (const auto& cpv : reply.message.moved) {
+    fmt::print("  {}\n", cpv);
   }
   return exit_code::k_ok;
 }
 
-int run_ground(VerbArgs& args, bool ground)
+enum class Queue { pause, resume };
+
+int run_pause(const VerbContext& context, const JsonOptions& options, Queue queue)
 {
-  if (ground &&
-      !confirm(args, fmt::format("Ground drone {} (its running builds go back to the queue)?", args.option("drone")))) {
+  const auto reply = control<net::PauseReply>(context, queue == Queue::pause ? "pause" : "resume");
+  if (options.json) {
+    print_json(reply.json);
+  } else {
+    fmt::print("{}\n", reply.message.paused ? "paused: drones get no new work (running builds finish)"
+                                            : "resumed: drones get work again");
+  }
+  return exit_code::k_ok;
+}
+
+struct GroundOptions {
+  bool json = false;
+  Confirm confirm = Confirm::ask; // ground only
+  std::string drone;
+};
+
+enum class Grounding { ground, unground };
+
+int run_ground(const VerbContext& context, const GroundOptions& options, Grounding grounding)
+{
+  const bool ground = grounding == Grounding::ground;
+  if (ground && !confirm(options.confirm,
+                         fmt::format("Ground drone {} (its running builds go back to the queue)?", options.drone))) {
     fmt::print(stderr, "cancelled\n");
     return exit_code::k_failure;
   }
-  const auto reply = control(args, ground ? "ground" : "unground", json{{"drone", args.option("drone")}});
-  if (args.json) {
-    print_json(reply);
+  net::GroundRequest request;
+  request.drone = options.drone;
+  const auto reply = control<net::GroundReply>(context, ground ? "ground" : "unground", request);
+  if (options.json) {
+    print_json(reply.json);
   } else {
-    fmt::print("{} {}\n", ground ? "grounded" : "ungrounded", reply.value("drone", args.option("drone")));
+    fmt::print("{} {}\n", ground ? "grounded" : "ungrounded",
+               reply.message.drone.empty() ? options.drone : reply.message.drone);
   }
   return exit_code::k_ok;
 }
 
 // --- views ------------------------------------------------------------------------------------
 
-int run_drones(VerbArgs& args)
+int run_drones(const VerbContext& context, const JsonOptions& options)
 {
-  auto client = make_client(args.config);
+  auto client = make_client(context.config);
   const auto drones = must(client.get_json("/api/v1/drones")).value("drones", json::array());
-  if (args.json) {
+  if (options.json) {
     print_json(drones);
     return exit_code::k_ok;
   }
@@ -436,22 +472,27 @@ int run_drones(VerbArgs& args)
     }
     fmt::print("{:<20} {:<10} {:>5} {:>7} {:>5} {:<32} {:<19} {}\n", d.value("name", std::string()),
                d.value("state", std::string()), d.value("slots", 0), d.value("running", 0),
-               d.value("consecutive_failures", 0), tree.empty() ? "-" : tree, iso_time(d.value("last_seen", 0.0)),
+               d.value("consecutive_failures", 0), tree.empty() ? "-" : tree, utc_time(d.value("last_seen", 0.0)),
                d.value("reason", std::string()));
   }
   return exit_code::k_ok;
 }
 
-int run_logs(VerbArgs& args)
+struct LogsOptions {
+  std::string subject; // DRONE or CAT/PKG-VER
+  bool follow = false;
+};
+
+int run_logs(const VerbContext& context, const LogsOptions& options)
 {
-  const auto subject = args.option("subject");
+  const auto& subject = options.subject;
   std::string query;
   if (subject.find('/') != std::string::npos) {
     query = "package=" + url_encode(must(cpv_argument(subject)));
   } else {
     query = "drone=" + url_encode(subject);
   }
-  auto client = make_client(args.config);
+  auto client = make_client(context.config);
   uint64_t offset = 0;
   std::string path;
   while (true) {
@@ -470,7 +511,7 @@ int run_logs(VerbArgs& args)
     fmt::print("{}", text);
     std::fflush(stdout);
     offset = reply.value("next_offset", offset + text.size());
-    if (!args.on("follow")) {
+    if (!options.follow) {
       return exit_code::k_ok;
     }
     if (text.empty()) {
@@ -479,18 +520,25 @@ int run_logs(VerbArgs& args)
   }
 }
 
-int run_history(VerbArgs& args)
+struct HistoryOptions {
+  bool json = false;
+  std::string package; // "": every package
+  std::string drone;   // "": every drone
+  int limit = 50;      // newest N builds
+};
+
+int run_history(const VerbContext& context, const HistoryOptions& options)
 {
-  std::string query = fmt::format("/api/v1/builds?limit={}", args.has_option("limit") ? args.option("limit") : "50");
-  if (args.has_option("package")) {
-    query += "&package=" + url_encode(must(cpv_argument(args.option("package"))));
+  std::string query = fmt::format("/api/v1/builds?limit={}", options.limit);
+  if (!options.package.empty()) {
+    query += "&package=" + url_encode(must(cpv_argument(options.package)));
   }
-  if (args.has_option("drone")) {
-    query += "&drone=" + url_encode(args.option("drone"));
+  if (!options.drone.empty()) {
+    query += "&drone=" + url_encode(options.drone);
   }
-  auto client = make_client(args.config);
+  auto client = make_client(context.config);
   const auto builds = must(client.get_json(query)).value("builds", json::array());
-  if (args.json) {
+  if (options.json) {
     print_json(builds);
     return exit_code::k_ok;
   }
@@ -506,61 +554,64 @@ int run_history(VerbArgs& args)
     if (reason.size() > 80) {
       reason = reason.substr(0, 80) + "…";
     }
-    fmt::print("{:<19} {:<19} {:<16} {:<40} {:<10} {:>9}  {}\n", iso_time(b.value("started", 0.0)),
-               iso_time(b.value("ended", 0.0)), b.value("drone", std::string()), b.value("package", std::string()),
+    fmt::print("{:<19} {:<19} {:<16} {:<40} {:<10} {:>9}  {}\n", utc_time(b.value("started", 0.0)),
+               utc_time(b.value("ended", 0.0)), b.value("drone", std::string()), b.value("package", std::string()),
                b.value("result", std::string()), b.value("ended", 0.0) > 0 ? strings::human_duration(duration) : "-",
                reason);
   }
   return exit_code::k_ok;
 }
 
-int run_sync_verify(VerbArgs& args)
+// The same step `release` runs first (release_steps.hpp has the rule), against the plan the
+// orchestrator has now.
+int run_sync_verify(const VerbContext& context, const JsonOptions& options)
 {
-  auto client = make_client(args.config);
+  auto client = make_client(context.config);
   const auto status = must(client.get_json("/api/v1/status"));
   const auto plan_tree = status.value("plan", json::object()).value("tree_timestamp", std::string());
-  json drones = json::array();
-  bool mismatch = false;
-  for (const auto& d : status.value("drones", json::array())) {
-    const auto name = d.value("name", std::string());
-    const auto state = d.value("state", std::string());
-    if (name.starts_with("local-") || state == "enrolled") {
-      continue;
+  const auto check = sync_verify(status.value("drones", json::array()), plan_tree);
+  if (options.json) {
+    json drones = json::array();
+    for (const auto& d : check.drones) {
+      drones.push_back({{"name", d.name},
+                        {"state", d.state},
+                        {"online", d.online},
+                        {"tree_timestamp", d.tree_timestamp},
+                        {"matches", d.matches}});
     }
-    const auto tree = d.value("tree_timestamp", std::string());
-    const bool ok = plan_tree.empty() || tree == plan_tree;
-    mismatch |= !ok;
-    drones.push_back({{"name", name}, {"state", state}, {"tree_timestamp", tree}, {"matches", ok}});
-  }
-  if (args.json) {
-    print_json(json{{"plan_tree_timestamp", plan_tree}, {"drones", drones}, {"ok", !mismatch}});
-    return mismatch ? exit_code::k_failure : exit_code::k_ok;
+    print_json(json{{"plan_tree_timestamp", plan_tree}, {"drones", drones}, {"ok", check.ok()}});
+    return check.ok() ? exit_code::k_ok : exit_code::k_failure;
   }
   fmt::print("plan tree: {}\n", plan_tree.empty() ? "none (no plan, or it has no tree timestamp)" : plan_tree);
-  for (const auto& d : drones) {
-    const auto tree = d["tree_timestamp"].get<std::string>();
-    fmt::print("  {:<20} {:<9} {:<8} {}\n", d["name"].get<std::string>(), d["state"].get<std::string>(),
-               d["matches"].get<bool>() ? "ok" : "MISMATCH", tree.empty() ? "unknown" : tree);
+  for (const auto& d : check.drones) {
+    const auto* verdict = !d.online ? "offline" : d.matches ? "ok" : "MISMATCH";
+    fmt::print("  {:<20} {:<9} {:<8} {}\n", d.name, d.state, verdict,
+               d.tree_timestamp.empty() ? "unknown" : d.tree_timestamp);
   }
-  if (mismatch) {
+  if (!check.offline.empty()) {
+    fmt::print("offline drones are not checked: a drone reports its tree again when it comes back, and gets no "
+               "work until it matches\n");
+  }
+  if (!check.ok()) {
     fmt::print("drones marked MISMATCH get no work: run `emerge --sync` there (or `swarm fresh` here after syncing "
                "this machine), then `swarm sync-verify` again\n");
     return exit_code::k_failure;
   }
-  fmt::print("all drones have the plan's tree\n");
+  fmt::print("all online drones have the plan's tree\n");
   return exit_code::k_ok;
 }
 
-int run_info(VerbArgs& args)
+int run_info(const VerbContext& context, const JsonOptions& options)
 {
-  const auto url = args.config.get("client.url");
-  auto client = make_client(args.config);
+  const auto& config = context.config;
+  const auto url = config.get("client.url");
+  auto client = make_client(config);
   json out{{"url", url},
            {"client",
-            {{"binrepos_conf", args.config.get("client.binrepos_conf")},
-             {"repo_dir", args.config.get("client.repo_dir")},
-             {"emerge", args.config.get("client.emerge")},
-             {"orch_data_dir", args.config.get("client.orch_data_dir")}}}};
+            {{"binrepos_conf", config.get("client.binrepos_conf")},
+             {"repo_dir", config.get("client.repo_dir")},
+             {"emerge", config.get("client.emerge")},
+             {"orch_data_dir", config.get("client.orch_data_dir")}}}};
   const auto health = must(client.get_json("/healthz"));
   out["role"] = health.value("role", std::string());
   if (out["role"] == "gateway") {
@@ -579,7 +630,7 @@ int run_info(VerbArgs& args)
   if (auto info = client.get_json("/api/v1/info")) {
     out["orchestrator"] = *info; // the active one: its id, data dir, staging and production URLs
   }
-  if (args.json) {
+  if (options.json) {
     print_json(out);
     return exit_code::k_ok;
   }
@@ -602,26 +653,35 @@ int run_info(VerbArgs& args)
   if (out.contains("binhost_url")) {
     fmt::print("client binhost:  {}\n", out["binhost_url"].get<std::string>());
   }
-  fmt::print("binrepos.conf:   {}\n", args.config.get("client.binrepos_conf"));
-  fmt::print("repository:      {}\n", args.config.get("client.repo_dir"));
-  fmt::print("emerge:          {}\n", args.config.get("client.emerge"));
+  fmt::print("binrepos.conf:   {}\n", config.get("client.binrepos_conf"));
+  fmt::print("repository:      {}\n", config.get("client.repo_dir"));
+  fmt::print("emerge:          {}\n", config.get("client.emerge"));
   return exit_code::k_ok;
 }
 
 // --- build-local --------------------------------------------------------------------------------
 
-int run_build_local(VerbArgs& args)
+struct BuildLocalOptions {
+  bool json = false;
+  std::string portage_configroot; // "": /
+  std::string atom;               // =CAT/PKG-VER
+};
+
+int run_build_local(const VerbContext& context, const BuildLocalOptions& options)
 {
-  const auto cpv = must(cpv_argument(args.option("atom")));
-  const auto url = args.config.get("client.url");
-  const std::filesystem::path repo_dir = args.config.get("client.repo_dir");
-  const auto identity = "local-" + host_name();
-  auto admin = make_client(args.config);
-  const auto granted =
-    must(admin.post_json("/api/v1/operator/local-build", json{{"drone", identity}, {"package", cpv}}));
-  const auto token = granted.value("token", std::string());
+  const auto& config = context.config;
+  const auto cpv = must(cpv_argument(options.atom));
+  const auto url = config.get("client.url");
+  const std::filesystem::path repo_dir = config.get("client.repo_dir");
+  const auto identity = "local-" + sanitized_host_name();
+  auto admin = make_client(config);
+  net::LocalBuildRequest request;
+  request.drone = identity;
+  request.package = cpv;
+  const auto granted = must(post_message<net::LocalBuildReply>(admin, "/api/v1/operator/local-build", request));
+  const auto& token = granted.message.token;
   log::add_secret(token);
-  auto lease = must(drone::lease_from_json(granted.value("lease", json::object())));
+  auto lease = must(drone::lease_from_json(json(granted.message.lease)));
   fmt::print(stderr, "building {} here as drone {} (lease {})\n", cpv, identity, lease.id.substr(0, 8));
 
   drone::HttpOrchApi api(url, token);
@@ -633,7 +693,7 @@ int run_build_local(VerbArgs& args)
   hello.tree_timestamp = first_line_of(repo_dir / "metadata/timestamp.chk");
   const auto registered = api.register_drone(hello);
   if (drone::verdict_of(registered) != drone::Verdict::done) {
-    fatal(ErrorKind::unavailable, "cannot register " + identity + ": " + drone::describe(registered));
+    throw_error(ErrorKind::unavailable, "cannot register " + identity + ": " + drone::describe(registered));
   }
   const auto registration = must(drone::registration_from_json(registered->body));
 
@@ -654,8 +714,8 @@ int run_build_local(VerbArgs& args)
 
   fs::TempDir work("swarm-build-local");
   drone::BuildSettings settings;
-  settings.emerge = args.config.get("client.emerge");
-  settings.portage_configroot = args.has_option("portage-configroot") ? args.option("portage-configroot") : "/";
+  settings.emerge = config.get("client.emerge");
+  settings.portage_configroot = options.portage_configroot.empty() ? "/" : options.portage_configroot;
   settings.pkgdir = work / "pkgdir";
   settings.jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   settings.token = token;
@@ -680,22 +740,22 @@ int run_build_local(VerbArgs& args)
     (void)api.report(lease.id, report);
     beats.request_stop();
     fmt::print(stderr, "{}", tail.substr(tail.size() > 3000 ? tail.size() - 3000 : 0));
-    fatal(ErrorKind::conflict, fmt::format("building {} failed: {}", cpv, outcome.reason));
+    throw_error(ErrorKind::conflict, fmt::format("building {} failed: {}", cpv, outcome.reason));
   }
   const auto uploaded = api.upload_artifact(lease.id, outcome.artifact, outcome.sha256, outcome.xxh3_128);
   if (drone::verdict_of(uploaded) != drone::Verdict::done) {
     beats.request_stop();
-    fatal(ErrorKind::conflict, fmt::format("the orchestrator did not take {}: {}", outcome.artifact.filename().string(),
-                                           drone::describe(uploaded)));
+    throw_error(ErrorKind::conflict, fmt::format("the orchestrator did not take {}: {}",
+                                                 outcome.artifact.filename().string(), drone::describe(uploaded)));
   }
   report.result = drone::ReportResult::success;
   const auto reported = api.report(lease.id, report);
   beats.request_stop();
   if (drone::verdict_of(reported) != drone::Verdict::done) {
-    fatal(ErrorKind::conflict, "the report was not accepted: " + drone::describe(reported));
+    throw_error(ErrorKind::conflict, "the report was not accepted: " + drone::describe(reported));
   }
   const auto path = uploaded->body.is_object() ? uploaded->body.value("path", std::string()) : std::string();
-  if (args.json) {
+  if (options.json) {
     print_json(json{{"cpv", cpv},
                     {"drone", identity},
                     {"path", path},
@@ -710,13 +770,20 @@ int run_build_local(VerbArgs& args)
 
 // --- client side ------------------------------------------------------------------------------
 
-int run_client_setup(VerbArgs& args)
+struct ClientSetupOptions {
+  bool json = false;
+  std::string gateway; // "": client.url
+};
+
+int run_client_setup(const VerbContext& context, const ClientSetupOptions& options)
 {
-  const auto gateway = args.has_option("gateway") ? args.option("gateway") : args.config.get("client.url");
-  net::ClientOptions options;
-  options.base_url = gateway;
-  options.timeout = std::chrono::milliseconds(static_cast<int64_t>(args.config.get_seconds("client.timeout") * 1000.0));
-  net::HttpClient client(options);
+  const auto& config = context.config;
+  const auto gateway = options.gateway.empty() ? config.get("client.url") : options.gateway;
+  net::ClientOptions client_options;
+  client_options.base_url = gateway;
+  client_options.timeout =
+    std::chrono::milliseconds(static_cast<int64_t>(config.get_seconds("client.timeout") * 1000.0));
+  net::HttpClient client(client_options);
   std::string url;
   if (auto binhost = client.get_json("/binhost"); binhost && binhost->is_object()) {
     url = binhost->value("url", std::string());
@@ -727,18 +794,18 @@ int run_client_setup(VerbArgs& args)
     url = health.value("production_url", std::string());
   }
   if (url.empty()) {
-    fatal(ErrorKind::conflict, fmt::format("{} handed out no binhost URL", gateway));
+    throw_error(ErrorKind::conflict, fmt::format("{} handed out no binhost URL", gateway));
   }
   const auto text = must(binrepos_conf_text(url, gateway));
-  const std::filesystem::path path = args.config.get("client.binrepos_conf");
+  const std::filesystem::path path = config.get("client.binrepos_conf");
   std::error_code ec;
   if (std::filesystem::exists(path.parent_path(), ec) && !std::filesystem::is_directory(path.parent_path(), ec)) {
-    fatal(ErrorKind::io,
-          fmt::format("{} is a file; make it a directory (move the file into it) first", path.parent_path().string()));
+    throw_error(ErrorKind::io, fmt::format("{} is a file; make it a directory (move the file into it) first",
+                                           path.parent_path().string()));
   }
   must_do(fs::make_dirs(path.parent_path()));
   must_do(fs::write_file_atomic(path, text, 0644));
-  if (args.json) {
+  if (options.json) {
     print_json(json{{"path", path.string()}, {"binhost_url", url}, {"text", text}});
   } else {
     fmt::print("wrote {} (binhost {})\nnext: swarm client update\n", path.string(), url);
@@ -746,10 +813,10 @@ int run_client_setup(VerbArgs& args)
   return exit_code::k_ok;
 }
 
-int run_client_update(VerbArgs& args)
+int run_client_update(const VerbContext& context)
 {
   subprocess::Spec spec;
-  spec.argv = client_update_argv(args.config.get("client.emerge"));
+  spec.argv = client_update_argv(context.config.get("client.emerge"));
   spec.on_chunk = [](std::string_view chunk) {
     std::fwrite(chunk.data(), 1, chunk.size(), stdout);
     std::fflush(stdout);
@@ -757,7 +824,7 @@ int run_client_update(VerbArgs& args)
   fmt::print(stderr, "running {}\n", strings::join(spec.argv, " "));
   auto outcome = subprocess::run(spec);
   if (!outcome) {
-    fatal(outcome.error().kind, fmt::format("cannot run {}: {}", spec.argv.front(), outcome.error().message));
+    throw_error(outcome.error().kind, fmt::format("cannot run {}: {}", spec.argv.front(), outcome.error().message));
   }
   if (outcome->signal != 0) {
     print_error(fmt::format("{} {}", spec.argv.front(), outcome->describe()));
@@ -770,115 +837,134 @@ int run_client_update(VerbArgs& args)
 
 void add_operator_verbs(std::vector<Verb>& verbs)
 {
-  verbs.push_back(
-    {"fresh", "Plan everything @world needs from emerge --pretend here and the md5-cache; replace the plan",
-     [](CLI::App& app, VerbArgs& args) {
-       client_verb(app, args);
-       add_yes_flag(app, args);
-       bind_config_flag(app, args, "--emerge", "client.emerge");
-       bind_config_flag(app, args, "--repo-dir", "client.repo_dir");
-       app.add_option("--from", args.options["from"],
-                      "Saved `emerge --pretend --verbose --update --deep --newuse @world` output instead "
-                      "of running emerge");
-       app.add_flag("--force", args.switches["force"], "Submit even when no online drone has the plan's Portage tree");
-     },
-     run_fresh});
-  verbs.push_back({"submit", "Add the packages of a plan file (swarm portage plan JSON) to the current plan",
-                   [](CLI::App& app, VerbArgs& args) {
-                     client_verb(app, args);
-                     app.add_option("plan", args.options["plan"], "PLAN.json")->required();
-                   },
-                   run_submit});
+  verbs.push_back(make_verb<FreshOptions>(
+    "fresh", "Plan everything @world needs from emerge --pretend here and the md5-cache; replace the plan",
+    [](CLI::App& app, ConfigFlags& flags, FreshOptions& options) {
+      client_verb(app, flags, options.json);
+      add_yes_flag(app, options.confirm);
+      bind_config_flag(app, flags, "--emerge", "client.emerge");
+      bind_config_flag(app, flags, "--repo-dir", "client.repo_dir");
+      app.add_option("--from", options.from,
+                     "Saved `emerge --pretend --verbose --update --deep --newuse @world` output instead of running "
+                     "emerge");
+      app.add_flag("--force", options.force, "Submit even when no online drone has the plan's Portage tree");
+    },
+    run_fresh));
+  verbs.push_back(make_verb<SubmitOptions>(
+    "submit", "Add the packages of a plan file (swarm portage plan JSON) to the current plan",
+    [](CLI::App& app, ConfigFlags& flags, SubmitOptions& options) {
+      client_verb(app, flags, options.json);
+      app.add_option("plan", options.plan, "PLAN.json")->required();
+    },
+    run_submit));
   verbs.push_back({"queue", "The build queue", nullptr, nullptr});
-  verbs.push_back({"queue add", "Add packages (=CAT/PKG-VER) to the plan without resetting it",
-                   [](CLI::App& app, VerbArgs& args) {
-                     client_verb(app, args);
-                     bind_config_flag(app, args, "--repo-dir", "client.repo_dir");
-                     app.add_option("atoms", args.lists["atoms"], "=CAT/PKG-VER …")->required();
-                   },
-                   run_queue_add});
-  verbs.push_back({"fix-blocked",
-                   "For each blocked package: why (from its log), where it failed, and the command to run next",
-                   [](CLI::App& app, VerbArgs& args) { client_verb(app, args); }, run_fix_blocked});
-  verbs.push_back({"unblock", "Give blocked packages (all when none named) another try",
-                   [](CLI::App& app, VerbArgs& args) {
-                     client_verb(app, args);
-                     app.add_option("packages", args.lists["packages"], "CAT/PKG-VER … (default: every blocked one)");
-                   },
-                   run_unblock});
-  verbs.push_back({"reset", "Return all in-flight work to the queue; built packages are kept",
-                   [](CLI::App& app, VerbArgs& args) {
-                     client_verb(app, args);
-                     add_yes_flag(app, args);
-                   },
-                   run_reset});
-  verbs.push_back({"balance", "Move work held by drones that cannot make progress back to the queue for idle drones",
-                   [](CLI::App& app, VerbArgs& args) { client_verb(app, args); },
-                   [](VerbArgs& args) { return run_simple_control(args, "balance"); }});
-  verbs.push_back({"pause", "Hand out no new work (running builds finish)",
-                   [](CLI::App& app, VerbArgs& args) { client_verb(app, args); },
-                   [](VerbArgs& args) { return run_simple_control(args, "pause"); }});
-  verbs.push_back({"resume", "Hand out work again after `pause`",
-                   [](CLI::App& app, VerbArgs& args) { client_verb(app, args); },
-                   [](VerbArgs& args) { return run_simple_control(args, "resume"); }});
-  verbs.push_back({"ground", "Take a drone out of service (its running work goes back to the queue)",
-                   [](CLI::App& app, VerbArgs& args) {
-                     client_verb(app, args);
-                     add_yes_flag(app, args);
-                     app.add_option("drone", args.options["drone"], "Drone name")->required();
-                   },
-                   [](VerbArgs& args) { return run_ground(args, true); }});
-  verbs.push_back({"unground", "Return a grounded drone to service",
-                   [](CLI::App& app, VerbArgs& args) {
-                     client_verb(app, args);
-                     app.add_option("drone", args.options["drone"], "Drone name")->required();
-                   },
-                   [](VerbArgs& args) { return run_ground(args, false); }});
-  verbs.push_back({"drones", "The drones: state, slots, running builds, tree, last heartbeat",
-                   [](CLI::App& app, VerbArgs& args) { client_verb(app, args); }, run_drones});
-  verbs.push_back({"logs", "The latest build log of a drone or a package",
-                   [](CLI::App& app, VerbArgs& args) {
-                     client_verb(app, args, false);
-                     app.add_option("subject", args.options["subject"], "DRONE or CAT/PKG-VER")->required();
-                     app.add_flag("-f,--follow", args.switches["follow"],
-                                  "Keep printing as the log grows (Ctrl-C ends)");
-                   },
-                   run_logs});
-  verbs.push_back({"history", "Past builds: start, end, drone, package, result, duration",
-                   [](CLI::App& app, VerbArgs& args) {
-                     client_verb(app, args);
-                     app.add_option("--package", args.options["package"], "Only builds of CAT/PKG-VER");
-                     app.add_option("--drone", args.options["drone"], "Only builds on this drone");
-                     app.add_option("--limit", args.options["limit"], "Newest N builds (default 50)");
-                   },
-                   run_history});
-  verbs.push_back({"sync-verify", "Check each drone's Portage tree timestamp against the plan's (exit 1 on a mismatch)",
-                   [](CLI::App& app, VerbArgs& args) { client_verb(app, args); }, run_sync_verify});
-  verbs.push_back({"info", "Where everything is: gateway, orchestrators, binhost URLs, data dirs, local paths",
-                   [](CLI::App& app, VerbArgs& args) { client_verb(app, args); }, run_info});
-  verbs.push_back({"build-local",
-                   "Build one package on this machine with emerge (as a drone would) and upload it to staging",
-                   [](CLI::App& app, VerbArgs& args) {
-                     client_verb(app, args);
-                     bind_config_flag(app, args, "--emerge", "client.emerge");
-                     bind_config_flag(app, args, "--repo-dir", "client.repo_dir");
-                     app.add_option("--portage-configroot", args.options["portage-configroot"],
-                                    "PORTAGE_CONFIGROOT whose binrepos.conf gets the staging repo (default /)");
-                     app.add_option("atom", args.options["atom"], "=CAT/PKG-VER")->required();
-                   },
-                   run_build_local});
+  verbs.push_back(make_verb<QueueAddOptions>(
+    "queue add", "Add packages (=CAT/PKG-VER) to the plan without resetting it",
+    [](CLI::App& app, ConfigFlags& flags, QueueAddOptions& options) {
+      client_verb(app, flags, options.json);
+      bind_config_flag(app, flags, "--repo-dir", "client.repo_dir");
+      app.add_option("atoms", options.atoms, "=CAT/PKG-VER …")->required();
+    },
+    run_queue_add));
+  verbs.push_back(make_verb<JsonOptions>(
+    "fix-blocked", "For each blocked package: why (from its log), where it failed, and the command to run next",
+    [](CLI::App& app, ConfigFlags& flags, JsonOptions& options) { client_verb(app, flags, options.json); },
+    run_fix_blocked));
+  verbs.push_back(make_verb<UnblockOptions>(
+    "unblock", "Give blocked packages (all when none named) another try",
+    [](CLI::App& app, ConfigFlags& flags, UnblockOptions& options) {
+      client_verb(app, flags, options.json);
+      app.add_option("packages", options.packages, "CAT/PKG-VER … (default: every blocked one)");
+    },
+    run_unblock));
+  verbs.push_back(make_verb<ResetOptions>(
+    "reset", "Return all in-flight work to the queue; built packages are kept",
+    [](CLI::App& app, ConfigFlags& flags, ResetOptions& options) {
+      client_verb(app, flags, options.json);
+      add_yes_flag(app, options.confirm);
+    },
+    run_reset));
+  verbs.push_back(make_verb<JsonOptions>(
+    "balance", "Move work held by drones that cannot make progress back to the queue for idle drones",
+    [](CLI::App& app, ConfigFlags& flags, JsonOptions& options) { client_verb(app, flags, options.json); },
+    run_balance));
+  verbs.push_back(make_verb<JsonOptions>(
+    "pause", "Hand out no new work (running builds finish)",
+    [](CLI::App& app, ConfigFlags& flags, JsonOptions& options) { client_verb(app, flags, options.json); },
+    [](const VerbContext& context, const JsonOptions& options) { return run_pause(context, options, Queue::pause); }));
+  verbs.push_back(make_verb<JsonOptions>(
+    "resume", "Hand out work again after `pause`",
+    [](CLI::App& app, ConfigFlags& flags, JsonOptions& options) { client_verb(app, flags, options.json); },
+    [](const VerbContext& context, const JsonOptions& options) { return run_pause(context, options, Queue::resume); }));
+  verbs.push_back(make_verb<GroundOptions>(
+    "ground", "Take a drone out of service (its running work goes back to the queue)",
+    [](CLI::App& app, ConfigFlags& flags, GroundOptions& options) {
+      client_verb(app, flags, options.json);
+      add_yes_flag(app, options.confirm);
+      app.add_option("drone", options.drone, "Drone name")->required();
+    },
+    [](const VerbContext& context, const GroundOptions& options) {
+      return run_ground(context, options, Grounding::ground);
+    }));
+  verbs.push_back(make_verb<GroundOptions>(
+    "unground", "Return a grounded drone to service",
+    [](CLI::App& app, ConfigFlags& flags, GroundOptions& options) {
+      client_verb(app, flags, options.json);
+      app.add_option("drone", options.drone, "Drone name")->required();
+    },
+    [](const VerbContext& context, const GroundOptions& options) {
+      return run_ground(context, options, Grounding::unground);
+    }));
+  verbs.push_back(make_verb<JsonOptions>(
+    "drones", "The drones: state, slots, running builds, tree, last heartbeat",
+    [](CLI::App& app, ConfigFlags& flags, JsonOptions& options) { client_verb(app, flags, options.json); },
+    run_drones));
+  verbs.push_back(make_verb<LogsOptions>(
+    "logs", "The latest build log of a drone or a package",
+    [](CLI::App& app, ConfigFlags& flags, LogsOptions& options) {
+      add_client_flags(app, flags);
+      app.add_option("subject", options.subject, "DRONE or CAT/PKG-VER")->required();
+      app.add_flag("-f,--follow", options.follow, "Keep printing as the log grows (Ctrl-C ends)");
+    },
+    run_logs));
+  verbs.push_back(make_verb<HistoryOptions>(
+    "history", "Past builds: start, end, drone, package, result, duration",
+    [](CLI::App& app, ConfigFlags& flags, HistoryOptions& options) {
+      client_verb(app, flags, options.json);
+      app.add_option("--package", options.package, "Only builds of CAT/PKG-VER");
+      app.add_option("--drone", options.drone, "Only builds on this drone");
+      app.add_option("--limit", options.limit, "Newest N builds (default 50)");
+    },
+    run_history));
+  verbs.push_back(make_verb<JsonOptions>(
+    "sync-verify", "Check each online drone's Portage tree timestamp against the plan's (exit 1 on a mismatch)",
+    [](CLI::App& app, ConfigFlags& flags, JsonOptions& options) { client_verb(app, flags, options.json); },
+    run_sync_verify));
+  verbs.push_back(make_verb<JsonOptions>(
+    "info", "Where everything is: gateway, orchestrators, binhost URLs, data dirs, local paths",
+    [](CLI::App& app, ConfigFlags& flags, JsonOptions& options) { client_verb(app, flags, options.json); }, run_info));
+  verbs.push_back(make_verb<BuildLocalOptions>(
+    "build-local", "Build one package on this machine with emerge (as a drone would) and upload it to staging",
+    [](CLI::App& app, ConfigFlags& flags, BuildLocalOptions& options) {
+      client_verb(app, flags, options.json);
+      bind_config_flag(app, flags, "--emerge", "client.emerge");
+      bind_config_flag(app, flags, "--repo-dir", "client.repo_dir");
+      app.add_option("--portage-configroot", options.portage_configroot,
+                     "PORTAGE_CONFIGROOT whose binrepos.conf gets the staging repo (default /)");
+      app.add_option("atom", options.atom, "=CAT/PKG-VER")->required();
+    },
+    run_build_local));
   verbs.push_back({"client", "This machine as a client of the swarm's binhost", nullptr, nullptr});
-  verbs.push_back({"client setup", "Point Portage at the binhost the gateway hands out (writes binrepos.conf)",
-                   [](CLI::App& app, VerbArgs& args) {
-                     add_client_flags(app, args);
-                     add_json_flag(app, args);
-                     bind_config_flag(app, args, "--binrepos-conf", "client.binrepos_conf");
-                     app.add_option("--gateway", args.options["gateway"],
-                                    "Gateway (or orchestrator) URL (default client.url)");
-                   },
-                   run_client_setup});
+  verbs.push_back(make_verb<ClientSetupOptions>(
+    "client setup", "Point Portage at the binhost the gateway hands out (writes binrepos.conf)",
+    [](CLI::App& app, ConfigFlags& flags, ClientSetupOptions& options) {
+      client_verb(app, flags, options.json);
+      bind_config_flag(app, flags, "--binrepos-conf", "client.binrepos_conf");
+      app.add_option("--gateway", options.gateway, "Gateway (or orchestrator) URL (default client.url)");
+    },
+    run_client_setup));
   verbs.push_back({"client update", "emerge --getbinpkg --update --deep --newuse @world (exit code passed through)",
-                   [](CLI::App& app, VerbArgs& args) { bind_config_flag(app, args, "--emerge", "client.emerge"); },
+                   [](CLI::App& app, ConfigFlags& flags) { bind_config_flag(app, flags, "--emerge", "client.emerge"); },
                    run_client_update});
 }
 

@@ -1,4 +1,7 @@
 // `swarm orch` (the orchestrator daemon) and `swarm drone enroll NAME`.
+
+#include <CLI/CLI.hpp>
+
 #include "core/exit_codes.hpp"
 #include "roles/orch/daemon.hpp"
 #include "roles/verbs.hpp"
@@ -7,7 +10,7 @@ namespace swarm::roles {
 
 namespace {
 
-void add_orch_options(CLI::App& app, VerbArgs& args)
+void add_orch_options(CLI::App& app, ConfigFlags& flags)
 {
   static const std::vector<std::pair<std::string, std::string>> k_flags{
     {"--listen", "orch.listen"},
@@ -37,25 +40,31 @@ void add_orch_options(CLI::App& app, VerbArgs& args)
     {"--log", "orch.log"},
   };
   for (const auto& [flag, key] : k_flags) {
-    bind_config_flag(app, args, flag, key);
+    bind_config_flag(app, flags, flag, key);
   }
 }
+
+struct EnrollOptions {
+  std::string name;
+  bool json = false;
+};
 
 } // namespace
 
 void add_orch_verbs(std::vector<Verb>& verbs)
 {
   verbs.push_back({"orch", "Run the orchestrator: build queue, scheduling, staging, releases (HTTP API)",
-                   add_orch_options, [](VerbArgs& args) { return orch::run_daemon(args.config); }});
-  verbs.push_back({"drone enroll", "Create a drone identity on this orchestrator's data dir and print its token",
-                   [](CLI::App& app, VerbArgs& args) {
-                     app.add_option("name", args.options["name"], "Drone name")->required();
-                     bind_config_flag(app, args, "--data-dir", "orch.data_dir");
-                     add_json_flag(app, args);
-                   },
-                   [](VerbArgs& args) {
-                     return orch::enroll_locally(args.config.get("orch.data_dir"), args.option("name"), args.json);
-                   }});
+                   add_orch_options, [](const VerbContext& context) { return orch::run_daemon(context.config); }});
+  verbs.push_back(make_verb<EnrollOptions>(
+    "drone enroll", "Create a drone identity on this orchestrator's data dir and print its token",
+    [](CLI::App& app, ConfigFlags& flags, EnrollOptions& options) {
+      app.add_option("name", options.name, "Drone name")->required();
+      bind_config_flag(app, flags, "--data-dir", "orch.data_dir");
+      add_json_flag(app, options.json);
+    },
+    [](const VerbContext& context, const EnrollOptions& options) {
+      return orch::enroll_locally(context.config.get("orch.data_dir"), options.name, options.json);
+    }));
 }
 
 } // namespace swarm::roles

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <system_error>
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "core/exit_codes.hpp"
@@ -56,17 +57,24 @@ nlohmann::json report_json(const portage::GpkgReport& report)
   return out;
 }
 
-int run_gpkg(VerbArgs& args)
+struct GpkgOptions {
+  std::string file;
+  std::string expect;      // CATEGORY/PF the metadata must name ("": any)
+  std::string verify_with; // public key file or GnuPG home ("": no signature check)
+  bool json = false;       // the report is JSON either way
+};
+
+int run_gpkg(const VerbContext&, const GpkgOptions& verb)
 {
-  const stdfs::path path = args.option("file");
+  const stdfs::path path = verb.file;
   std::error_code error;
   if (!stdfs::is_regular_file(path, error)) {
     print_error(fmt::format("{}: no such file", path.string()));
     return exit_code::k_usage;
   }
   portage::GpkgOptions options;
-  if (args.has_option("expect")) {
-    const auto& expect = args.option("expect");
+  if (!verb.expect.empty()) {
+    const auto& expect = verb.expect;
     auto cpv = portage::parse_cpv(expect);
     if (expect.find('/') == std::string::npos || !cpv) {
       print_error(fmt::format("--expect wants CATEGORY/PF (app-misc/hello-1.2.3-r1), not '{}'", expect));
@@ -74,8 +82,8 @@ int run_gpkg(VerbArgs& args)
     }
     options.expect_cpv = expect;
   }
-  if (args.has_option("verify-with")) {
-    options.verify_signature_with = args.option("verify-with");
+  if (!verb.verify_with.empty()) {
+    options.verify_signature_with = verb.verify_with;
     if (!stdfs::exists(options.verify_signature_with, error)) {
       print_error(fmt::format("{}: no such key file or GnuPG home", options.verify_signature_with.string()));
       return exit_code::k_usage;
@@ -138,24 +146,24 @@ std::optional<portage::IndexBlock> fs_read_header(const stdfs::path& path)
   return index->header;
 }
 
-int run_index(VerbArgs& args)
+struct IndexOptions {
+  std::string dir;
+  int64_t timestamp = 0; // the index's TIMESTAMP; 0: now
+  bool json = false;
+};
+
+int run_index(const VerbContext&, const IndexOptions& verb)
 {
-  const stdfs::path dir = args.option("dir");
+  const stdfs::path dir = verb.dir;
   std::error_code error;
   if (!stdfs::is_directory(dir, error)) {
     print_error(fmt::format("{}: no such directory", dir.string()));
     return exit_code::k_usage;
   }
-  int64_t timestamp =
-    std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  if (args.has_option("timestamp")) {
-    auto parsed = strings::parse_int(args.option("timestamp"));
-    if (!parsed || *parsed <= 0) {
-      print_error(fmt::format("--timestamp wants seconds since the epoch, not '{}'", args.option("timestamp")));
-      return exit_code::k_usage;
-    }
-    timestamp = *parsed;
-  }
+  const int64_t timestamp =
+    verb.timestamp > 0
+      ? verb.timestamp
+      : std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 
   std::vector<stdfs::path> files;
   for (auto it = stdfs::recursive_directory_iterator(dir, error); !error && it != stdfs::recursive_directory_iterator();
@@ -210,7 +218,7 @@ int run_index(VerbArgs& args)
     print_error(written.error().message);
     return exit_code::k_failure;
   }
-  if (args.json) {
+  if (verb.json) {
     nlohmann::json out{{"index", (dir / "Packages").string()},
                        {"packages", index.packages.size()},
                        {"skipped", skipped},
@@ -227,26 +235,32 @@ int run_index(VerbArgs& args)
 
 void add_portage_binpkg_verbs(std::vector<Verb>& verbs)
 {
-  verbs.push_back(
-    {"portage gpkg", "Validate a binary package as Portage would (GLEP 78) and print its metadata as JSON",
-     [](CLI::App& app, VerbArgs& args) {
-       app.add_option("file", args.options["file"], "The .gpkg.tar (or old .xpak/.tbz2) file")->required();
-       app.add_option("--expect", args.options["expect"],
-                      "CATEGORY/PF the metadata must name (e.g. app-misc/hello-1.2.3-r1)");
-       app.add_option("--verify-with", args.options["verify-with"],
-                      "Verify signatures with this public key file or GnuPG home directory");
-       add_json_flag(app, args);
-     },
-     run_gpkg});
-  verbs.push_back(
-    {"portage index", "Validate every GPKG under a directory and write its Packages and Packages.gz",
-     [](CLI::App& app, VerbArgs& args) {
-       app.add_option("dir", args.options["dir"], "PKGDIR-style tree: CAT/PN/PF-BUILD_ID.gpkg.tar")->required();
-       app.add_option("--timestamp", args.options["timestamp"],
-                      "TIMESTAMP of the index (seconds since the epoch; default: now)");
-       add_json_flag(app, args);
-     },
-     run_index});
+  verbs.push_back(make_verb<GpkgOptions>(
+    "portage gpkg", "Validate a binary package as Portage would (GLEP 78) and print its metadata as JSON",
+    [](CLI::App& app, ConfigFlags&, GpkgOptions& options) {
+      app.add_option("file", options.file, "The .gpkg.tar (or old .xpak/.tbz2) file")->required();
+      app.add_option("--expect", options.expect, "CATEGORY/PF the metadata must name (e.g. app-misc/hello-1.2.3-r1)");
+      app.add_option("--verify-with", options.verify_with,
+                     "Verify signatures with this public key file or GnuPG home directory");
+      add_json_flag(app, options.json);
+    },
+    run_gpkg));
+  verbs.push_back(make_verb<IndexOptions>(
+    "portage index", "Validate every GPKG under a directory and write its Packages and Packages.gz",
+    [](CLI::App& app, ConfigFlags&, IndexOptions& options) {
+      app.add_option("dir", options.dir, "PKGDIR-style tree: CAT/PN/PF-BUILD_ID.gpkg.tar")->required();
+      app
+        .add_option("--timestamp", options.timestamp, "TIMESTAMP of the index (seconds since the epoch; default: now)")
+        ->check(CLI::Validator(
+          [](const std::string& text) {
+            const auto seconds = strings::parse_int(text);
+            return seconds && *seconds > 0 ? std::string()
+                                           : fmt::format("wants seconds since the epoch, not '{}'", text);
+          },
+          "SECONDS"));
+      add_json_flag(app, options.json);
+    },
+    run_index));
 }
 
 } // namespace swarm::roles

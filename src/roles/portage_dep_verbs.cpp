@@ -7,6 +7,7 @@
 #include <iostream>
 #include <sstream>
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "core/exit_codes.hpp"
@@ -54,10 +55,15 @@ nlohmann::json optional_json(const std::optional<std::string>& value)
   return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
 }
 
-int run_vercmp(VerbArgs& args)
+struct VercmpOptions {
+  std::string a;
+  std::string b;
+};
+
+int run_vercmp(const VerbContext&, const VercmpOptions& options)
 {
-  const auto& a = args.option("a");
-  const auto& b = args.option("b");
+  const auto& a = options.a;
+  const auto& b = options.b;
   for (const auto* version : {&a, &b}) {
     if (!portage::is_valid_version(*version)) {
       return usage_error(fmt::format("'{}' is not a valid version (PMS: 1.2.3b_rc1-r2)", *version));
@@ -67,13 +73,18 @@ int run_vercmp(VerbArgs& args)
   return exit_code::k_ok;
 }
 
-int run_atom(VerbArgs& args)
+struct AtomVerbOptions {
+  std::string atom;
+  std::string eapi; // "": any
+};
+
+int run_atom(const VerbContext&, const AtomVerbOptions& verb)
 {
   portage::AtomOptions options;
-  if (args.has_option("eapi")) {
-    options.eapi = args.option("eapi");
+  if (!verb.eapi.empty()) {
+    options.eapi = verb.eapi;
   }
-  const auto atom = portage::parse_atom(args.option("atom"), options);
+  const auto atom = portage::parse_atom(verb.atom, options);
   if (!atom) {
     return usage_error(atom.error().message);
   }
@@ -99,17 +110,23 @@ int run_atom(VerbArgs& args)
   return exit_code::k_ok;
 }
 
-int run_deps(VerbArgs& args)
+struct DepsOptions {
+  std::string depstring;
+  std::string use;  // enabled flags, space-separated
+  std::string eapi; // "": any
+};
+
+int run_deps(const VerbContext&, const DepsOptions& options)
 {
   portage::FlagSet use;
-  for (const auto& flag : strings::split_any(args.option("use"))) {
+  for (const auto& flag : strings::split_any(options.use)) {
     use.insert(flag);
   }
   std::optional<std::string> eapi;
-  if (args.has_option("eapi")) {
-    eapi = args.option("eapi");
+  if (!options.eapi.empty()) {
+    eapi = options.eapi;
   }
-  const auto tree = portage::reduce_dependencies(args.option("depstring"), use, eapi);
+  const auto tree = portage::reduce_dependencies(options.depstring, use, eapi);
   if (!tree) {
     return usage_error(tree.error().message);
   }
@@ -117,9 +134,13 @@ int run_deps(VerbArgs& args)
   return exit_code::k_ok;
 }
 
-int run_emerge_parse(VerbArgs& args)
+struct EmergeParseOptions {
+  std::string file; // "-": stdin
+};
+
+int run_emerge_parse(const VerbContext&, const EmergeParseOptions& options)
 {
-  const auto text = read_input(args.option("file"));
+  const auto text = read_input(options.file);
   if (!text) {
     return usage_error(text.error().message);
   }
@@ -131,40 +152,47 @@ int run_emerge_parse(VerbArgs& args)
   return exit_code::k_ok;
 }
 
-int run_plan(VerbArgs& args)
+struct PlanOptions {
+  std::string emerge_output; // `emerge --pretend --verbose` output ("-": stdin)
+  std::string repo;          // with emerge_output: the repository with metadata/md5-cache
+  std::string implicit_use;  // with emerge_output: flags emerge does not print
+  std::string from_index;    // or: a binhost Packages file
+};
+
+int run_plan(const VerbContext&, const PlanOptions& options)
 {
-  const bool from_emerge = args.has_option("emerge-output");
-  const bool from_index = args.has_option("from-index");
+  const bool from_emerge = !options.emerge_output.empty();
+  const bool from_index = !options.from_index.empty();
   if (from_emerge == from_index) {
     return usage_error("give either --emerge-output FILE --repo DIR or --from-index PACKAGES_FILE");
   }
   Result<portage::Plan> plan;
   if (from_emerge) {
-    if (!args.has_option("repo")) {
+    if (options.repo.empty()) {
       return usage_error("--emerge-output needs --repo DIR (the ebuild repository with metadata/md5-cache)");
     }
     std::error_code error;
-    if (!std::filesystem::is_directory(args.option("repo"), error)) {
-      return usage_error(fmt::format("{}: no such directory", args.option("repo")));
+    if (!std::filesystem::is_directory(options.repo, error)) {
+      return usage_error(fmt::format("{}: no such directory", options.repo));
     }
-    const auto text = read_input(args.option("emerge-output"));
+    const auto text = read_input(options.emerge_output);
     if (!text) {
       return usage_error(text.error().message);
     }
-    portage::EmergePlanOptions options;
-    options.implicit_use = strings::split_any(args.option("implicit-use"));
-    plan = portage::plan_from_emerge(*text, args.option("repo"), options);
+    portage::EmergePlanOptions emerge;
+    emerge.implicit_use = strings::split_any(options.implicit_use);
+    plan = portage::plan_from_emerge(*text, options.repo, emerge);
   } else {
-    if (args.has_option("repo") || args.has_option("implicit-use")) {
+    if (!options.repo.empty() || !options.implicit_use.empty()) {
       return usage_error("--repo and --implicit-use only go with --emerge-output");
     }
-    const auto text = read_input(args.option("from-index"));
+    const auto text = read_input(options.from_index);
     if (!text) {
       return usage_error(text.error().message);
     }
     const auto index = portage::read_packages_index(*text);
     if (!index) {
-      return usage_error(fmt::format("{}: {}", args.option("from-index"), index.error().message));
+      return usage_error(fmt::format("{}: {}", options.from_index, index.error().message));
     }
     plan = portage::plan_from_index(*index);
   }
@@ -179,41 +207,44 @@ int run_plan(VerbArgs& args)
 
 void add_portage_dep_verbs(std::vector<Verb>& verbs)
 {
-  verbs.push_back({"portage vercmp", "Compare two versions as Portage does: prints -1, 0 or 1",
-                   [](CLI::App& app, VerbArgs& args) {
-                     app.add_option("a", args.options["a"], "First version (1.2.3_rc1-r2)")->required();
-                     app.add_option("b", args.options["b"], "Second version")->required();
-                   },
-                   run_vercmp});
-  verbs.push_back({"portage atom", "Parse a dependency atom and print its parts as JSON",
-                   [](CLI::App& app, VerbArgs& args) {
-                     app.add_option("atom", args.options["atom"], "The atom: '>=cat/pkg-1.2:0/1=[use]'")->required();
-                     app.add_option("--eapi", args.options["eapi"], "Validate for this EAPI (default: any)");
-                   },
-                   run_atom});
-  verbs.push_back(
-    {"portage deps", "Reduce a dependency string for a USE set and print it as JSON",
-     [](CLI::App& app, VerbArgs& args) {
-       app.add_option("depstring", args.options["depstring"], "'a/b flag? ( c/d ) || ( e/f g/h )'")->required();
-       app.add_option("--use", args.options["use"], "Enabled USE flags, space-separated");
-       app.add_option("--eapi", args.options["eapi"], "Validate for this EAPI (default: any)");
-     },
-     run_deps});
-  verbs.push_back({"portage emerge-parse", "Parse `emerge --pretend` output and print the merge list as JSON",
-                   [](CLI::App& app, VerbArgs& args) {
-                     app.add_option("file", args.options["file"], "The captured output, or - for stdin")->required();
-                   },
-                   run_emerge_parse});
-  verbs.push_back({"portage plan", "Build the plan JSON (packages, edges) from emerge output or a Packages index",
-                   [](CLI::App& app, VerbArgs& args) {
-                     app.add_option("--emerge-output", args.options["emerge-output"],
-                                    "`emerge --pretend --verbose` output (- for stdin)");
-                     app.add_option("--repo", args.options["repo"], "Ebuild repository with metadata/md5-cache");
-                     app.add_option("--implicit-use", args.options["implicit-use"],
-                                    "Flags emerge does not print, e.g. 'amd64 elibc_glibc kernel_linux'");
-                     app.add_option("--from-index", args.options["from-index"], "A binhost Packages file");
-                   },
-                   run_plan});
+  verbs.push_back(make_verb<VercmpOptions>(
+    "portage vercmp", "Compare two versions as Portage does: prints -1, 0 or 1",
+    [](CLI::App& app, ConfigFlags&, VercmpOptions& options) {
+      app.add_option("a", options.a, "First version (1.2.3_rc1-r2)")->required();
+      app.add_option("b", options.b, "Second version")->required();
+    },
+    run_vercmp));
+  verbs.push_back(make_verb<AtomVerbOptions>(
+    "portage atom", "Parse a dependency atom and print its parts as JSON",
+    [](CLI::App& app, ConfigFlags&, AtomVerbOptions& options) {
+      app.add_option("atom", options.atom, "The atom: '>=cat/pkg-1.2:0/1=[use]'")->required();
+      app.add_option("--eapi", options.eapi, "Validate for this EAPI (default: any)");
+    },
+    run_atom));
+  verbs.push_back(make_verb<DepsOptions>(
+    "portage deps", "Reduce a dependency string for a USE set and print it as JSON",
+    [](CLI::App& app, ConfigFlags&, DepsOptions& options) {
+      app.add_option("depstring", options.depstring, "'a/b flag? ( c/d ) || ( e/f g/h )'")->required();
+      app.add_option("--use", options.use, "Enabled USE flags, space-separated");
+      app.add_option("--eapi", options.eapi, "Validate for this EAPI (default: any)");
+    },
+    run_deps));
+  verbs.push_back(make_verb<EmergeParseOptions>(
+    "portage emerge-parse", "Parse `emerge --pretend` output and print the merge list as JSON",
+    [](CLI::App& app, ConfigFlags&, EmergeParseOptions& options) {
+      app.add_option("file", options.file, "The captured output, or - for stdin")->required();
+    },
+    run_emerge_parse));
+  verbs.push_back(make_verb<PlanOptions>(
+    "portage plan", "Build the plan JSON (packages, edges) from emerge output or a Packages index",
+    [](CLI::App& app, ConfigFlags&, PlanOptions& options) {
+      app.add_option("--emerge-output", options.emerge_output, "`emerge --pretend --verbose` output (- for stdin)");
+      app.add_option("--repo", options.repo, "Ebuild repository with metadata/md5-cache");
+      app.add_option("--implicit-use", options.implicit_use,
+                     "Flags emerge does not print, e.g. 'amd64 elibc_glibc kernel_linux'");
+      app.add_option("--from-index", options.from_index, "A binhost Packages file");
+    },
+    run_plan));
 }
 
 } // namespace swarm::roles

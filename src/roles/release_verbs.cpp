@@ -1,18 +1,21 @@
-// Release verbs: status (with the NEXT ACTION), verify, finalize, releases, rollback and the
-// unattended `release` pipeline for cron. They talk to client.url (a gateway or an orchestrator).
-#include "roles/verbs.hpp"
-
+// Release verbs: verify, finalize, releases, rollback and the unattended `release` pipeline for
+// cron. They talk to client.url (a gateway or an orchestrator). `release` runs the very steps of
+// `sync-verify`, `fresh`, `verify` and `finalize` (roles/operator/release_steps.hpp).
 #include <chrono>
 #include <ctime>
+#include <optional>
 #include <thread>
 
+#include <CLI/CLI.hpp>
+
 #include "core/exit_codes.hpp"
-#include "core/fs.hpp"
 #include "core/strings.hpp"
+#include "net/protocol.hpp"
 #include "portage/plan.hpp"
 #include "roles/operator/api_client.hpp"
-#include "roles/operator/next_action.hpp"
+#include "roles/operator/release_steps.hpp"
 #include "roles/operator/world_plan.hpp"
+#include "roles/verbs.hpp"
 
 namespace swarm::roles {
 
@@ -24,11 +27,13 @@ using operator_cli::make_client;
 using operator_cli::must;
 using operator_cli::print_json;
 
-net::CallOptions returning()
+// `--threshold N` (0–100) into `threshold`; absent: the orchestrator's orch.risk_threshold.
+void add_threshold_option(CLI::App& app, std::optional<int>& threshold, const std::string& help)
 {
-  net::CallOptions call;
-  call.on_http_error = net::OnHttpError::return_response;
-  return call;
+  app
+    .add_option_function<int>(
+      "--threshold", [&threshold](const int& value) { threshold = value; }, help)
+    ->check(CLI::Range(0, 100));
 }
 
 std::string utc_now()
@@ -61,145 +66,23 @@ void print_verify(const json& report)
   print_findings(report);
 }
 
-std::string indent(const std::string& text)
-{
-  std::string out;
-  for (char c : text) {
-    out += c;
-    if (c == '\n') {
-      out += "              ";
-    }
-  }
-  return out;
-}
-
-// --- status ---------------------------------------------------------------------------------
-
-int run_status(VerbArgs& args)
-{
-  auto client = make_client(args.config);
-  const auto url = client.base_url();
-  json out{{"url", url}};
-  auto unreachable = [&](const std::string& what) {
-    out["reachable"] = false;
-    out["error"] = what;
-    out["next_action"] = {
-      {"state", "unreachable"}, {"attention", true}, {"message", what}, {"commands", json::array()}};
-    out["exit_code"] = exit_code::k_unavailable;
-    if (args.json) {
-      print_json(out);
-    } else {
-      print_error(what);
-    }
-    return exit_code::k_unavailable;
-  };
-  auto health = client.request("GET", "/healthz", {}, {}, returning());
-  if (!health || !health->ok()) {
-    return unreachable(fmt::format("{} is not reachable: {}", url,
-                                   health ? fmt::format("HTTP {}", health->status) : health.error().message));
-  }
-  const auto health_json = health->json().value_or(json::object());
-  out["health"] = health_json;
-  if (health_json.value("role", std::string()) == "gateway") {
-    auto gateway = client.get_json("/status");
-    out["gateway"] = gateway ? *gateway : json{{"error", gateway.error().message}};
-    if (!health_json.contains("active") || health_json["active"].is_null()) {
-      return unreachable(fmt::format("gateway {} has no healthy orchestrator", url));
-    }
-  }
-  auto status = client.get_json("/api/v1/status");
-  if (!status) {
-    if (status.error().kind == ErrorKind::unavailable) {
-      return unreachable(status.error().message);
-    }
-    throw Fatal{status.error()};
-  }
-  auto releases = client.get_json("/api/v1/releases");
-  const json releases_json = releases ? *releases : json(nullptr);
-  const auto action = operator_cli::next_action(*status, releases_json);
-  const int code = action.attention ? exit_code::k_status_attention : exit_code::k_ok;
-  out["reachable"] = true;
-  out["counts"] = (*status)["counts"];
-  out["drones"] = (*status)["drones"];
-  out["plan"] = (*status)["plan"];
-  out["paused"] = (*status)["paused"];
-  out["orchestrator"] = status->value("orchestrator", json::object());
-  out["release"] = releases_json.is_object() ? json{{"current", releases_json["current"]},
-                                                    {"unreleased", releases_json["unreleased"]},
-                                                    {"url", releases_json["url"]}}
-                                             : json(nullptr);
-  out["next_action"] = action.to_json();
-  out["exit_code"] = code;
-  if (args.json) {
-    print_json(out);
-    return code;
-  }
-  if (out.contains("gateway")) {
-    fmt::print("gateway       {} ok, active orchestrator {}\n", url, health_json["active"].get<std::string>());
-  }
-  const auto orch = out["orchestrator"];
-  fmt::print("orchestrator  {} ok (version {}, id {}{})\n", orch.value("public_url", url),
-             orch.value("version", std::string("?")), orch.value("orch_id", std::string("?")),
-             out["paused"].get<bool>() ? ", PAUSED" : "");
-  const auto& counts = out["counts"];
-  auto n = [&](const char* key) { return counts.value(key, 0); };
-  fmt::print("packages      {} total: needed {}, building {}, complete {}, failed {}, blocked {}, dep-failed {}\n",
-             n("total"), n("needed"), n("building"), n("complete"), n("failed"), n("blocked"), n("dep-failed"));
-  const auto& drones = out["drones"];
-  if (drones.empty()) {
-    fmt::print("drones        none\n");
-  }
-  for (const auto& drone : drones) {
-    fmt::print("drone         {:<16} {:<9} {}/{} slots busy{}{}\n", drone.value("name", std::string()),
-               drone.value("state", std::string()), drone.value("running", 0), drone.value("slots", 0),
-               drone.value("tree_matches", true) ? "" : ", TREE MISMATCH",
-               drone.value("reason", std::string()).empty() ? "" : " — " + drone.value("reason", std::string()));
-  }
-  if (releases_json.is_object()) {
-    const auto current = releases_json["current"];
-    fmt::print("production    {} ({}; {} built package(s) not released)\n", releases_json.value("url", std::string()),
-               current.is_string() ? "release " + current.get<std::string>() : std::string("nothing published yet"),
-               releases_json.value("unreleased", 0));
-  }
-  fmt::print("NEXT ACTION   {}\n", indent(action.message));
-  for (const auto& command : action.commands) {
-    fmt::print("              $ {}\n", command);
-  }
-  return code;
-}
-
 // --- verify / finalize / releases / rollback ---------------------------------------------------
 
-int run_verify(VerbArgs& args)
+struct VerifyOptions {
+  bool json = false;
+  std::optional<int> threshold; // absent: the orchestrator's orch.risk_threshold
+};
+
+int run_verify(const VerbContext& context, const VerifyOptions& options)
 {
-  auto client = make_client(args.config);
-  std::string path = "/api/v1/verify";
-  if (args.has_option("threshold")) {
-    path += "?threshold=" + args.option("threshold");
-  }
-  const auto report = must(client.get_json(path));
-  if (args.json) {
+  auto client = make_client(context.config);
+  const auto report = must(operator_cli::verify_staging(client, options.threshold));
+  if (options.json) {
     print_json(report);
   } else {
     print_verify(report);
   }
   return report.value("pass", false) ? exit_code::k_ok : exit_code::k_failure;
-}
-
-// POST finalize; the answer as JSON with the HTTP status in "status".
-json finalize_call(const net::HttpClient& client, bool force)
-{
-  auto response = must(client.request("POST", "/api/v1/releases/finalize", json{{"force", force}}.dump(),
-                                      {{"Content-Type", "application/json"}}, returning()));
-  auto body = response.json().value_or(json::object());
-  if (!body.is_object()) {
-    body = json::object();
-  }
-  body["status"] = response.status;
-  if (!response.ok() && response.status != 409) {
-    throw Fatal{net::error_from_response(response, "POST", "/api/v1/releases/finalize")};
-  }
-  return body;
 }
 
 void print_release(const json& release)
@@ -210,16 +93,26 @@ void print_release(const json& release)
              release.value("removed", json::array()).size(), release.value("url", std::string()));
 }
 
-int run_finalize(VerbArgs& args)
+struct FinalizeOptions {
+  bool json = false;
+  Confirm confirm = Confirm::ask;
+  bool force = false; // publish even above the risk threshold
+};
+
+int run_finalize(const VerbContext& context, const FinalizeOptions& options)
 {
-  auto client = make_client(args.config);
-  if (!confirm(args, "Publish staging as a new production release?")) {
+  auto client = make_client(context.config);
+  if (!confirm(options.confirm, "Publish staging as a new production release?")) {
     fmt::print(stderr, "cancelled\n");
     return exit_code::k_failure;
   }
-  const auto body = finalize_call(client, args.on("force"));
-  if (body["status"] == 409) {
-    if (args.json) {
+  net::FinalizeRequest request;
+  request.force = options.force;
+  const auto outcome = must(operator_cli::finalize_release(client, request));
+  auto body = outcome.body;
+  body["status"] = outcome.status;
+  if (!outcome.published()) {
+    if (options.json) {
       print_json(body);
     } else if (body.contains("findings")) {
       print_findings(body);
@@ -227,7 +120,7 @@ int run_finalize(VerbArgs& args)
     print_error(body.value("error", std::string("finalize refused")));
     return exit_code::k_failure;
   }
-  if (args.json) {
+  if (options.json) {
     print_json(body);
   } else {
     if (body.value("forced", false)) {
@@ -238,11 +131,11 @@ int run_finalize(VerbArgs& args)
   return exit_code::k_ok;
 }
 
-int run_releases(VerbArgs& args)
+int run_releases(const VerbContext& context, const JsonOptions& options)
 {
-  auto client = make_client(args.config);
+  auto client = make_client(context.config);
   const auto body = must(client.get_json("/api/v1/releases"));
-  if (args.json) {
+  if (options.json) {
     print_json(body);
     return exit_code::k_ok;
   }
@@ -254,32 +147,37 @@ int run_releases(VerbArgs& args)
   fmt::print("  {:<20} {:<20} {:>8} {:>6} {:>8} {:>8}\n", "RELEASE", "CREATED", "PACKAGES", "ADDED", "REBUILT",
              "REMOVED");
   for (const auto& release : releases) {
-    const auto created = static_cast<time_t>(release.value("created", 0.0));
-    struct tm utc {};
-    gmtime_r(&created, &utc);
-    fmt::print("{} {:<20} {:04}-{:02}-{:02} {:02}:{:02}:{:02}  {:>8} {:>6} {:>8} {:>8}\n",
-               release.value("current", false) ? "*" : " ", release.value("id", std::string()), utc.tm_year + 1900,
-               utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, release.value("packages", 0),
-               release.value("added", json::array()).size(), release.value("rebuilt", json::array()).size(),
-               release.value("removed", json::array()).size());
+    fmt::print("{} {:<20} {:<19}  {:>8} {:>6} {:>8} {:>8}\n", release.value("current", false) ? "*" : " ",
+               release.value("id", std::string()), operator_cli::utc_time(release.value("created", 0.0)),
+               release.value("packages", 0), release.value("added", json::array()).size(),
+               release.value("rebuilt", json::array()).size(), release.value("removed", json::array()).size());
   }
   fmt::print("* = production ({}); {} built package(s) not released\n", body.value("url", std::string()),
              body.value("unreleased", 0));
   return exit_code::k_ok;
 }
 
-int run_rollback(VerbArgs& args)
+struct RollbackOptions {
+  bool json = false;
+  Confirm confirm = Confirm::ask;
+  std::string release; // "": the release before the current one
+};
+
+int run_rollback(const VerbContext& context, const RollbackOptions& options)
 {
-  auto client = make_client(args.config);
-  const auto& id = args.option("release");
-  if (!confirm(args, id.empty() ? std::string("Point production back at the previous release?")
-                                : fmt::format("Point production at release {}?", id))) {
+  auto client = make_client(context.config);
+  const auto& id = options.release;
+  if (!confirm(options.confirm, id.empty() ? std::string("Point production back at the previous release?")
+                                           : fmt::format("Point production at release {}?", id))) {
     fmt::print(stderr, "cancelled\n");
     return exit_code::k_failure;
   }
-  const auto body =
-    must(client.post_json("/api/v1/releases/rollback", id.empty() ? json::object() : json{{"release", id}}));
-  if (args.json) {
+  net::RollbackRequest request;
+  if (!id.empty()) {
+    request.release = id;
+  }
+  const auto body = must(client.post_json("/api/v1/releases/rollback", request));
+  if (options.json) {
     print_json(body);
   } else {
     fmt::print("production now publishes release {} ({} packages; was {})\n", body.value("release", std::string()),
@@ -290,102 +188,87 @@ int run_rollback(VerbArgs& args)
 
 // --- release: the unattended pipeline -------------------------------------------------------
 
+struct ReleaseOptions {
+  std::string from;             // saved emerge output; "": run emerge here
+  std::string plan;             // plan JSON to submit instead of planning @world here
+  double wait_timeout = 3600;   // seconds the build may take
+  std::optional<int> threshold; // verify's and finalize's; absent: the orchestrator's
+};
+
 /*
- * sync-verify → fresh → wait → verify → finalize. Each step prints one line; the exit code says
- * where it stopped (core/exit_codes.hpp k_release_*). Re-running after any failure is safe: the
- * plan submission is idempotent (same plan: nothing changes, built packages stay built), verify
- * only reads, and finalize refuses to publish a release identical to the current one.
+ * sync-verify → fresh → wait → verify → finalize, each step the same function its own verb runs
+ * (release_steps.hpp). Each step prints one line; the exit code says where it stopped
+ * (core/exit_codes.hpp k_release_*). Re-running after any failure is safe: the plan submission is
+ * idempotent (same plan: nothing changes, built packages stay built), verify only reads, and
+ * finalize refuses to publish a release identical to the current one. sync-verify compares the
+ * drones with the plan about to be submitted: after `emerge --sync` everywhere, the plan the
+ * orchestrator still has is the old tree's.
  */
-int run_release(VerbArgs& args)
+int run_release(const VerbContext& context, const ReleaseOptions& options)
 {
-  fmt::print("STARTED swarm release at {} against {}\n", utc_now(), args.config.get("client.url"));
+  const auto& config = context.config;
+  fmt::print("STARTED swarm release at {} against {}\n", utc_now(), config.get("client.url"));
   std::fflush(stdout);
-  auto client = make_client(args.config);
+  auto client = make_client(config);
   auto stop = [&](int code, const std::string& why) {
     fmt::print("STOPPED {} (exit {})\n", why, code);
     std::fflush(stdout);
     return code;
   };
-  auto call = [&](auto result, const char* what) {
-    if (!result) {
-      if (result.error().kind == ErrorKind::unavailable) {
-        throw Fatal{Error{ErrorKind::unavailable, fmt::format("{}: {}", what, result.error().message)}};
-      }
+  // An unreachable gateway or orchestrator ends the pipeline with exit 3 wherever it happens;
+  // any other failure of a step is that step's exit code.
+  auto reachable = [&](auto result, const char* what) {
+    if (!result && result.error().kind == ErrorKind::unavailable) {
+      throw Fatal{Error{ErrorKind::unavailable, fmt::format("{}: {}", what, result.error().message)}};
     }
     return result;
   };
 
-  // The plan to submit, if any.
+  // The plan to submit: --plan, else the @world plan computed here once the orchestrator is known
+  // to answer. Failing to compute it is the pipeline's "fresh failed", not bad input: cron must
+  // be able to tell.
   std::optional<portage::Plan> plan;
-  if (args.has_option("plan")) {
-    const auto text = must(fs::read_file(args.option("plan")));
-    auto parsed = json::parse(text, nullptr, false);
-    if (parsed.is_discarded()) {
-      throw Fatal{Error{ErrorKind::invalid, fmt::format("{} is not JSON", args.option("plan"))}};
-    }
-    plan = must(portage::plan_from_json(parsed.contains("plan") ? parsed["plan"] : parsed));
+  if (!options.plan.empty()) {
+    plan = must(operator_cli::read_plan_file(options.plan));
   }
-
-  // 1. sync-verify: every online drone on the plan's tree.
-  auto status = call(client.get_json("/api/v1/status"), "status");
+  auto status = reachable(client.get_json("/api/v1/status"), "status");
   if (!status) {
     return stop(exit_code::k_release_sync_mismatch, "sync-verify: " + status.error().message);
   }
   if (!plan) {
-    // fresh: the @world plan from emerge here (or its saved output), computed once the
-    // orchestrator is known to answer. Failing here is the pipeline's "fresh failed", not bad
-    // input: cron must be able to tell.
     auto computed =
-      operator_cli::compute_world_plan({args.config.get("client.emerge"), args.config.get("client.repo_dir"),
-                                        args.has_option("from") ? args.option("from") : ""});
+      operator_cli::compute_world_plan({config.get("client.emerge"), config.get("client.repo_dir"), options.from});
     if (!computed) {
       return stop(exit_code::k_release_fresh_failed, "fresh: " + computed.error().message);
     }
     plan = std::move(*computed);
   }
-  const auto tree = plan ? plan->tree_timestamp : (*status)["plan"].value("tree_timestamp", std::string());
-  std::vector<std::string> mismatched;
-  size_t online = 0;
-  for (const auto& drone : (*status)["drones"]) {
-    if (!drone.value("online", false)) {
-      continue;
-    }
-    ++online;
-    if (!tree.empty() && drone.value("tree_timestamp", std::string()) != tree) {
-      mismatched.push_back(
-        fmt::format("{} ({})", drone.value("name", std::string()), drone.value("tree_timestamp", std::string())));
-    }
-  }
-  if (!mismatched.empty()) {
+
+  // 1. sync-verify.
+  const auto& tree = plan->tree_timestamp;
+  const auto trees = operator_cli::sync_verify(status->value("drones", json::array()), tree);
+  if (!trees.ok()) {
     return stop(exit_code::k_release_sync_mismatch,
                 fmt::format("sync-verify: drone(s) not on tree '{}': {}; run `emerge --sync` there", tree,
-                            fmt::join(mismatched, ", ")));
+                            fmt::join(trees.mismatching, ", ")));
   }
-  fmt::print("sync-verify ok: {} online drone(s) on tree '{}'\n", online, tree);
+  fmt::print("sync-verify ok: {} online drone(s) on tree '{}'\n", trees.matching.size(), tree);
 
-  // 2. fresh: submit the plan (replace).
-  if (plan) {
-    auto reply =
-      call(client.post_json("/api/v1/plan",
-                            json{{"plan", portage::plan_to_json(*plan)}, {"mode", "replace"}, {"clear_staging", true}}),
-           "plan");
-    if (!reply) {
-      return stop(exit_code::k_release_fresh_failed, "fresh: " + reply.error().message);
-    }
-    fmt::print("fresh ok: {} packages ({} added, {} removed, {} rebuilt, {} kept)\n", reply->value("packages", 0),
-               reply->value("added", 0), reply->value("removed", 0), reply->value("reset", 0), reply->value("kept", 0));
-  } else {
-    fmt::print("fresh skipped: no --plan or --from, building the current plan\n");
+  // 2. fresh.
+  auto reply = reachable(operator_cli::submit_fresh_plan(client, *plan), "plan");
+  if (!reply) {
+    return stop(exit_code::k_release_fresh_failed, "fresh: " + reply.error().message);
   }
+  const auto& submitted = reply->message;
+  fmt::print("fresh ok: {} packages ({} added, {} removed, {} rebuilt, {} kept)\n", submitted.packages, submitted.added,
+             submitted.removed, submitted.reset, submitted.kept);
   std::fflush(stdout);
 
   // 3. wait until nothing is needed or building.
-  const double timeout =
-    args.has_option("wait-timeout") ? strings::parse_double(args.option("wait-timeout")).value_or(3600) : 3600;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(options.wait_timeout);
   json counts;
   while (true) {
-    auto current = call(client.get_json("/api/v1/status"), "status");
+    auto current = reachable(client.get_json("/api/v1/status"), "status");
     if (!current) {
       return stop(exit_code::k_release_build_incomplete, "wait: " + current.error().message);
     }
@@ -396,7 +279,7 @@ int run_release(VerbArgs& args)
     if (std::chrono::steady_clock::now() >= deadline) {
       return stop(exit_code::k_release_build_incomplete,
                   fmt::format("wait: {} package(s) still needed and {} building after {}s", counts.value("needed", 0),
-                              counts.value("delegated", 0), timeout));
+                              counts.value("delegated", 0), options.wait_timeout));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
@@ -404,11 +287,7 @@ int run_release(VerbArgs& args)
              counts.value("blocked", 0), counts.value("dep-failed", 0));
 
   // 4. verify.
-  std::string verify_path = "/api/v1/verify";
-  if (args.has_option("threshold")) {
-    verify_path += "?threshold=" + args.option("threshold");
-  }
-  auto report = call(client.get_json(verify_path), "verify");
+  auto report = reachable(operator_cli::verify_staging(client, options.threshold), "verify");
   if (!report) {
     return stop(exit_code::k_release_verify_failed, "verify: " + report.error().message);
   }
@@ -418,95 +297,79 @@ int run_release(VerbArgs& args)
     return stop(exit_code::k_release_verify_failed, "verify: risk score above the threshold");
   }
 
-  // 5. finalize.
-  auto response = call(client.request("POST", "/api/v1/releases/finalize", json{{"force", false}}.dump(),
-                                      {{"Content-Type", "application/json"}}, returning()),
-                       "finalize");
-  if (!response) {
-    return stop(exit_code::k_release_finalize_failed, "finalize: " + response.error().message);
+  // 5. finalize, against the threshold verify passed.
+  net::FinalizeRequest request;
+  request.threshold = options.threshold;
+  auto outcome = reachable(operator_cli::finalize_release(client, request), "finalize");
+  if (!outcome) {
+    return stop(exit_code::k_release_finalize_failed, "finalize: " + outcome.error().message);
   }
-  const auto body = response->json().value_or(json::object());
-  if (response->status == 409 && body.is_object() && body.value("reason", std::string()) == "nothing_new") {
-    return stop(exit_code::k_release_nothing_to_do, "nothing to do: " + body.value("error", std::string()));
+  if (outcome->reason() == "nothing_new") {
+    return stop(exit_code::k_release_nothing_to_do, "nothing to do: " + outcome->body.value("error", std::string()));
   }
-  if (!response->ok()) {
+  if (!outcome->published()) {
     return stop(exit_code::k_release_finalize_failed,
-                "finalize: " + (body.is_object() ? body.value("error", response->body) : response->body));
+                "finalize: " + outcome->body.value("error", std::string("refused")));
   }
-  print_release(body);
-  fmt::print("DONE release {}\n", body.value("release", std::string()));
+  print_release(outcome->body);
+  fmt::print("DONE release {}\n", outcome->body.value("release", std::string()));
   return exit_code::k_ok;
 }
 
-void add_client(CLI::App& app, VerbArgs& args)
+// --client flags and --json.
+void add_client(CLI::App& app, ConfigFlags& flags, bool& json_output)
 {
-  operator_cli::add_client_flags(app, args);
-  add_json_flag(app, args);
+  operator_cli::add_client_flags(app, flags);
+  add_json_flag(app, json_output);
 }
 
 } // namespace
 
 void add_release_verbs(std::vector<Verb>& verbs)
 {
-  verbs.push_back({"status",
-                   "Gateway and orchestrator health, package counts, drones and the NEXT ACTION (exit 0 all well, 1 "
-                   "action needed, 3 unreachable)",
-                   add_client, run_status});
-  verbs.push_back({"verify",
-                   "Compute the Risk Score of publishing staging now, with every finding (exit 0 pass, 1 fail)",
-                   [](CLI::App& app, VerbArgs& args) {
-                     add_client(app, args);
-                     app
-                       .add_option_function<std::string>(
-                         "--threshold", [&args](const std::string& v) { args.options["threshold"] = v; },
-                         "Highest passing score (default: the orchestrator's orch.risk_threshold)")
-                       ->check(CLI::Range(0, 100));
-                   },
-                   run_verify});
-  verbs.push_back({"finalize",
-                   "Publish staging as a new production release (refused above the risk threshold unless --force)",
-                   [](CLI::App& app, VerbArgs& args) {
-                     add_client(app, args);
-                     add_yes_flag(app, args);
-                     app.add_flag_function(
-                       "--force", [&args](int64_t n) { args.switches["force"] = n > 0; },
-                       "Publish even when the risk score is above the threshold");
-                   },
-                   run_finalize});
-  verbs.push_back({"releases", "List the releases with their package counts and differences; * marks production",
-                   add_client, run_releases});
-  verbs.push_back({"rollback", "Publish an earlier release again (default: the one before the current)",
-                   [](CLI::App& app, VerbArgs& args) {
-                     add_client(app, args);
-                     add_yes_flag(app, args);
-                     app.add_option_function<std::string>(
-                       "release", [&args](const std::string& v) { args.options["release"] = v; },
-                       "Release id (see `swarm releases`)");
-                   },
-                   run_rollback});
-  verbs.push_back(
-    {"release",
-     "Unattended pipeline for cron: sync-verify, fresh, wait, verify, finalize (exit code says where it stopped)",
-     [](CLI::App& app, VerbArgs& args) {
-       operator_cli::add_client_flags(app, args);
-       bind_config_flag(app, args, "--repo-dir", "client.repo_dir");
-       bind_config_flag(app, args, "--emerge", "client.emerge");
-       app.add_option_function<std::string>(
-         "--from", [&args](const std::string& v) { args.options["from"] = v; },
-         "Saved `emerge --pretend --verbose --update --deep --newuse @world` output to plan from");
-       app.add_option_function<std::string>(
-         "--plan", [&args](const std::string& v) { args.options["plan"] = v; },
-         "Plan JSON (`swarm portage plan`) to submit instead");
-       app.add_option_function<std::string>(
-         "--wait-timeout", [&args](const std::string& v) { args.options["wait-timeout"] = v; },
-         "Seconds to wait for the build (default 3600)");
-       app
-         .add_option_function<std::string>(
-           "--threshold", [&args](const std::string& v) { args.options["threshold"] = v; },
-           "Highest passing risk score (default: the orchestrator's)")
-         ->check(CLI::Range(0, 100));
-     },
-     run_release});
+  verbs.push_back(make_verb<VerifyOptions>(
+    "verify", "Compute the Risk Score of publishing staging now, with every finding (exit 0 pass, 1 fail)",
+    [](CLI::App& app, ConfigFlags& flags, VerifyOptions& options) {
+      add_client(app, flags, options.json);
+      add_threshold_option(app, options.threshold,
+                           "Highest passing score (default: the orchestrator's orch.risk_threshold)");
+    },
+    run_verify));
+  verbs.push_back(make_verb<FinalizeOptions>(
+    "finalize", "Publish staging as a new production release (refused above the risk threshold unless --force)",
+    [](CLI::App& app, ConfigFlags& flags, FinalizeOptions& options) {
+      add_client(app, flags, options.json);
+      add_yes_flag(app, options.confirm);
+      app.add_flag("--force", options.force, "Publish even when the risk score is above the threshold");
+    },
+    run_finalize));
+  verbs.push_back(make_verb<JsonOptions>(
+    "releases", "List the releases with their package counts and differences; * marks production",
+    [](CLI::App& app, ConfigFlags& flags, JsonOptions& options) { add_client(app, flags, options.json); },
+    run_releases));
+  verbs.push_back(make_verb<RollbackOptions>(
+    "rollback", "Publish an earlier release again (default: the one before the current)",
+    [](CLI::App& app, ConfigFlags& flags, RollbackOptions& options) {
+      add_client(app, flags, options.json);
+      add_yes_flag(app, options.confirm);
+      app.add_option("release", options.release, "Release id (see `swarm releases`)");
+    },
+    run_rollback));
+  verbs.push_back(make_verb<ReleaseOptions>(
+    "release",
+    "Unattended pipeline for cron: sync-verify, fresh, wait, verify, finalize (exit code says where it stopped)",
+    [](CLI::App& app, ConfigFlags& flags, ReleaseOptions& options) {
+      operator_cli::add_client_flags(app, flags);
+      bind_config_flag(app, flags, "--repo-dir", "client.repo_dir");
+      bind_config_flag(app, flags, "--emerge", "client.emerge");
+      app.add_option("--from", options.from,
+                     "Saved `emerge --pretend --verbose --update --deep --newuse @world` output to plan from");
+      app.add_option("--plan", options.plan, "Plan JSON (`swarm portage plan`) to submit instead");
+      app.add_option("--wait-timeout", options.wait_timeout, "Seconds to wait for the build (default 3600)")
+        ->check(CLI::NonNegativeNumber);
+      add_threshold_option(app, options.threshold, "Highest passing risk score (default: the orchestrator's)");
+    },
+    run_release));
 }
 
 } // namespace swarm::roles

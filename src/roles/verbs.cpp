@@ -5,6 +5,8 @@
 
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
+
 #include "core/build_info.hpp"
 #include "core/exit_codes.hpp"
 #include "core/log.hpp"
@@ -13,33 +15,7 @@
 
 namespace swarm::roles {
 
-const std::string& VerbArgs::option(const std::string& name) const
-{
-  static const std::string k_empty;
-  auto it = options.find(name);
-  return it == options.end() ? k_empty : it->second;
-}
-
-bool VerbArgs::has_option(const std::string& name) const
-{
-  auto it = options.find(name);
-  return it != options.end() && !it->second.empty();
-}
-
-const std::vector<std::string>& VerbArgs::list(const std::string& name) const
-{
-  static const std::vector<std::string> k_empty;
-  auto it = lists.find(name);
-  return it == lists.end() ? k_empty : it->second;
-}
-
-bool VerbArgs::on(const std::string& name) const
-{
-  auto it = switches.find(name);
-  return it != switches.end() && it->second;
-}
-
-CLI::Option* bind_config_flag(CLI::App& app, VerbArgs& args, const std::string& flag, const std::string& key)
+CLI::Option* bind_config_flag(CLI::App& app, ConfigFlags& flags, const std::string& flag, const std::string& key)
 {
   const auto* def = config::find_key(key);
   if (!def) {
@@ -47,17 +23,19 @@ CLI::Option* bind_config_flag(CLI::App& app, VerbArgs& args, const std::string& 
   }
   auto help = fmt::format("{} [{}]", def->help, key);
   return app.add_option_function<std::string>(
-    flag, [&args, key](const std::string& value) { args.flags[key] = value; }, help);
+    flag, [&flags, key](const std::string& value) { flags[key] = value; }, help);
 }
 
-void add_json_flag(CLI::App& app, VerbArgs& args)
+void add_json_flag(CLI::App& app, bool& json)
 {
-  app.add_flag("--json", args.json, "Print machine-readable JSON");
+  app.add_flag("--json", json, "Print machine-readable JSON");
 }
 
-void add_yes_flag(CLI::App& app, VerbArgs& args)
+void add_yes_flag(CLI::App& app, Confirm& confirm)
 {
-  app.add_flag("-y,--yes", args.yes, "Do not ask for confirmation");
+  app.add_flag_function(
+    "-y,--yes", [&confirm](int64_t count) { confirm = count > 0 ? Confirm::assume_yes : Confirm::ask; },
+    "Do not ask for confirmation");
 }
 
 void print_error(std::string_view message)
@@ -83,6 +61,7 @@ const std::vector<Verb>& all_verbs()
     add_gateway_verbs(out);
     add_drone_verbs(out);
     add_operator_verbs(out);
+    add_status_verbs(out);
     add_release_verbs(out);
     add_monitor_verbs(out);
     add_demo_verbs(out);
@@ -178,10 +157,11 @@ std::string version_text()
                      net::k_protocol_version);
 }
 
-int run_verb(const Verb& verb, VerbArgs& args, const std::string& config_file, bool config_required)
+int run_verb(const Verb& verb, const ConfigFlags& flags, int verbosity, const std::string& config_file,
+             bool config_required)
 {
   config::Sources sources;
-  sources.flags = args.flags;
+  sources.flags = flags;
   if (!config_file.empty()) {
     sources.file = config_file;
     sources.file_required = config_required;
@@ -191,10 +171,10 @@ int run_verb(const Verb& verb, VerbArgs& args, const std::string& config_file, b
     print_error(loaded.error().message);
     return exit_code::k_usage;
   }
-  args.config = std::move(*loaded);
+  const VerbContext context{std::move(*loaded)};
   const auto role = strings::split_any(verb.name, " ").front();
-  log::init(role, log::level_from_verbosity(args.verbosity));
-  return verb.run(args);
+  log::init(role, log::level_from_verbosity(verbosity));
+  return verb.run(context);
 }
 
 } // namespace
@@ -209,12 +189,13 @@ int main(int argc, char** argv)
 
     CLI::App app{"swarm: build Gentoo binary packages on a fleet of machines and publish them as a binhost", "swarm"};
     app.require_subcommand(0, 1);
-    VerbArgs args;
+    ConfigFlags flags;
+    int verbosity = 0;
     std::string config_file;
     bool show_version = false;
     app.add_flag("--version", show_version, "Print the version, git commit and protocol version");
     app.add_option("-c,--config", config_file, "Config file (default: $SWARM_CONFIG or /etc/swarm/swarm.conf)");
-    app.add_flag("-v,--verbose", args.verbosity, "More log output (repeat for more)");
+    app.add_flag("-v,--verbose", verbosity, "More log output (repeat for more)");
     app.set_help_all_flag("--help-all", "Every verb with its options");
 
     const Verb* selected = nullptr;
@@ -243,7 +224,7 @@ int main(int argc, char** argv)
         sub->group("");
       }
       if (verb.add_options) {
-        verb.add_options(*sub, args);
+        verb.add_options(*sub, flags);
       }
       if (verb.run) {
         sub->callback([&selected, &verb, sub] {
@@ -281,7 +262,7 @@ int main(int argc, char** argv)
       config_file = config::env_get("SWARM_CONFIG").value_or(std::string(config::k_default_file));
       config_required = config::env_get("SWARM_CONFIG").has_value();
     }
-    return run_verb(*selected, args, config_file, config_required);
+    return run_verb(*selected, flags, verbosity, config_file, config_required);
   } catch (const Fatal& fatal) {
     print_error(fatal.error.message);
     switch (fatal.error.kind) {

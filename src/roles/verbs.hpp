@@ -1,51 +1,84 @@
 #pragma once
 // The one registry of verbs: `main` builds the CLI11 subcommands from it. Each role or verb
 // group adds its verbs in its own file through an add_*_verbs() function listed in verbs.cpp.
+// A verb's own options are a struct filled by CLI11 (make_verb binds one to the verb), so a
+// misspelt option is a compile error; flags that set a config key go through bind_config_flag.
+// CLI11 is only forward-declared here: the *_verbs.cpp files include <CLI/CLI.hpp> themselves.
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "core/config.hpp"
 #include "roles/entry.hpp"
 
+namespace CLI {
+class App;
+class Option;
+} // namespace CLI
+
 namespace swarm::roles {
 
-// What a verb's options are parsed into, and what its run() gets.
-struct VerbArgs {
-  std::map<std::string, std::string> flags;              // config key → value given as a flag
-  std::map<std::string, std::string> options;            // verb-specific option values
-  std::map<std::string, std::vector<std::string>> lists; // verb-specific repeated values
-  std::map<std::string, bool> switches;                  // verb-specific boolean flags
-  bool json = false;
-  bool yes = false;
-  int verbosity = 0;
-  config::Config config; // loaded after parsing, before run()
+// Config-key flags given on the command line (key → value): the highest configuration source,
+// above SWARM_* env, the config file and the defaults (config::Sources::flags).
+using ConfigFlags = std::map<std::string, std::string>;
 
-  // Convenience accessors.
-  const std::string& option(const std::string& name) const;
-  bool has_option(const std::string& name) const;
-  const std::vector<std::string>& list(const std::string& name) const;
-  bool on(const std::string& name) const;
+// What every verb's run() gets besides its own options.
+struct VerbContext {
+  config::Config config; // loaded after parsing: flag > SWARM_* env > config file > default
 };
 
+// One verb of the registry: `main` makes it a CLI11 subcommand, declares its options with
+// add_options and, when it is the one chosen, calls run with the configuration loaded.
 struct Verb {
-  std::string name;                                      // "status", or a nested one: "portage vercmp"
-  std::string summary;                                   // one line for `swarm --help`
-  std::function<void(CLI::App&, VerbArgs&)> add_options; // may be empty
-  std::function<int(VerbArgs&)> run;                     // empty for a group of sub-verbs
-  bool hidden = false;                                   // test seams (fake-emerge)
+  std::string name;                                         // "status", or a nested one: "portage vercmp"
+  std::string summary;                                      // one line for `swarm --help`
+  std::function<void(CLI::App&, ConfigFlags&)> add_options; // may be empty
+  std::function<int(const VerbContext&)> run;               // empty for a group of sub-verbs
+  bool hidden = false;                                      // test seams (fake-emerge)
 };
 
-// Binds a flag to a config key: the flag's help is the key's help.
-CLI::Option* bind_config_flag(CLI::App& app, VerbArgs& args, const std::string& flag, const std::string& key);
+// How a verb declares its options struct with CLI11, and how it runs with them filled.
+template <class Options>
+using AddOptions = std::function<void(CLI::App&, ConfigFlags&, Options&)>;
+template <class Options>
+using RunWithOptions = std::function<int(const VerbContext&, const Options&)>;
+
+// A verb whose options are the struct `Options`, shared by its add_options and run. The struct
+// is reset to its defaults each time the options are declared, i.e. before every parse.
+template <class Options>
+Verb make_verb(std::string name, std::string summary, AddOptions<Options> add, RunWithOptions<Options> run)
+{
+  auto options = std::make_shared<Options>();
+  Verb verb;
+  verb.name = std::move(name);
+  verb.summary = std::move(summary);
+  verb.add_options = [options, add = std::move(add)](CLI::App& app, ConfigFlags& flags) {
+    *options = Options{};
+    add(app, flags, *options);
+  };
+  verb.run = [options, run = std::move(run)](const VerbContext& context) { return run(context, *options); };
+  return verb;
+}
+
+// What a destructive verb does before acting: ask on the terminal, or go ahead (--yes).
+enum class Confirm { ask, assume_yes };
+
+// The options of a verb whose only option of its own is `--json`.
+struct JsonOptions {
+  bool json = false;
+};
+
+// Binds a flag to a config key (its value lands in `flags`); the flag's help is the key's help.
+// An unknown key is a bug: Fatal internal.
+CLI::Option* bind_config_flag(CLI::App& app, ConfigFlags& flags, const std::string& flag, const std::string& key);
 // Adds `--json` (machine-readable output).
-void add_json_flag(CLI::App& app, VerbArgs& args);
-// Adds `--yes` (skip the confirmation of destructive verbs).
-void add_yes_flag(CLI::App& app, VerbArgs& args);
+void add_json_flag(CLI::App& app, bool& json);
+// Adds `-y,--yes` (skip the confirmation of destructive verbs).
+void add_yes_flag(CLI::App& app, Confirm& confirm);
 
 // Each verb group registers itself here.
 void add_info_verbs(std::vector<Verb>& verbs);
@@ -53,8 +86,9 @@ void add_portage_verbs(std::vector<Verb>& verbs);
 void add_orch_verbs(std::vector<Verb>& verbs);
 void add_drone_verbs(std::vector<Verb>& verbs);
 void add_gateway_verbs(std::vector<Verb>& verbs);
-void add_operator_verbs(std::vector<Verb>& verbs); // queue, drones, logs, client side
-void add_release_verbs(std::vector<Verb>& verbs);  // status, verify, finalize, releases, rollback, release
+void add_operator_verbs(std::vector<Verb>& verbs); // plan, control, views, sync-verify, build-local, client side
+void add_status_verbs(std::vector<Verb>& verbs);   // status
+void add_release_verbs(std::vector<Verb>& verbs);  // verify, finalize, releases, rollback, release
 void add_monitor_verbs(std::vector<Verb>& verbs);  // monitor
 void add_demo_verbs(std::vector<Verb>& verbs);
 

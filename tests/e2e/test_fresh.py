@@ -120,6 +120,9 @@ def main():
              f"fresh warns about the drone on another tree ({warned.stderr.strip()[:300]})")
     verify = swarm("sync-verify", *conn)
     sw.check(verify.returncode == 1 and "MISMATCH" in verify.stdout, "sync-verify exits 1 on the mismatch")
+    report = json.loads(swarm("sync-verify", *conn, "--json").stdout)
+    sw.check(not report["ok"] and {d["name"]: (d["online"], d["matches"]) for d in report["drones"]} ==
+             {"d1": (True, True), "d2": (True, False)}, f"sync-verify names d2 as the mismatch ({report})")
     other_repo = os.path.join(sw.dir, "repo-other")
     write_repo(other_repo, smaller, "Wed, 02 Dec 2026 00:00:00 +0000")
     refused = swarm("fresh", *conn, "--from", saved_smaller, "--repo-dir", other_repo, "--yes")

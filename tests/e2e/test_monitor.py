@@ -37,7 +37,9 @@ token2 = sw.enroll(orch, "d2")
 sw.start_drone(orch.url, "d2", token2, stuck_file, slots=1, time_scale=0.002, fail=root)
 run = subprocess.run([SWARM, "monitor", "--url", orch.url, "--token", orch.admin_token, "--interval", "0.2"],
                      capture_output=True, text=True, timeout=60)
-sw.check(run.returncode == 1, f"monitor exits 1 on a stuck plan ({run.returncode})")
+counts = sw.status(orch)["counts"]
+sw.check(run.returncode == 1 and counts["blocked"] == 1 and counts["dep-failed"] == 4,
+         f"monitor exits 1 on a stuck plan ({run.returncode}, {counts})")
 sw.check("swarm fix-blocked" in run.stdout, "and says to run `swarm fix-blocked`")
 
 down = subprocess.run([SWARM, "monitor", "--url", "http://127.0.0.1:9", "--token", "x", "--once"],

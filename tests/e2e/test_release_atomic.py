@@ -90,9 +90,12 @@ sw.check(code == 0 and len(current) == 1 and current[0]["id"] == ids[-1] and lis
 code, out, _ = cli(orch, "releases")
 sw.check(code == 0 and "* " + ids[-1] in out, "releases marks production with *")
 code, out, err = cli(orch, "finalize", "--yes")
-sw.check(code == 1 and "nothing new" in err, f"finalize with nothing new refuses ({err.strip()})")
+after = orch.api("GET", "/api/v1/releases").json()
+sw.check(code == 1 and "nothing new" in err and after["current"] == ids[-1] and after["releases"] == listing["releases"],
+         f"finalize with nothing new refuses and publishes nothing ({err.strip()})")
 code, out, err = cli(orch, "rollback", "nope", "--yes")
-sw.check(code != 0 and "swarm: error:" in err, "rollback to an unknown release is an error")
+sw.check(code != 0 and "swarm: error:" in err and orch.api("GET", "/api/v1/releases").json()["current"] == ids[-1],
+         "rollback to an unknown release is an error and leaves production alone")
 _, _, problems = check_binhost(production)
 sw.check(not problems, "production is consistent at the end")
 sw.finish()

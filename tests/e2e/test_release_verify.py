@@ -79,24 +79,49 @@ known["packages"][-1]["build_seconds"] = 1e6  # what the fake builder knows: slo
 sw.start_drone(orch.url, "d1", sw.enroll(orch, "d1"), sw.write_plan(known, "known.json"), slots=3, time_scale=0.001,
                fail=LEAF)
 ok_plan = sw.write_plan(flat_plan([LIB] + users, edges=[(u, LIB) for u in users]), "ok.json")
+
+
+def releases():
+    """(current release id, number of releases) of the cron orchestrator."""
+    listing = orch.api("GET", "/api/v1/releases").json()
+    return listing["current"], len(listing["releases"])
+
+
+def plan_state():
+    """When the orchestrator's plan was submitted and how many packages it has."""
+    status = sw.status(orch)
+    return status["plan"]["submitted_at"], status["counts"]["total"]
+
+
 code, out, err = cli(orch, "release", "--plan", ok_plan, "--wait-timeout", "60")
 sw.check(code == 0 and out.startswith("STARTED") and "DONE release" in out, f"release publishes (exit {code}) {err[-200:]}")
+published = releases()
+sw.check(published[0] is not None and published[1] == 1 and f"DONE release {published[0]}" in out,
+         f"the release it printed is production ({published})")
+header, packages, problems = check_binhost(orch.url + "/production")
+sw.check(not problems and sorted(p["CPV"] for p in packages) == sorted([LIB] + users),
+         f"production lists the plan's packages ({len(packages)}, {problems[:2]})")
 code, out, _ = cli(orch, "release", "--plan", ok_plan, "--wait-timeout", "60")
-sw.check(code == 15, f"release again: nothing to do → 15 ({code})")
+sw.check(code == 15 and releases() == published, f"release again: nothing to do → 15, no new release ({code})")
 slow_file = sw.write_plan(flat_plan(["app-test/slow-1"], seconds=1e6), "slow.json")
 code, out, _ = cli(orch, "release", "--plan", slow_file, "--wait-timeout", "1")
-sw.check(code == 12 and "STOPPED" in out, f"build not done in time → 12 ({code})")
+sw.check(code == 12 and "STOPPED wait:" in out, f"build not done in time → 12 ({code})")
+sw.check(plan_state()[1] == 1 and releases() == published, "the slow plan was submitted; nothing was published")
 bad_file = sw.write_plan(flat_plan([LIB, LEAF] + users, edges=[(u, LIB) for u in users]), "bad.json")
 code, out, _ = cli(orch, "release", "--plan", bad_file, "--wait-timeout", "60", "--threshold", "0")
 sw.check(code == 13 and "risk score" in out, f"risk above the threshold → 13 ({code})")
+sw.check(releases() == published, "the risky staging was not published")
+before = plan_state()
 code, out, _ = cli(orch, "release", "--emerge", "/bin/false")
 sw.check(code == 11 and "STOPPED fresh:" in out and "/bin/false" in out, f"emerge --pretend fails → 11 ({code}) {out[-200:]}")
 code, out, _ = cli(orch, "release", "--from", os.path.join(sw.dir, "no-such-emerge-output.txt"))
 sw.check(code == 11 and "STOPPED fresh:" in out, f"saved emerge output unreadable → 11 ({code})")
+sw.check(plan_state() == before and releases() == published, "a failed fresh leaves the plan and production alone")
 sw.start_drone(orch.url, "d2", sw.enroll(orch, "d2"), plan_file, tree="Mon, 30 Nov 2026 00:00:00 +0000")
 sw.wait_until(lambda: any(d["name"] == "d2" and d["online"] for d in sw.status(orch)["drones"]), 20, "d2 online")
 code, out, _ = cli(orch, "release", "--plan", ok_plan)
 sw.check(code == 10 and "d2" in out, f"a drone on another tree → 10 ({code})")
+sw.check(plan_state() == before and releases() == published, "sync-verify stops release before the plan is touched")
 code, out, _ = cli("http://127.0.0.1:1", "release")
 sw.check(code == 3 and out.startswith("STARTED"), f"unreachable → 3 ({code})")
 sw.finish()

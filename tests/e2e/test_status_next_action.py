@@ -56,8 +56,10 @@ if sw.status(orch)["counts"]["needed"] + sw.status(orch)["counts"]["delegated"] 
 
 sw.wait_until(lambda: sw.status(orch)["counts"]["received"] == len(cpvs), 60, "all built")
 state("all-built", 1, "all built, not released")
-code, _, _ = cli(orch, "finalize", "--yes")
-sw.check(code == 0, "finalize")
+code, release = cli_json(orch, "finalize", "--yes")
+sw.check(code == 0 and release["packages"] == len(cpvs)
+         and orch.api("GET", "/api/v1/releases").json()["current"] == release["release"],
+         f"finalize publishes the {len(cpvs)} packages ({release.get('release')})")
 state("released", 0, "all built and released")
 
 gateway = sw.start_gateway([orch.url])

@@ -15,9 +15,12 @@
 #include "core/strings.hpp"
 #include "core/subprocess.hpp"
 #include "net/http_client.hpp"
+#include "net/protocol.hpp"
 #include "portage/plan.hpp"
 #include "roles/demo/embedded_plan.hpp"
 #include "roles/demo/plan_bounds.hpp"
+#include "roles/operator/api_client.hpp"
+#include "roles/operator/release_steps.hpp"
 #include "roles/verbs.hpp"
 
 namespace swarm::roles::demo {
@@ -314,7 +317,9 @@ Result<> Demo::start_drones()
   for (size_t i = 0; i < m_options.drone_slots.size(); ++i) {
     const auto name = i < std::size(k_drone_names) ? std::string(k_drone_names[i]) : fmt::format("drone{}", i + 1);
     const int slots = m_options.drone_slots[i];
-    auto enrolled = m_orch->post_json("/api/v1/drones/enroll", json{{"name", name}});
+    net::EnrollRequest enroll;
+    enroll.name = name;
+    auto enrolled = operator_cli::post_message<net::EnrollReply>(*m_orch, "/api/v1/drones/enroll", enroll);
     if (!enrolled) {
       return fail(enrolled.error().kind, "enroll {}: {}", name, enrolled.error().message);
     }
@@ -325,7 +330,7 @@ Result<> Demo::start_drones()
       }
     }
     std::map<std::string, std::string> env{
-      {"SWARM_DRONE_TOKEN", (*enrolled)["token"].get<std::string>()}, // not on argv, where `ps` shows it
+      {"SWARM_DRONE_TOKEN", enrolled->message.token}, // not on argv, where `ps` shows it
       {"SWARM_BIN", m_self},
       {"SWARM_FAKE_PLAN", m_plan_file.string()},
       {"SWARM_FAKE_TIME_SCALE", fmt::format("{}", m_options.time_scale)},
@@ -395,13 +400,14 @@ Result<> Demo::wait_for_drones()
 
 Result<> Demo::submit_plan()
 {
-  auto answer = m_orch->post_json("/api/v1/plan", json{{"plan", portage::plan_to_json(m_plan)}, {"mode", "replace"}});
+  auto answer = operator_cli::submit_plan(*m_orch, m_plan, net::PlanRequest{});
   m_submitted = Clock::now();
   if (!answer) {
     return fail(answer.error().kind, "plan submission: {}", answer.error().message);
   }
-  m_print.line("plan     {} packages, {} edges submitted ({} cycle edge{} broken)", answer->value("packages", 0),
-               m_plan.edges.size(), (*answer)["warnings"].size(), (*answer)["warnings"].size() == 1 ? "" : "s");
+  const auto& reply = answer->message;
+  m_print.line("plan     {} packages, {} edges submitted ({} cycle edge{} broken)", reply.packages, m_plan.edges.size(),
+               reply.warnings.size(), reply.warnings.size() == 1 ? "" : "s");
   return {};
 }
 
@@ -478,31 +484,25 @@ json Demo::release_step()
 {
   json out{{"available", false}};
   net::CallOptions call;
-  call.on_http_error = net::OnHttpError::return_response;
   call.timeout = milliseconds(120'000);
-  auto verify = m_orch->request("GET", "/api/v1/verify", {}, {}, call);
-  if (verify && verify->status == 404) {
+  auto report = operator_cli::verify_staging(*m_orch, std::nullopt, call);
+  if (!report && report.error().kind == ErrorKind::not_found) {
     m_print.line("verify/finalize: not available in this build");
     return out;
   }
-  if (!verify || !verify->ok()) {
-    out["error"] = verify ? fmt::format("verify: HTTP {} {}", verify->status, verify->body.substr(0, 200))
-                          : "verify: " + verify.error().message;
+  if (!report) {
+    out["error"] = "verify: " + report.error().message;
     m_print.line("verify: failed: {}", out["error"].get<std::string>());
     return out;
   }
-  auto report = verify->json();
-  if (report) {
-    out["verify"] = *report;
-    m_print.line("verify   risk score {} (threshold {}): {}", report->value("score", json()).dump(),
-                 report->value("threshold", json()).dump(), report->value("pass", false) ? "pass" : "FAIL");
-  }
-  net::HeaderList headers{{"Content-Type", "application/json"}};
+  out["verify"] = *report;
+  m_print.line("verify   risk score {} (threshold {}): {}", report->value("score", json()).dump(),
+               report->value("threshold", json()).dump(), report->value("pass", false) ? "pass" : "FAIL");
   // The demo's plan is a real binhost's index, which keeps several versions of some slots on
   // purpose; verify rightly flags them. When those are the only findings the demo does what an
   // operator would after reading them: finalize with --force, and says so.
   bool force = false;
-  if (report && !report->value("pass", true) && report->contains("findings")) {
+  if (!report->value("pass", true) && report->contains("findings")) {
     force = std::all_of((*report)["findings"].begin(), (*report)["findings"].end(),
                         [](const json& finding) { return finding.value("kind", "") == "slot-conflict"; });
     if (force) {
@@ -512,31 +512,30 @@ json Demo::release_step()
     }
   }
   out["forced"] = force;
-  auto finalized = m_orch->request("POST", "/api/v1/releases/finalize", json{{"force", force}}.dump(), headers, call);
-  if (finalized && finalized->status == 404) {
+  net::FinalizeRequest request;
+  request.force = force;
+  auto finalized = operator_cli::finalize_release(*m_orch, request, call);
+  if (!finalized && finalized.error().kind == ErrorKind::not_found) {
     m_print.line("verify/finalize: not available in this build");
     return out;
   }
-  if (!finalized || !finalized->ok()) {
+  if (!finalized || !finalized->published()) {
     // A refusal (409: risk score above the threshold) is the release gate working, not a bug:
     // show its reason in one line; the findings are in the JSON summary.
-    std::string reason = finalized ? fmt::format("HTTP {}", finalized->status) : finalized.error().message;
+    std::string reason =
+      finalized ? finalized->body.value("error", fmt::format("HTTP {}", finalized->status)) : finalized.error().message;
     if (finalized) {
-      if (auto body = finalized->json(); body && body->is_object()) {
-        reason = body->value("error", reason);
-        out["findings"] = body->value("findings", json::array());
-      }
+      out["findings"] = finalized->body.value("findings", json::array());
     }
     out["error"] = "finalize: " + reason;
     m_print.line("finalize refused: {}", reason);
     return out;
   }
   out["available"] = true;
-  if (auto release = finalized->json()) {
-    out["finalize"] = *release;
-    m_print.line("release  {} ({} packages) published at {}", release->value("release", std::string("?")),
-                 release->value("packages", json()).dump(), release->value("url", std::string("?")));
-  }
+  const auto& release = finalized->body;
+  out["finalize"] = release;
+  m_print.line("release  {} ({} packages) published at {}", release.value("release", std::string("?")),
+               release.value("packages", json()).dump(), release.value("url", std::string("?")));
   return out;
 }
 

@@ -359,9 +359,10 @@ int install_binaries(const FakeEmergeArgs& args)
 
 // --- step 2: build a package ---
 
-bool fail_requested(std::string_view cpv)
+// `cpv` is listed in the comma-separated environment variable `name` ("*": every package).
+bool listed_in(const char* name, std::string_view cpv)
 {
-  const auto value = config::env_get("SWARM_FAKE_FAIL");
+  const auto value = config::env_get(name);
   if (!value) {
     return false;
   }
@@ -372,6 +373,11 @@ bool fail_requested(std::string_view cpv)
     }
   }
   return false;
+}
+
+bool fail_requested(std::string_view cpv)
+{
+  return listed_in("SWARM_FAKE_FAIL", cpv);
 }
 
 double time_scale()
@@ -394,6 +400,64 @@ std::string edge_atoms(const portage::Plan& plan, std::string_view cpv, EdgeKind
     }
   }
   return strings::join(atoms, " ");
+}
+
+// The USE a package is built with, as a real emerge decides it: the plan's flags, then every line
+// of PORTAGE_CONFIGROOT/etc/portage/package.use (a file, or a directory's files in name order)
+// whose atom matches, in order. The fake's IUSE is every flag either names.
+struct BuiltUse {
+  std::set<std::string> use;
+  std::set<std::string> iuse;
+};
+
+BuiltUse built_use(const std::string& cpv, const std::vector<std::string>& plan_use)
+{
+  BuiltUse out;
+  out.use.insert(plan_use.begin(), plan_use.end());
+  out.iuse = out.use;
+  const auto candidate = portage::candidate_from_string(cpv);
+  const auto base = env_path("PORTAGE_CONFIGROOT", "/") / "etc" / "portage" / "package.use";
+  std::vector<std::filesystem::path> files;
+  std::error_code ec;
+  if (std::filesystem::is_directory(base, ec)) {
+    for (const auto& entry : std::filesystem::directory_iterator(base, ec)) {
+      if (entry.is_regular_file() && !entry.path().filename().string().starts_with(".")) {
+        files.push_back(entry.path());
+      }
+    }
+    std::sort(files.begin(), files.end());
+  } else if (std::filesystem::is_regular_file(base, ec)) {
+    files.push_back(base);
+  }
+  for (const auto& file : files) {
+    const auto text = fs::read_file(file, 1u << 20);
+    if (!text) {
+      continue;
+    }
+    for (const auto& line : strings::split(*text, '\n')) {
+      const auto words = strings::split_any(line.substr(0, line.find('#')));
+      if (words.size() < 2 || !candidate) {
+        continue;
+      }
+      portage::AtomOptions options;
+      options.allow_wildcard = true;
+      auto atom = portage::parse_atom(words[0], options);
+      if (!atom || !portage::atom_matches(*atom, *candidate)) {
+        continue;
+      }
+      for (size_t i = 1; i < words.size(); ++i) {
+        const bool off = words[i].starts_with("-");
+        const auto flag = off ? words[i].substr(1) : words[i];
+        out.iuse.insert(flag);
+        if (off) {
+          out.use.erase(flag);
+        } else {
+          out.use.insert(flag);
+        }
+      }
+    }
+  }
+  return out;
 }
 
 int build_package(const std::string& cpv, size_t number, size_t total, const std::optional<portage::Plan>& plan)
@@ -474,10 +538,22 @@ int build_package(const std::string& cpv, size_t number, size_t total, const std
   content.dir_name = fmt::format("{}-{}", pf, build_id);
   const auto now =
     std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+  auto use = built_use(cpv, package.use);
+  if (listed_in("SWARM_FAKE_MISBUILD", cpv)) {
+    // A drone that builds something else than asked (tests of the fidelity gate): every flag the
+    // plan asks for off, or one it does not ask for on.
+    if (use.use.empty()) {
+      use.use.insert("swarm-misbuilt");
+      use.iuse.insert("swarm-misbuilt");
+    } else {
+      use.use.clear();
+    }
+  }
   content.metadata = {{"CATEGORY", split->category},
                       {"PF", pf},
                       {"SLOT", package.slot.empty() ? std::string("0") : package.slot},
-                      {"USE", strings::join(package.use, " ")},
+                      {"USE", strings::join({use.use.begin(), use.use.end()}, " ")},
+                      {"IUSE", strings::join({use.iuse.begin(), use.iuse.end()}, " ")},
                       {"BUILD_ID", std::to_string(build_id)},
                       {"BUILD_TIME", std::to_string(now.count())},
                       {"EAPI", "8"},

@@ -122,7 +122,7 @@ private:
 // every kept root a build was using when the drone stopped (half installed). Returns how many.
 Result<size_t> remove_stale_roots(const std::filesystem::path& roots_dir);
 
-// `swarm drone reset-cache [PROFILE]`: removes the kept roots of PROFILE (every profile when
+// `swarm drone reset-root [--profile NAME]`: removes the kept roots of PROFILE (every profile when
 // empty). Refuses (conflict) while a build uses one. Returns how many were removed.
 Result<size_t> reset_caches(const std::filesystem::path& roots_dir, std::string_view profile);
 

@@ -1,6 +1,7 @@
 #include "roles/operator/api_client.hpp"
 
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 
 #include <unistd.h>
@@ -9,15 +10,16 @@
 
 #include "core/fs.hpp"
 #include "core/strings.hpp"
+#include "net/protocol_version.hpp"
 
 namespace swarm::roles::operator_cli {
 
-void add_client_flags(CLI::App& app, VerbArgs& args)
+void add_client_flags(CLI::App& app, ConfigFlags& flags)
 {
-  bind_config_flag(app, args, "--url", "client.url");
-  bind_config_flag(app, args, "--token", "client.token");
-  bind_config_flag(app, args, "--timeout", "client.timeout");
-  bind_config_flag(app, args, "--orch-data-dir", "client.orch_data_dir");
+  bind_config_flag(app, flags, "--url", "client.url");
+  bind_config_flag(app, flags, "--token", "client.token");
+  bind_config_flag(app, flags, "--timeout", "client.timeout");
+  bind_config_flag(app, flags, "--orch-data-dir", "client.orch_data_dir");
 }
 
 std::string admin_token(const config::Config& config)
@@ -51,9 +53,21 @@ void print_json(const nlohmann::json& value)
   fmt::print("{}\n", value.dump(2));
 }
 
-bool confirm(const VerbArgs& args, const std::string& question)
+std::string utc_time(double epoch)
 {
-  if (args.yes) {
+  if (epoch <= 0) {
+    return "-";
+  }
+  const auto seconds = static_cast<time_t>(epoch);
+  struct tm utc {};
+  gmtime_r(&seconds, &utc);
+  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday,
+                     utc.tm_hour, utc.tm_min, utc.tm_sec);
+}
+
+bool confirm(Confirm confirm, const std::string& question)
+{
+  if (confirm == Confirm::assume_yes) {
     return true;
   }
   if (isatty(STDIN_FILENO) == 0) {
@@ -64,6 +78,12 @@ bool confirm(const VerbArgs& args, const std::string& question)
   std::string answer;
   std::getline(std::cin, answer);
   return answer == "y" || answer == "Y" || answer == "yes";
+}
+
+Error unreadable_answer(std::string_view what, std::string_view why)
+{
+  return Error{ErrorKind::internal,
+               fmt::format("the answer to {} is not what protocol {} says: {}", what, net::k_protocol_version, why)};
 }
 
 } // namespace swarm::roles::operator_cli

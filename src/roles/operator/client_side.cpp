@@ -35,39 +35,6 @@ Result<std::string> binrepos_conf_text(std::string_view binhost_url, std::string
                      from, url);
 }
 
-TreeCheck check_drone_trees(const nlohmann::json& drones, std::string_view plan_tree)
-{
-  TreeCheck out;
-  if (!drones.is_array()) {
-    return out;
-  }
-  for (const auto& drone : drones) {
-    const auto name = drone.value("name", std::string());
-    const auto state = drone.value("state", std::string());
-    if (name.starts_with("local-") || state == "enrolled") {
-      continue;
-    }
-    const auto tree = drone.value("tree_timestamp", std::string());
-    const auto described = fmt::format("{} ({})", name, tree.empty() ? "unknown tree" : tree);
-    if (!drone.value("online", false)) {
-      out.offline.push_back(described);
-    } else if (plan_tree.empty() || tree == plan_tree) {
-      out.matching.push_back(name);
-    } else {
-      out.mismatching.push_back(described);
-    }
-  }
-  if (out.mismatching.empty()) {
-    return out;
-  }
-  out.refuse = out.matching.empty();
-  out.message = fmt::format("{} of {} online drones have another Portage tree than this plan's ({}): {}; they get no "
-                            "work until synced (`emerge --sync` there, then `swarm sync-verify`)",
-                            out.mismatching.size(), out.mismatching.size() + out.matching.size(), plan_tree,
-                            strings::join(out.mismatching, ", "));
-  return out;
-}
-
 Result<std::string> cpv_argument(std::string_view text)
 {
   std::string cpv(strings::trim(text));

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "core/fs.hpp"
 #include "core/strings.hpp"
@@ -44,6 +45,26 @@ Result<portage::Plan> compute_world_plan(const WorldPlanSource& source)
     return fail(text.error());
   }
   return portage::plan_from_emerge(*text, source.repo_dir);
+}
+
+Result<portage::Plan> read_plan_file(const std::string& path)
+{
+  auto text = fs::read_file(path);
+  if (!text) {
+    return fail(text.error());
+  }
+  auto parsed = nlohmann::json::parse(*text, nullptr, false);
+  if (parsed.is_discarded()) {
+    return fail(ErrorKind::invalid, "{} is not JSON", path);
+  }
+  if (parsed.is_object() && parsed.contains("plan") && parsed["plan"].is_object()) {
+    parsed = parsed["plan"]; // a saved request body
+  }
+  auto plan = portage::plan_from_json(parsed);
+  if (!plan) {
+    return fail(ErrorKind::invalid, "{}: {}", path, plan.error().message);
+  }
+  return plan;
 }
 
 } // namespace swarm::roles::operator_cli

@@ -6,6 +6,7 @@
 #include "core/secure.hpp"
 #include "net/protocol_version.hpp"
 #include "roles/orch/coordinator.hpp"
+#include "roles/orch/profiles.hpp"
 
 namespace swarm::roles::orch {
 
@@ -13,6 +14,7 @@ namespace {
 
 constexpr uint64_t k_json_limit = 16u << 20;
 constexpr uint64_t k_log_chunk_limit = 1u << 20;
+const std::string k_profile = "([A-Za-z0-9_][A-Za-z0-9._-]{0,63})"; // a capture: the profile name
 
 // Every route of the orchestrator: method, path, who may call it, body limit, handler.
 std::vector<Route> route_table(const ApiOptions& options)
@@ -33,6 +35,8 @@ std::vector<Route> route_table(const ApiOptions& options)
     {post, "/api/v1/leases/([0-9a-f]+)/report", drone, k_json_limit, h::report},
     {post, "/api/v1/leases/([0-9a-f]+)/log", drone, k_log_chunk_limit, h::append_log},
     {post, "/api/v1/leases/([0-9a-f]+)/return", drone, k_json_limit, h::return_lease},
+    {post, "/api/v1/leases/([0-9a-f]+)/refuse", drone, k_json_limit, h::refuse},
+    {get, "/api/v1/profiles/([0-9a-f]{64})", token, 0, h::build_profile},
     // plan and control
     {post, "/api/v1/drones/enroll", admin, k_json_limit, h::enroll},
     {post, "/api/v1/plan", admin, k_json_limit, h::submit_plan},
@@ -47,6 +51,7 @@ std::vector<Route> route_table(const ApiOptions& options)
     {post, "/api/v1/operator/local-build", admin, k_json_limit, h::local_build},
     // read-only views
     {get, "/api/v1/status", reader, 0, h::status},
+    {get, "/api/v1/profiles", reader, 0, h::profiles},
     {get, "/api/v1/drones", reader, 0, h::drones},
     {get, "/api/v1/packages", reader, 0, h::packages},
     {get, "/api/v1/packages/(.+)", reader, 0, h::package},
@@ -60,9 +65,13 @@ std::vector<Route> route_table(const ApiOptions& options)
     {post, "/api/v1/releases/rollback", admin, k_json_limit, h::rollback},
     // binhosts: staging for drones (Portage sends the token as HTTP Basic), production public
     // unless orch.public_binhost is off
-    {get, staging + "/Packages", token, 0, h::staging_index},
-    {get, staging + "/(.*)", token, 0, h::staging_file},
-    {get, "/production/(.*)", options.public_binhost ? anyone : reader, 0, h::production_file},
+    {get, "()" + staging + "/Packages", token, 0, h::staging_index},
+    {get, "()" + staging + "/(.*)", token, 0, h::staging_file},
+    {get, "()/production/(.*)", options.public_binhost ? anyone : reader, 0, h::production_file},
+    // the same for the other profiles, under /p/NAME
+    {get, "/p/" + k_profile + staging + "/Packages", token, 0, h::staging_index},
+    {get, "/p/" + k_profile + staging + "/(.*)", token, 0, h::staging_file},
+    {get, "/p/" + k_profile + "/production/(.*)", options.public_binhost ? anyone : reader, 0, h::production_file},
   };
 }
 
@@ -146,6 +155,29 @@ json Call::read_json() const
   return std::move(*parsed);
 }
 
+ReleaseStore& Api::releases(const std::string& profile)
+{
+  std::lock_guard lock(m_mutex);
+  auto& store = m_releases[profile];
+  if (!store) {
+    ReleaseOptions release_options;
+    release_options.releases_dir = profile_path(options.data_dir, profile, "releases");
+    release_options.production_link = profile_path(options.data_dir, profile, "production");
+    release_options.keep = options.keep_releases;
+    store = std::make_unique<ReleaseStore>(release_options);
+  }
+  return *store;
+}
+
+std::string Api::profile_param(const Call& call) const
+{
+  const auto profile = call.request.has_param("profile") ? call.param("profile") : std::string(k_default_profile);
+  if (!net::is_valid_profile_name(profile)) {
+    throw Fatal{Error{ErrorKind::invalid, fmt::format("\"{}\" is not a profile name", profile)}};
+  }
+  return profile;
+}
+
 json Api::info() const
 {
   return json{{"orch_id", options.orch_id},
@@ -158,23 +190,19 @@ json Api::info() const
               {"paused", coordinator.paused()}};
 }
 
-std::string staging_url(const ApiOptions& options)
+std::string staging_url(const ApiOptions& options, const std::string& profile)
 {
-  return fmt::format("{}/staging/{}", options.public_url, options.orch_id);
+  return profile_url(fmt::format("{}/staging/{}", options.public_url, options.orch_id), profile);
 }
 
-std::string production_url(const ApiOptions& options)
+std::string production_url(const ApiOptions& options, const std::string& profile)
 {
-  return options.public_url + "/production";
+  return profile_url(options.public_url + "/production", profile);
 }
 
 void install_routes(net::HttpServer& server, Coordinator& coordinator, const ApiOptions& options)
 {
-  ReleaseOptions release_options;
-  release_options.releases_dir = options.data_dir / "releases";
-  release_options.production_link = options.production_link;
-  release_options.keep = options.keep_releases;
-  auto api = std::make_shared<Api>(coordinator, options, release_options);
+  auto api = std::make_shared<Api>(coordinator, options);
 
   for (auto& route : route_table(options)) {
     // Who is calling is known from the headers alone: a caller the route does not admit is

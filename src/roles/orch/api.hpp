@@ -23,17 +23,15 @@ struct ApiOptions {
   std::string orch_id;
   std::string public_url; // http://host:port, how drones and clients reach this orchestrator
   std::string version;
-  std::filesystem::path data_dir;
-  std::filesystem::path staging_dir;
-  std::filesystem::path incoming_dir;
-  std::filesystem::path production_link; // data_dir/production → releases/N
-  int keep_releases = 5;                 // orch.keep_releases
-  int risk_threshold = 15;               // orch.risk_threshold
+  std::filesystem::path data_dir; // each profile's staging, releases and production (roles/orch/profiles.hpp)
+  int keep_releases = 5;          // orch.keep_releases
+  int risk_threshold = 15;        // orch.risk_threshold
 };
 
-// URLs derived from the public URL.
-std::string staging_url(const ApiOptions& options);
-std::string production_url(const ApiOptions& options);
+// URLs derived from the public URL: the default profile's at /staging/ID and /production, another
+// profile's under /p/NAME/ (roles/orch/profiles.hpp).
+std::string staging_url(const ApiOptions& options, const std::string& profile = "default");
+std::string production_url(const ApiOptions& options, const std::string& profile = "default");
 
 // Registers every route on `server`.
 void install_routes(net::HttpServer& server, Coordinator& coordinator, const ApiOptions& options);

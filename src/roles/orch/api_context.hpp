@@ -5,7 +5,9 @@
 // Call::read<T>(), whose errors (malformed JSON, a field of the wrong type or range) answer 400.
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -79,16 +81,22 @@ private:
 };
 
 // What every handler shares.
-struct Api {
-  Api(Coordinator& coordinator_, ApiOptions options_, ReleaseOptions releases_)
-      : coordinator(coordinator_), options(std::move(options_)), releases(std::move(releases_))
-  {}
+class Api {
+public:
+  Api(Coordinator& coordinator_, ApiOptions options_) : coordinator(coordinator_), options(std::move(options_)) {}
 
   Coordinator& coordinator;
-  ApiOptions options;
-  ReleaseStore releases;
+  const ApiOptions options;
 
   json info() const;
+  // The releases of a profile (created on first use).
+  ReleaseStore& releases(const std::string& profile);
+  // The "profile" query parameter of a request, validated ("default" when absent).
+  std::string profile_param(const Call& call) const;
+
+private:
+  std::mutex m_mutex;
+  std::map<std::string, std::unique_ptr<ReleaseStore>> m_releases;
 };
 
 enum class Method { get, post, put };
@@ -106,6 +114,8 @@ struct Route {
 namespace handlers {
 // api_drones.cpp: the drone protocol
 void register_drone(Api& api, const Call& call);
+void refuse(Api& api, const Call& call);
+void build_profile(Api& api, const Call& call);
 void heartbeat(Api& api, const Call& call);
 void claim(Api& api, const Call& call);
 void upload_artifact(Api& api, const Call& call);
@@ -127,6 +137,7 @@ void local_build(Api& api, const Call& call);
 void healthz(Api& api, const Call& call);
 void info(Api& api, const Call& call);
 void status(Api& api, const Call& call);
+void profiles(Api& api, const Call& call);
 void drones(Api& api, const Call& call);
 void packages(Api& api, const Call& call);
 void package(Api& api, const Call& call);

@@ -2,6 +2,7 @@
 // control action is its own typed request and coordinator method.
 #include "roles/orch/api_context.hpp"
 
+#include "portage/build_profile.hpp"
 #include "portage/plan.hpp"
 #include "roles/orch/coordinator.hpp"
 
@@ -28,7 +29,15 @@ void submit_plan(Api& api, const Call& call)
   if (!plan) {
     return call.fail({ErrorKind::invalid, "invalid plan: " + plan.error().message});
   }
-  call.reply(api.coordinator.submit_plan(*plan, request.mode, request.clear_staging));
+  std::optional<portage::BuildProfile> build_profile;
+  if (const auto it = body.find("build_profile"); it != body.end() && !it->is_null()) {
+    auto parsed = portage::build_profile_from_json(*it);
+    if (!parsed) {
+      return call.fail({ErrorKind::invalid, "invalid build profile: " + parsed.error().message});
+    }
+    build_profile = std::move(*parsed);
+  }
+  call.reply(api.coordinator.submit_plan(*plan, request.mode, request.clear_staging, request.profile, build_profile));
 }
 
 void pause(Api& api, const Call& call)
@@ -84,7 +93,7 @@ void local_build(Api& api, const Call& call)
   if (!token) {
     return call.fail(token.error());
   }
-  auto lease = api.coordinator.lease_package(request.drone, request.package);
+  auto lease = api.coordinator.lease_package(request.drone, request.profile, request.package);
   if (!lease) {
     return call.fail(lease.error());
   }

@@ -10,11 +10,13 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "core/fs.hpp"
 #include "core/hash.hpp"
 #include "core/random.hpp"
 #include "core/strings.hpp"
 #include "core/unique_fd.hpp"
 #include "net/protocol_version.hpp"
+#include "portage/build_check.hpp"
 #include "portage/gpkg.hpp"
 #include "portage/packages_index.hpp"
 #include "roles/orch/coordinator.hpp"
@@ -32,18 +34,22 @@ std::string lower(std::string text)
   return text;
 }
 
-// Streams an upload into .incoming/, checks the declared hashes and the GPKG, and returns what
-// the coordinator needs to take it. The file is removed on every failure; a GPKG that is not
-// acceptable is `status` 422.
+// Streams an upload into the profile's staging/.incoming/, checks the declared hashes, the GPKG
+// and that it was built as its plan entry and profile ask, and returns what the coordinator needs
+// to take it. The file is removed on every failure; a GPKG that is not acceptable is `status` 422,
+// one built otherwise than asked also fills `differences`.
 Result<ArtifactInfo> ingest(net::RequestBody& body, const httplib::Request& request, const UploadTicket& ticket,
-                            const std::string& lease, const ApiOptions& options, int& status)
+                            const std::string& lease, int& status, std::vector<std::string>& differences)
 {
   const auto declared_sha256 = lower(request.get_header_value("X-Swarm-Sha256"));
   const auto declared_xxh3 = lower(request.get_header_value("X-Swarm-Xxh3-128"));
   if (declared_sha256.size() != 64 || declared_xxh3.size() != 32) {
     return fail(ErrorKind::invalid, "X-Swarm-Sha256 and X-Swarm-Xxh3-128 headers (hex) are required");
   }
-  const auto path = options.incoming_dir / fmt::format("{}-{}.part", lease, random::hex_token(4));
+  if (auto made = fs::make_dirs(ticket.incoming_dir); !made) {
+    return fail(made.error());
+  }
+  const auto path = ticket.incoming_dir / fmt::format("{}-{}.part", lease, random::hex_token(4));
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (!fd) {
     return fail(ErrorKind::io, "cannot create {}: {}", path.string(), std::strerror(errno));
@@ -100,6 +106,14 @@ Result<ArtifactInfo> ingest(net::RequestBody& body, const httplib::Request& requ
     remove_file();
     status = 422;
     return fail(ErrorKind::invalid, "not a valid GPKG for {}: {}", ticket.cpv, report->reason);
+  }
+  differences = portage::check_build(report->metadata, {ticket.cpv, ticket.slot, ticket.repo, ticket.use,
+                                                        ticket.build_profile ? &*ticket.build_profile : nullptr});
+  if (!differences.empty()) {
+    remove_file();
+    status = 422;
+    return fail(ErrorKind::invalid, "{} was not built as its plan and profile ask: {}", ticket.cpv,
+                strings::join(differences, "; "));
   }
   const auto build_id = strings::parse_int(report->metadata["BUILD_ID"]);
   if (!build_id || *build_id < 1) {
@@ -167,8 +181,17 @@ void upload_artifact(Api& api, const Call& call)
     return call.fail(ticket.error());
   }
   int status = 0;
-  auto artifact = ingest(call.body(), call.request, *ticket, lease, api.options, status);
+  std::vector<std::string> differences;
+  auto artifact = ingest(call.body(), call.request, *ticket, lease, status, differences);
   if (!artifact) {
+    if (!differences.empty()) {
+      // Counted against the drone, never against the package.
+      if (auto rejected = api.coordinator.reject_artifact(lease, call.caller.drone, differences); !rejected) {
+        return call.fail(rejected.error());
+      }
+      return call.reply(422,
+                        json{{"error", artifact.error().message}, {"kind", "invalid"}, {"differences", differences}});
+    }
     if (status == 422) {
       return call.reply(422, json{{"error", artifact.error().message}, {"kind", "invalid"}});
     }
@@ -212,6 +235,24 @@ void append_log(Api& api, const Call& call)
   }
   const auto written = ::write(fd.get(), text->data(), text->size());
   call.reply(json{{"stored", written == static_cast<ssize_t>(text->size())}});
+}
+
+void refuse(Api& api, const Call& call)
+{
+  auto result = api.coordinator.refuse(call.match(1), call.caller.drone, call.read<net::RefuseRequest>());
+  if (!result) {
+    return call.fail(result.error());
+  }
+  call.reply(json{{"refused", true}});
+}
+
+void build_profile(Api& api, const Call& call)
+{
+  auto text = api.coordinator.build_profile(call.match(1));
+  if (!text) {
+    return call.fail(text.error());
+  }
+  call.response.set_content(*text, "application/json");
 }
 
 void return_lease(Api& api, const Call& call)

@@ -60,11 +60,12 @@ std::vector<StagedPackage> staged_packages(const VerifyInput& input, const std::
 }
 
 // How many publishable packages the current release does not list yet.
-size_t unreleased_count(Api& api)
+size_t unreleased_count(Api& api, const std::string& profile)
 {
   std::set<std::string> published;
-  if (auto current = api.releases.current()) {
-    if (auto index = api.releases.index_of(*current)) {
+  auto& releases = api.releases(profile);
+  if (auto current = releases.current()) {
+    if (auto index = releases.index_of(*current)) {
       for (const auto& block : index->packages) {
         if (auto it = block.find("PATH"); it != block.end()) {
           published.insert(it->second);
@@ -73,7 +74,7 @@ size_t unreleased_count(Api& api)
     }
   }
   size_t count = 0;
-  for (const auto& row : api.coordinator.received_packages()) {
+  for (const auto& row : api.coordinator.received_packages(profile)) {
     if (publishable(row) && !published.count(row.artifact_path)) {
       ++count;
     }
@@ -91,13 +92,13 @@ void verify(Api& api, const Call& call)
   if (!threshold) {
     return call.fail(threshold.error());
   }
-  call.reply(orch::verify(api.coordinator, api.options.staging_dir, *threshold).to_json());
+  call.reply(orch::verify(api.coordinator, api.profile_param(call), *threshold).to_json());
 }
 
 void finalize(Api& api, const Call& call)
 {
   const auto request = call.read<net::FinalizeRequest>();
-  const auto input = gather(api.coordinator, api.options.staging_dir);
+  const auto input = gather(api.coordinator, request.profile);
   const auto report = score_risk(input, request.threshold.value_or(api.options.risk_threshold));
   if (!report.pass && !request.force) {
     auto out = report.to_json();
@@ -107,13 +108,13 @@ void finalize(Api& api, const Call& call)
     out["reason"] = "risk";
     return call.reply(409, out);
   }
-  const auto packages = staged_packages(input, api.options.staging_dir);
+  const auto packages = staged_packages(input, api.coordinator.staging_dir(request.profile));
   if (packages.empty()) {
     return call.reply(409, json{{"error", "nothing is received: no built package to release"},
                                 {"kind", "conflict"},
                                 {"reason", "nothing_received"}});
   }
-  auto release = api.releases.publish(packages);
+  auto release = api.releases(request.profile).publish(packages);
   if (!release) {
     if (release.error().kind == ErrorKind::conflict) {
       return call.reply(409, json{{"error", release.error().message}, {"kind", "conflict"}, {"reason", "nothing_new"}});
@@ -122,7 +123,8 @@ void finalize(Api& api, const Call& call)
   }
   auto out = release->to_json();
   out["release"] = release->id;
-  out["url"] = production_url(api.options);
+  out["url"] = production_url(api.options, request.profile);
+  out["profile"] = request.profile;
   out["score"] = report.score;
   out["threshold"] = report.threshold;
   out["forced"] = !report.pass;
@@ -131,27 +133,32 @@ void finalize(Api& api, const Call& call)
 
 void releases(Api& api, const Call& call)
 {
+  const auto profile = api.profile_param(call);
+  auto& store = api.releases(profile);
   json list = json::array();
-  for (const auto& release : api.releases.list()) {
+  for (const auto& release : store.list()) {
     list.push_back(release.to_json());
   }
-  const auto current = api.releases.current();
+  const auto current = store.current();
   call.reply(json{{"releases", list},
                   {"current", current ? json(*current) : json(nullptr)},
-                  {"unreleased", unreleased_count(api)},
+                  {"unreleased", unreleased_count(api, profile)},
                   {"keep", api.options.keep_releases},
-                  {"url", production_url(api.options)}});
+                  {"profile", profile},
+                  {"url", production_url(api.options, profile)}});
 }
 
 void rollback(Api& api, const Call& call)
 {
-  auto release = api.releases.rollback(call.read<net::RollbackRequest>().release);
+  const auto request = call.read<net::RollbackRequest>();
+  auto release = api.releases(request.profile).rollback(request.release);
   if (!release) {
     return call.fail(release.error());
   }
   auto out = release->to_json();
   out["release"] = release->id;
-  out["url"] = production_url(api.options);
+  out["url"] = production_url(api.options, request.profile);
+  out["profile"] = request.profile;
   call.reply(out);
 }
 

@@ -11,12 +11,20 @@
 #include "core/unique_fd.hpp"
 #include "net/file_serving.hpp"
 #include "roles/orch/coordinator.hpp"
+#include "roles/orch/profiles.hpp"
 
 namespace swarm::roles::orch::handlers {
 
 namespace {
 
 constexpr uint64_t k_log_read_limit = 4u << 20;
+
+// The profile of a binhost route: its first capture, empty for the default profile's URLs.
+std::string binhost_profile(const Call& call)
+{
+  const auto profile = call.match(1);
+  return profile.empty() ? std::string(k_default_profile) : profile;
+}
 
 size_t limit_param(const Call& call, int64_t fallback, int64_t most)
 {
@@ -42,9 +50,21 @@ void info(Api& api, const Call& call)
 
 void status(Api& api, const Call& call)
 {
-  auto body = api.coordinator.status();
+  const auto profile = api.profile_param(call);
+  auto body = api.coordinator.status(profile);
   body["orchestrator"] = api.info();
+  body["staging_url"] = staging_url(api.options, profile);
+  body["production_url"] = production_url(api.options, profile);
   call.reply(body);
+}
+
+void profiles(Api& api, const Call& call)
+{
+  auto list = api.coordinator.profiles_view();
+  for (auto& entry : list) {
+    entry["production_url"] = production_url(api.options, entry["name"].get<std::string>());
+  }
+  call.reply(json{{"profiles", list}});
 }
 
 void drones(Api& api, const Call& call)
@@ -54,12 +74,12 @@ void drones(Api& api, const Call& call)
 
 void packages(Api& api, const Call& call)
 {
-  call.reply(json{{"packages", api.coordinator.packages_view(call.param("state"))}});
+  call.reply(json{{"packages", api.coordinator.packages_view(api.profile_param(call), call.param("state"))}});
 }
 
 void package(Api& api, const Call& call)
 {
-  call.reply(api.coordinator.package_view(call.match(1)));
+  call.reply(api.coordinator.package_view(api.profile_param(call), call.match(1)));
 }
 
 void events(Api& api, const Call& call)
@@ -70,13 +90,13 @@ void events(Api& api, const Call& call)
 
 void builds(Api& api, const Call& call)
 {
-  call.reply(json{{"builds", api.coordinator.builds_view(call.param("package"), call.param("drone"),
-                                                         limit_param(call, 100, 10000))}});
+  call.reply(json{{"builds", api.coordinator.builds_view(api.profile_param(call), call.param("package"),
+                                                         call.param("drone"), limit_param(call, 100, 10000))}});
 }
 
 void logs(Api& api, const Call& call)
 {
-  auto path = api.coordinator.latest_log(call.param("package"), call.param("drone"));
+  auto path = api.coordinator.latest_log(api.profile_param(call), call.param("package"), call.param("drone"));
   if (!path) {
     return call.fail(path.error());
   }
@@ -100,7 +120,7 @@ void logs(Api& api, const Call& call)
 
 void staging_index(Api& api, const Call& call)
 {
-  auto [text, timestamp] = api.coordinator.staging_index();
+  auto [text, timestamp] = api.coordinator.staging_index(binhost_profile(call));
   const auto modified = std::chrono::system_clock::time_point(std::chrono::seconds(timestamp));
   if (call.request.has_header("If-Modified-Since")) {
     if (auto since = net::parse_http_date(call.request.get_header_value("If-Modified-Since"));
@@ -115,17 +135,18 @@ void staging_index(Api& api, const Call& call)
 
 void staging_file(Api& api, const Call& call)
 {
-  const auto relative = call.match(1);
+  const auto relative = call.match(2);
   // Hidden entries (.incoming: uploads being received) are not part of the binhost.
   if (relative.starts_with(".") || relative.find("/.") != std::string::npos) {
     return call.fail({ErrorKind::not_found, "not found"});
   }
-  net::serve_file(call.request, call.response, api.options.staging_dir, relative);
+  net::serve_file(call.request, call.response, api.coordinator.staging_dir(binhost_profile(call)), relative);
 }
 
 void production_file(Api& api, const Call& call)
 {
-  net::serve_file(call.request, call.response, api.options.production_link, call.match(1));
+  net::serve_file(call.request, call.response, profile_path(api.options.data_dir, binhost_profile(call), "production"),
+                  call.match(2));
 }
 
 } // namespace swarm::roles::orch::handlers

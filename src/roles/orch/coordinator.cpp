@@ -9,6 +9,9 @@
 
 #include "core/log.hpp"
 #include "core/strings.hpp"
+#include "roles/orch/profiles.hpp"
+
+#include <nlohmann/json.hpp>
 
 namespace swarm::roles::orch {
 
@@ -54,16 +57,10 @@ void Coordinator::shutdown()
 
 std::vector<DepFlip> Coordinator::read_state()
 {
-  PlanInfo info;
-  info.source = m_store.get_meta("plan.source").value_or("");
-  info.tree_timestamp = m_store.get_meta("plan.tree_timestamp").value_or("");
-  info.profile = m_store.get_meta("plan.profile").value_or("");
-  info.merge_order = m_store.get_meta("plan.merge_order").value_or("0") == "1";
-  info.submitted_at = strings::parse_double(m_store.get_meta("plan.submitted_at").value_or("0")).value_or(0);
   m_paused = m_store.get_meta("paused").value_or("0") == "1";
-
-  auto flips = m_plan.assign(std::move(info), m_store.load_packages(), m_store.load_edges());
+  auto flips = m_plan.assign(m_store.load_plans(), m_store.load_packages(), m_store.load_edges());
   m_plan.load_history(m_store.load_success_durations());
+  m_build_profiles.clear();
 
   auto rows = m_store.load_drones();
   DroneTokens::Snapshot tokens;
@@ -215,14 +212,15 @@ void Coordinator::set_state(Transition& tx, PackageRow& row, PkgState state)
   tx.wake = true;
 }
 
-void Coordinator::remove_artifact_after_commit(Transition& tx, const std::string& relative_path)
+void Coordinator::remove_artifact_after_commit(Transition& tx, const std::string& profile,
+                                               const std::string& relative_path)
 {
   if (relative_path.empty()) {
     return;
   }
   // Only once the database no longer names it: a crash in between leaves an orphan file (verify
   // reports it, maintenance removes it), never a record without its file.
-  tx.after_commit.push_back([path = m_options.staging_dir / relative_path] {
+  tx.after_commit.push_back([path = staging_dir(profile) / relative_path] {
     std::error_code ec;
     std::filesystem::remove(path, ec);
   });
@@ -346,7 +344,70 @@ int Coordinator::running_of(const Drone& drone) const
 
 Block Coordinator::block_of(const Drone& drone) const
 {
-  return orch::block_of(drone, m_paused, m_plan.info().tree_timestamp, running_of(drone), now());
+  // Its tree must be the plan's of some profile it builds for; the first such plan names the
+  // tree it should have.
+  std::string tree;
+  for (const auto& [profile, info] : m_plan.infos()) {
+    if (!drone.serves(profile) || info.tree_timestamp.empty()) {
+      continue;
+    }
+    if (info.tree_timestamp == drone.row.tree_timestamp) {
+      tree.clear();
+      break;
+    }
+    if (tree.empty()) {
+      tree = info.tree_timestamp;
+    }
+  }
+  return orch::block_of(drone, m_paused, tree, running_of(drone), now());
+}
+
+Block Coordinator::profile_block(const Drone& drone, const std::string& profile) const
+{
+  if (!drone.serves(profile)) {
+    return {net::ClaimCode::left_for_other_drones, fmt::format("it does not build for profile {}", profile)};
+  }
+  if (auto it = drone.refused.find(profile); it != drone.refused.end()) {
+    return {net::ClaimCode::left_for_other_drones, fmt::format("it refused profile {}: {}", profile, it->second)};
+  }
+  const auto tree = m_plan.info(profile).tree_timestamp;
+  if (!tree.empty() && tree != drone.row.tree_timestamp) {
+    return {net::ClaimCode::tree_mismatch,
+            fmt::format("tree timestamp {} differs from the plan's {} (profile {})",
+                        drone.row.tree_timestamp.empty() ? "unknown" : drone.row.tree_timestamp, tree, profile)};
+  }
+  return {};
+}
+
+std::filesystem::path Coordinator::staging_dir(const std::string& profile) const
+{
+  return profile_path(m_options.data_dir, profile, "staging");
+}
+
+std::string Coordinator::staging_url(const std::string& profile) const
+{
+  return profile_url(m_options.staging_url, profile);
+}
+
+std::optional<portage::BuildProfile> Coordinator::load_build_profile(const std::string& hash)
+{
+  if (hash.empty()) {
+    return std::nullopt;
+  }
+  if (auto it = m_build_profiles.find(hash); it != m_build_profiles.end()) {
+    return it->second;
+  }
+  const auto text = m_store.load_build_profile(hash);
+  if (!text) {
+    return std::nullopt;
+  }
+  auto parsed = portage::build_profile_from_json(nlohmann::json::parse(*text, nullptr, false));
+  if (!parsed) {
+    LOG_ERROR("stored build profile {} does not parse: {}", hash, parsed.error().message);
+    return std::nullopt;
+  }
+  m_build_profiles.emplace(hash, *parsed);
+  return std::move(*parsed);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -445,37 +506,43 @@ void Coordinator::maintenance()
 // (rename and commit happen under it too) is never mistaken for one.
 void Coordinator::remove_orphan_artifacts()
 {
-  std::set<std::string> named;
+  std::map<std::string, std::set<std::string>> named; // profile → artifacts its packages name
+  for (const auto& [profile, info] : m_plan.infos()) {
+    named[profile];
+  }
+  named[k_default_profile];
   for (const auto& row : m_plan.packages()) {
     if (!row.artifact_path.empty()) {
-      named.insert(row.artifact_path);
+      named[row.profile].insert(row.artifact_path);
     }
   }
-  std::error_code ec;
-  std::vector<std::filesystem::path> orphans;
-  for (auto it = std::filesystem::recursive_directory_iterator(m_options.staging_dir, ec);
-       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    const auto name = it->path().filename().string();
-    if (it->is_directory() && name.starts_with(".")) {
-      it.disable_recursion_pending(); // .incoming: uploads being received
-      continue;
-    }
-    if (!it->is_regular_file() || !name.ends_with(".gpkg.tar")) {
-      continue;
-    }
-    const auto relative = std::filesystem::relative(it->path(), m_options.staging_dir, ec).generic_string();
-    if (!ec && !named.count(relative)) {
-      orphans.push_back(it->path());
+  std::vector<std::pair<std::string, std::string>> orphans; // (profile, relative path)
+  for (const auto& [profile, paths] : named) {
+    const auto root = staging_dir(profile);
+    std::error_code ec;
+    for (auto it = std::filesystem::recursive_directory_iterator(root, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+      const auto name = it->path().filename().string();
+      if (it->is_directory() && name.starts_with(".")) {
+        it.disable_recursion_pending(); // .incoming: uploads being received
+        continue;
+      }
+      if (!it->is_regular_file() || !name.ends_with(".gpkg.tar")) {
+        continue;
+      }
+      const auto relative = std::filesystem::relative(it->path(), root, ec).generic_string();
+      if (!ec && !paths.count(relative)) {
+        orphans.emplace_back(profile, relative);
+      }
     }
   }
   if (orphans.empty()) {
     return;
   }
   (void)transact([&](Transition& tx) {
-    for (const auto& path : orphans) {
-      const auto relative = std::filesystem::relative(path, m_options.staging_dir).generic_string();
-      event(tx, "orphan-removed", "", "", fmt::format("{}: no package names it", relative));
-      remove_artifact_after_commit(tx, relative);
+    for (const auto& [profile, relative] : orphans) {
+      event(tx, "orphan-removed", "", "", fmt::format("{}: no package names it (profile {})", relative, profile));
+      remove_artifact_after_commit(tx, profile, relative);
     }
   });
 }

@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -22,6 +23,7 @@
 
 #include "core/error.hpp"
 #include "net/protocol.hpp"
+#include "portage/build_profile.hpp"
 #include "roles/orch/drones.hpp"
 #include "roles/orch/leases.hpp"
 #include "roles/orch/model.hpp"
@@ -30,14 +32,15 @@
 
 namespace swarm::portage {
 struct Plan;
-}
+struct BuildProfile;
+} // namespace swarm::portage
 
 namespace swarm::roles::orch {
 
 struct CoordinatorOptions {
-  std::filesystem::path staging_dir; // staging/ (artifacts are renamed into it under the lock)
-  std::filesystem::path logs_dir;    // build logs, one file per build
-  std::string staging_url;           // what leases tell drones to install dependencies from
+  std::filesystem::path data_dir; // each profile's staging is in it (roles/orch/profiles.hpp)
+  std::filesystem::path logs_dir; // build logs, one file per build
+  std::string staging_url;        // the default profile's staging binhost (others: profile_url)
   double lease_ttl = 120;
   double heartbeat_interval = 10;
   double drone_timeout = 90;
@@ -55,11 +58,17 @@ struct CoordinatorOptions {
   DroneTokens::Refresh token_refresh;
 };
 
-// What the API may stream an upload for.
+// What the API may stream an upload for, and what the GPKG must say it was built as.
 struct UploadTicket {
-  std::string cpv;      // CAT/PF the GPKG's metadata must name
-  std::string category; // CAT
-  std::string package;  // PN
+  std::string cpv;                    // CAT/PF the GPKG's metadata must name
+  std::string category;               // CAT
+  std::string package;                // PN
+  std::string profile;                // the swarm profile
+  std::filesystem::path incoming_dir; // where the upload is received (the profile's staging/.incoming)
+  std::string slot;
+  std::string repo;
+  std::vector<std::string> use;
+  std::optional<portage::BuildProfile> build_profile; // its plan's, when one was captured
 };
 
 // A validated artifact waiting in staging/.incoming/.
@@ -104,16 +113,29 @@ public:
   // releases its dependants at once.
   Result<net::UploadReply> accept_artifact(const std::string& lease, const std::string& drone,
                                            const ArtifactInfo& artifact);
+  // An artifact whose metadata does not say it was built as asked (`differences`): it never
+  // reaches staging; the lease ends, the package goes back to the queue, and it counts against
+  // the drone, not the package.
+  Result<> reject_artifact(const std::string& lease, const std::string& drone,
+                           const std::vector<std::string>& differences);
+  // The drone cannot build the lease as its profile asks: back to the queue, uncounted, and no
+  // more of that profile for this drone until it registers again.
+  Result<> refuse(const std::string& lease, const std::string& drone, const net::RefuseRequest& refusal);
   Result<net::ReportReply> report(const std::string& lease, const std::string& drone, const net::ReportRequest& report);
   Result<> return_lease(const std::string& lease, const std::string& drone);
   // Where the log of this lease's build is appended (checks the drone owns the lease).
   Result<std::filesystem::path> log_path(const std::string& lease, const std::string& drone);
   // A lease on exactly `cpv` for `drone` (`swarm build-local`): the package may be needed, failed,
   // blocked or dep-failed (the operator builds it by hand); not one that is delegated or received.
-  Result<net::Lease> lease_package(const std::string& drone, const std::string& cpv);
+  Result<net::Lease> lease_package(const std::string& drone, const std::string& profile, const std::string& cpv);
 
   // --- plan and control (each its own transition) ---
-  Result<net::PlanReply> submit_plan(const portage::Plan& plan, net::PlanMode mode, bool clear_staging);
+  // The plan of `profile`, computed with `build_profile` when the client captured one.
+  Result<net::PlanReply> submit_plan(const portage::Plan& plan, net::PlanMode mode, bool clear_staging,
+                                     const std::string& profile = "default",
+                                     const std::optional<portage::BuildProfile>& build_profile = std::nullopt);
+  // A captured configuration, as stored (JSON text).
+  Result<std::string> build_profile(const std::string& hash);
   Result<net::PauseReply> set_paused(bool paused);
   // Every open lease back to the queue; built packages stay.
   Result<net::ResetReply> reset();
@@ -129,31 +151,38 @@ public:
   void tick();        // every second: lease expiry, priority refresh, probation announcements
   void maintenance(); // every maintenance_interval: offline drones, auto-retry, orphan artifacts
 
-  // --- views (views.cpp) ---
-  nlohmann::json status();
+  // --- views (views.cpp); each for one profile where it says so ---
+  nlohmann::json status(const std::string& profile = "default");
   nlohmann::json drones_view();
-  nlohmann::json packages_view(const std::string& state_filter);
-  Result<nlohmann::json> package_view(const std::string& cpv);
+  // Every profile with a plan: name, build profile, counts.
+  nlohmann::json profiles_view();
+  nlohmann::json packages_view(const std::string& profile, const std::string& state_filter);
+  Result<nlohmann::json> package_view(const std::string& profile, const std::string& cpv);
   nlohmann::json events_view(int64_t since, size_t limit);
-  nlohmann::json builds_view(const std::string& package, const std::string& drone, size_t limit);
-  Result<std::filesystem::path> latest_log(const std::string& package, const std::string& drone);
+  nlohmann::json builds_view(const std::string& profile, const std::string& package, const std::string& drone,
+                             size_t limit);
+  Result<std::filesystem::path> latest_log(const std::string& profile, const std::string& package,
+                                           const std::string& drone);
   bool paused();
   // Everything held in memory that is also stored, canonically: equal to the same of a fresh
   // load from the database (tests compare the two after injected write failures).
   nlohmann::json state_dump();
 
-  // The staging binhost's Packages index and its TIMESTAMP, regenerated only after a change.
-  std::pair<std::string, int64_t> staging_index();
-  // Every package with an artifact, for verify and finalize.
-  std::vector<PackageRow> received_packages();
-  // Every package row, the plan's edges (by package id) and the plan, copied under one lock: a
-  // consistent picture for verify and finalize (verify.cpp, release.cpp).
+  // A profile's staging binhost Packages index and its TIMESTAMP, regenerated only after a change.
+  std::pair<std::string, int64_t> staging_index(const std::string& profile);
+  // Every package of the profile with an artifact, for verify and finalize.
+  std::vector<PackageRow> received_packages(const std::string& profile);
+  // A profile's package rows, its plan's edges (by package id), the plan and its build profile,
+  // copied under one lock: a consistent picture for verify and finalize (verify.cpp, release.cpp).
   struct Snapshot {
     std::vector<PackageRow> packages;
     std::vector<EdgeRow> edges;
     PlanInfo plan;
+    std::optional<portage::BuildProfile> build_profile;
   };
-  Snapshot snapshot();
+  Snapshot snapshot(const std::string& profile);
+  // Where a profile's artifacts are.
+  std::filesystem::path staging_dir(const std::string& profile) const;
 
 private:
   // What one transition did besides writing the store: events to log and effects (file removal,
@@ -184,13 +213,18 @@ private:
   Ended end_lease(Transition& tx, LeaseRow lease, LeaseEnd how, const std::string& reason, Requeue requeue,
                   double duration = -1, const std::string& log_tail = "");
   void ground_drone(Transition& tx, Drone& drone, const std::string& reason, bool by_operator);
-  void remove_artifact_after_commit(Transition& tx, const std::string& relative_path);
+  void remove_artifact_after_commit(Transition& tx, const std::string& profile, const std::string& relative_path);
   std::optional<LeaseRow> find_lease(const std::string& id); // open, else stored
   // The drone `name` and its lease `id` (open or stored): forbidden when the drone is not
   // enrolled or the lease is another drone's, not_found when there is no such lease.
   Result<std::pair<Drone*, LeaseRow>> owned_lease(const std::string& id, const std::string& name);
   Drone* find_or_load_drone(const std::string& name);
 
+  std::optional<portage::BuildProfile> load_build_profile(const std::string& hash);
+  std::string staging_url(const std::string& profile) const;
+  // May `drone` build packages of `profile` now (it serves it, did not refuse it, and its tree
+  // is the plan's)? The refusal as a Block when not.
+  Block profile_block(const Drone& drone, const std::string& profile) const;
   int running_of(const Drone& drone) const;
   Block block_of(const Drone& drone) const;
   bool package_fits(const PackageRow& row, const Drone& drone) const;
@@ -212,10 +246,14 @@ private:
   DroneTokens m_tokens;
   bool m_paused = false;
 
-  uint64_t m_generation = 1; // bumps when the staging content changes
-  uint64_t m_index_generation = 0;
-  std::string m_index_text;
-  int64_t m_index_timestamp = 0;
+  uint64_t m_generation = 1; // bumps when any staging content changes
+  struct StagingIndex {
+    uint64_t generation = 0;
+    std::string text;
+    int64_t timestamp = 0;
+  };
+  std::map<std::string, StagingIndex> m_indexes;                 // by profile
+  std::map<std::string, portage::BuildProfile> m_build_profiles; // parsed, by hash
 };
 
 } // namespace swarm::roles::orch

@@ -6,6 +6,8 @@
 
 #include "core/hash.hpp"
 #include "core/random.hpp"
+#include "core/strings.hpp"
+#include "roles/orch/profiles.hpp"
 
 namespace swarm::roles::orch {
 
@@ -84,11 +86,22 @@ Result<net::Registration> Coordinator::register_drone(const std::string& name, c
     row.version = hello.version;
     row.last_seen = now();
     row.online = true;
+    row.profiles = hello.profiles;
+    row.build_root = hello.build_root;
+    row.chost = hello.chost;
     m_store.save_drone(row);
     event(tx, was_online ? "re-registered" : "online", name, "",
-          fmt::format("{} cores, {} slots, tree {}", hello.cores, hello.slots,
-                      hello.tree_timestamp.empty() ? "unknown" : hello.tree_timestamp));
+          fmt::format("{} cores, {} slots, tree {}{}{}", hello.cores, hello.slots,
+                      hello.tree_timestamp.empty() ? "unknown" : hello.tree_timestamp,
+                      hello.profiles.empty() ? "" : ", profiles " + strings::join(hello.profiles, " "),
+                      hello.build_root == "host" ? ", builds on its own system (--build-root host)" : ""));
     tx.wake = true;
+    // A drone that registers again may have been given what it lacked.
+    tx.after_commit.push_back([this, id = row.id] {
+      if (auto* again = m_drones.find(id)) {
+        again->refused.clear();
+      }
+    });
   });
   if (!ok) {
     return fail(ok.error());
@@ -98,7 +111,7 @@ Result<net::Registration> Coordinator::register_drone(const std::string& name, c
   registration.heartbeat_interval = m_options.heartbeat_interval;
   registration.lease_ttl = m_options.lease_ttl;
   registration.claim_wait = m_options.claim_wait;
-  registration.staging_url = m_options.staging_url;
+  registration.staging_url = staging_url(k_default_profile);
   for (const auto& id : drone->leases) {
     const auto* lease = m_leases.find(id);
     if (const auto* row = lease ? m_plan.find(lease->package) : nullptr) {
@@ -213,8 +226,11 @@ net::Lease Coordinator::lease_view(const LeaseRow& lease, const PackageRow& row)
   view.deps = m_plan.deps_of(row);
   view.expires_at = lease.expires;
   view.expected_seconds = m_plan.expected_seconds(row);
-  view.staging_url = m_options.staging_url;
-  view.tree_timestamp = m_plan.info().tree_timestamp;
+  view.staging_url = staging_url(row.profile);
+  const auto info = m_plan.info(row.profile);
+  view.tree_timestamp = info.tree_timestamp;
+  view.profile = row.profile;
+  view.profile_hash = info.build_profile;
   return view;
 }
 
@@ -250,8 +266,32 @@ std::optional<net::Lease> Coordinator::try_claim(Drone& drone, net::ClaimCode& c
     reason = block.reason;
     return std::nullopt;
   }
-  auto* row = m_plan.pick([&](const PackageRow& candidate) { return package_fits(candidate, drone); });
+  std::map<std::string, Block> profile_blocks; // per profile, computed once
+  auto profile_ok = [&](const std::string& profile) {
+    auto it = profile_blocks.find(profile);
+    if (it == profile_blocks.end()) {
+      it = profile_blocks.emplace(profile, profile_block(drone, profile)).first;
+    }
+    return !it->second;
+  };
+  auto* row = m_plan.pick(
+    [&](const PackageRow& candidate) { return profile_ok(candidate.profile) && package_fits(candidate, drone); });
   if (!row) {
+    // Why: when every ready package is of a profile it cannot take, that profile says it.
+    if (!profile_blocks.empty() && std::all_of(profile_blocks.begin(), profile_blocks.end(),
+                                               [](const auto& entry) { return bool(entry.second); })) {
+      std::vector<std::string> reasons;
+      code = net::ClaimCode::left_for_other_drones;
+      for (const auto& [profile, block] : profile_blocks) {
+        reasons.push_back(block.reason);
+        // A tree mismatch is what the operator can fix: its code wins.
+        if (block.code == net::ClaimCode::tree_mismatch) {
+          code = block.code;
+        }
+      }
+      reason = "the ready packages are not for it: " + strings::join(reasons, "; ");
+      return std::nullopt;
+    }
     if (m_plan.scheduler().ready_count() > 0) {
       code = net::ClaimCode::left_for_other_drones;
       reason = "the ready packages wait for other drones";

@@ -6,6 +6,7 @@
 #include "core/fs.hpp"
 #include "core/strings.hpp"
 #include "portage/version.hpp"
+#include "roles/orch/profiles.hpp"
 
 namespace swarm::roles::orch {
 
@@ -55,7 +56,17 @@ Result<UploadTicket> Coordinator::begin_upload(const std::string& lease_id, cons
   if (!cpv) {
     return fail(ErrorKind::internal, "stored package {} is not a valid cpv", row->cpv);
   }
-  return UploadTicket{row->cpv, cpv->category, cpv->package};
+  UploadTicket ticket;
+  ticket.cpv = row->cpv;
+  ticket.category = cpv->category;
+  ticket.package = cpv->package;
+  ticket.profile = row->profile;
+  ticket.incoming_dir = staging_dir(row->profile) / ".incoming";
+  ticket.slot = row->slot;
+  ticket.repo = row->repo;
+  ticket.use = row->use;
+  ticket.build_profile = load_build_profile(m_plan.info(row->profile).build_profile);
+  return ticket;
 }
 
 Result<net::UploadReply> Coordinator::accept_artifact(const std::string& lease_id, const std::string& name,
@@ -98,7 +109,7 @@ Result<net::UploadReply> Coordinator::accept_artifact(const std::string& lease_i
 
   // The file goes in before the record (under the lock, so maintenance cannot take it for an
   // orphan); if the record is not committed, the file is taken out again.
-  const auto final_path = m_options.staging_dir / artifact.relative_path;
+  const auto final_path = staging_dir(row->profile) / artifact.relative_path;
   if (auto made = fs::make_dirs(final_path.parent_path()); !made) {
     discard();
     return fail(made.error());
@@ -148,6 +159,66 @@ Result<net::UploadReply> Coordinator::accept_artifact(const std::string& lease_i
   reply.sha256 = artifact.sha256;
   reply.size = artifact.size;
   return reply;
+}
+
+Result<> Coordinator::reject_artifact(const std::string& lease_id, const std::string& name,
+                                      const std::vector<std::string>& differences)
+{
+  std::lock_guard lock(m_mutex);
+  auto owned = owned_lease(lease_id, name);
+  if (!owned) {
+    return fail(owned.error());
+  }
+  Drone* drone = owned->first;
+  const auto& lease = owned->second;
+  if (lease.state != LeaseState::active && lease.state != LeaseState::expired) {
+    return {}; // nothing open to end: the refusal of the upload is all
+  }
+  const auto reason = "mis-built: " + strings::join(differences, "; ");
+  return transact([&](Transition& tx) {
+    const auto ended = end_lease(tx, lease, LeaseEnd::failed, reason, Requeue::yes);
+    if (ended.package) {
+      event(tx, "misbuilt", name, ended.package->cpv,
+            fmt::format("refused, counted against the drone: {}", strings::join(differences, "; ")));
+    }
+    if (!drone->operator_grounded) {
+      if (drone->breaker.record_failure(now())) {
+        ground_drone(
+          tx, *drone,
+          fmt::format("{} consecutive failures (the last: {})", drone->breaker.consecutive_failures(), reason), false);
+      } else {
+        drone->row.consecutive_failures = drone->breaker.consecutive_failures();
+        m_store.save_drone(drone->row);
+      }
+    }
+  });
+}
+
+Result<> Coordinator::refuse(const std::string& lease_id, const std::string& name, const net::RefuseRequest& refusal)
+{
+  std::lock_guard lock(m_mutex);
+  auto owned = owned_lease(lease_id, name);
+  if (!owned) {
+    return fail(owned.error());
+  }
+  const auto& lease = owned->second;
+  if (lease.state != LeaseState::active && lease.state != LeaseState::expired) {
+    return fail(ErrorKind::conflict, "lease {} is {}", lease_id, to_string(lease.state));
+  }
+  const auto* row = m_plan.find(lease.package);
+  const auto profile = row ? row->profile : std::string(k_default_profile);
+  const auto reason = fmt::format("{}: {}", refusal.code, refusal.reason);
+  return transact([&](Transition& tx) {
+    const auto ended = end_lease(tx, lease, LeaseEnd::returned, "refused: " + reason, Requeue::yes);
+    event(
+      tx, "refused", name, ended.package ? ended.package->cpv : "",
+      fmt::format("cannot build profile {} as it asks ({}); no more of it until it registers again", profile, reason));
+    tx.after_commit.push_back([this, drone_id = lease.drone, profile, reason] {
+      if (auto* drone = m_drones.find(drone_id)) {
+        drone->refused[profile] = reason;
+      }
+    });
+  });
 }
 
 Result<net::ReportReply> Coordinator::report(const std::string& lease_id, const std::string& name,
@@ -292,14 +363,15 @@ Result<std::filesystem::path> Coordinator::log_path(const std::string& lease_id,
   return m_options.logs_dir / fmt::format("{}.log", owned->second.build);
 }
 
-Result<net::Lease> Coordinator::lease_package(const std::string& name, const std::string& cpv)
+Result<net::Lease> Coordinator::lease_package(const std::string& name, const std::string& profile,
+                                              const std::string& cpv)
 {
   std::lock_guard lock(m_mutex);
   Drone* drone = find_or_load_drone(name);
   if (!drone) {
     return fail(ErrorKind::not_found, "drone {} is not enrolled", name);
   }
-  PackageRow* row = m_plan.find(cpv);
+  PackageRow* row = m_plan.find(profile, cpv);
   if (!row || !row->in_plan) {
     return fail(ErrorKind::not_found, "no package {} in the plan", cpv);
   }

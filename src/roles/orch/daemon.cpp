@@ -63,7 +63,7 @@ Result<std::string> orch_id(Store& store)
 CoordinatorOptions coordinator_options(const config::Config& config, const std::filesystem::path& data_dir)
 {
   CoordinatorOptions options;
-  options.staging_dir = data_dir / "staging";
+  options.data_dir = data_dir;
   options.logs_dir = data_dir / "logs";
   options.lease_ttl = config.get_seconds("orch.lease_ttl");
   options.heartbeat_interval = config.get_seconds("orch.heartbeat_interval");
@@ -194,9 +194,6 @@ int run_daemon(const config::Config& config)
     api.public_url.pop_back();
   }
   api.data_dir = data_dir;
-  api.staging_dir = data_dir / "staging";
-  api.incoming_dir = data_dir / "staging" / ".incoming";
-  api.production_link = data_dir / "production";
   api.keep_releases = static_cast<int>(config.get_int("orch.keep_releases"));
   api.risk_threshold = static_cast<int>(config.get_int("orch.risk_threshold"));
   options.staging_url = staging_url(api);
@@ -266,7 +263,7 @@ int enroll_locally(const std::string& data_dir, const std::string& name, bool as
   // Through a Coordinator on the same database: the same checks and records as the API, and the
   // running daemon's token lookup notices the new generation of drones at the next unknown token.
   CoordinatorOptions options;
-  options.staging_dir = std::filesystem::path(data_dir) / "staging";
+  options.data_dir = data_dir;
   options.logs_dir = std::filesystem::path(data_dir) / "logs";
   Coordinator coordinator(**store, options);
   if (auto loaded = coordinator.load(Coordinator::LoadMode::inspect); !loaded) {

@@ -32,6 +32,11 @@ double Drone::speed() const
   return value > 0 ? value : 1.0;
 }
 
+bool Drone::serves(const std::string& profile) const
+{
+  return row.profiles.empty() || std::find(row.profiles.begin(), row.profiles.end(), profile) != row.profiles.end();
+}
+
 std::string Drone::state(double now) const
 {
   if (row.slots == 0) {
@@ -52,7 +57,7 @@ std::string Drone::state(double now) const
 
 Drone DroneRegistry::make(DroneRow row) const
 {
-  Drone drone{std::move(row), breaker::CircuitBreaker(m_failure_limit, m_cooldown), {}, {}, false, false, {}};
+  Drone drone{std::move(row), breaker::CircuitBreaker(m_failure_limit, m_cooldown), {}, {}, false, false, {}, {}};
   drone.breaker.restore(drone.row.consecutive_failures, drone.row.grounded_until, drone.row.probation);
   drone.operator_grounded = drone.row.grounded_until >= k_operator_grounded;
   return drone;
@@ -67,6 +72,7 @@ void DroneRegistry::assign(std::vector<DroneRow> rows)
       drone.speed_samples = std::move(it->second.speed_samples);
       drone.cancel = std::move(it->second.cancel);
       drone.probation_announced = it->second.probation_announced;
+      drone.refused = std::move(it->second.refused);
     }
     auto name = drone.row.name;
     next.emplace(std::move(name), std::move(drone));

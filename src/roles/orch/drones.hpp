@@ -23,14 +23,17 @@ namespace swarm::roles::orch {
 struct Drone {
   DroneRow row;
   breaker::CircuitBreaker breaker;
-  std::set<std::string> leases;      // open leases it holds (active or uploaded)
-  std::set<std::string> cancel;      // leases to tell it to drop at its next heartbeat
-  bool operator_grounded = false;    // grounded by `swarm ground` until `swarm unground`
-  bool probation_announced = false;  // the "probation" event was sent for this cool-down
-  std::vector<double> speed_samples; // actual / expected build time, newest last
+  std::set<std::string> leases;               // open leases it holds (active or uploaded)
+  std::set<std::string> cancel;               // leases to tell it to drop at its next heartbeat
+  bool operator_grounded = false;             // grounded by `swarm ground` until `swarm unground`
+  bool probation_announced = false;           // the "probation" event was sent for this cool-down
+  std::map<std::string, std::string> refused; // profile → why it refused it (until it registers again)
+  std::vector<double> speed_samples;          // actual / expected build time, newest last
 
   // Median of the speed samples (1 when there are none): 2 means it builds half as fast.
   double speed() const;
+  // It builds for this profile (it serves all when it named none).
+  bool serves(const std::string& profile) const;
   // "online", "offline", "grounded", "probation" or "enrolled" (never registered).
   std::string state(double now) const;
 };

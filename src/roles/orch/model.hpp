@@ -25,6 +25,7 @@ std::optional<LeaseState> parse_lease_state(std::string_view text);
 
 struct PackageRow {
   int64_t id = 0;
+  std::string profile = "default"; // the swarm profile whose plan it is in
   std::string cpv;
   std::string slot;
   std::string repo;
@@ -75,6 +76,9 @@ struct DroneRow {
   double cpu_percent = 0;
   double mem_percent = 0;
   double load1 = 0;
+  std::vector<std::string> profiles; // swarm profiles it builds for; empty: all
+  std::string build_root;            // "isolated" or "host" (as it registered)
+  std::string chost;
 };
 
 struct LeaseRow {
@@ -109,12 +113,15 @@ struct EventRow {
   std::string detail;
 };
 
+// The plan of one swarm profile.
 struct PlanInfo {
+  std::string profile = "default"; // the swarm profile
   std::string source;
   std::string tree_timestamp;
-  std::string profile;
+  std::string portage_profile; // the make.profile the plan was computed with ("default/linux/amd64/23.0")
   bool merge_order = false;
   double submitted_at = 0;
+  std::string build_profile; // hash of the captured configuration (build_profiles table); "" when none
 };
 
 } // namespace swarm::roles::orch

@@ -55,15 +55,34 @@ std::string cp_of(const std::string& cpv)
 // ---------------------------------------------------------------------------------------------
 // PlanState
 
-std::vector<DepFlip> PlanState::assign(PlanInfo info, std::vector<PackageRow> packages, std::vector<EdgeRow> edges)
+namespace {
+
+std::string key_of(const std::string& profile, std::string_view cpv)
 {
-  m_info = std::move(info);
+  std::string key = profile;
+  key += '\n';
+  key += cpv;
+  return key;
+}
+
+} // namespace
+
+std::vector<DepFlip> PlanState::assign(std::vector<PlanInfo> infos, std::vector<PackageRow> packages,
+                                       std::vector<EdgeRow> edges)
+{
+  m_infos.clear();
+  bool merge_order = false;
+  for (auto& info : infos) {
+    merge_order = merge_order || info.merge_order;
+    auto name = info.profile;
+    m_infos[name] = std::move(info);
+  }
   m_packages = std::move(packages);
   m_edges = std::move(edges);
-  m_by_cpv.clear();
+  m_by_key.clear();
   m_by_id.clear();
   for (dag::NodeId node = 0; node < m_packages.size(); ++node) {
-    m_by_cpv[m_packages[node].cpv] = node;
+    m_by_key[key_of(m_packages[node].profile, m_packages[node].cpv)] = node;
     m_by_id[m_packages[node].id] = node;
   }
   std::vector<std::pair<dag::NodeId, dag::NodeId>> build_edges;
@@ -83,8 +102,10 @@ std::vector<DepFlip> PlanState::assign(PlanInfo info, std::vector<PackageRow> pa
   }
   m_graph = dag::with_runtime_closure(m_packages.size(), build_edges, runtime_edges);
 
+  // Portage's merge order breaks cycles where a plan has one (the profiles' plans share no edge,
+  // so their positions never meet in a cycle).
   std::vector<size_t> positions;
-  if (m_info.merge_order) {
+  if (merge_order) {
     for (const auto& row : m_packages) {
       positions.push_back(static_cast<size_t>(row.plan_position));
     }
@@ -161,10 +182,20 @@ std::vector<DepFlip> PlanState::set_state(PackageRow& row, PkgState state)
   return {};
 }
 
-PackageRow* PlanState::find(std::string_view cpv)
+PlanInfo PlanState::info(const std::string& profile) const
 {
-  auto it = m_by_cpv.find(std::string(cpv));
-  return it == m_by_cpv.end() ? nullptr : &m_packages[it->second];
+  if (auto it = m_infos.find(profile); it != m_infos.end()) {
+    return it->second;
+  }
+  PlanInfo none;
+  none.profile = profile;
+  return none;
+}
+
+PackageRow* PlanState::find(const std::string& profile, std::string_view cpv)
+{
+  auto it = m_by_key.find(key_of(profile, cpv));
+  return it == m_by_key.end() ? nullptr : &m_packages[it->second];
 }
 
 PackageRow* PlanState::find(int64_t id)
@@ -173,9 +204,9 @@ PackageRow* PlanState::find(int64_t id)
   return it == m_by_id.end() ? nullptr : &m_packages[it->second];
 }
 
-const PackageRow* PlanState::find(std::string_view cpv) const
+const PackageRow* PlanState::find(const std::string& profile, std::string_view cpv) const
 {
-  return const_cast<PlanState*>(this)->find(cpv);
+  return const_cast<PlanState*>(this)->find(profile, cpv);
 }
 
 const PackageRow* PlanState::find(int64_t id) const
@@ -273,7 +304,8 @@ void PlanState::refresh_priorities()
 // diff_plan
 
 PlanChange diff_plan(const PlanInfo& info, const std::vector<PackageRow>& rows, const std::vector<EdgeRow>& edges,
-                     const portage::Plan& plan, net::PlanMode mode, bool clear_staging, double now)
+                     const portage::Plan& plan, net::PlanMode mode, bool clear_staging, double now,
+                     RebuildBuilt rebuild)
 {
   PlanChange change;
   auto& reply = change.reply;
@@ -320,6 +352,7 @@ PlanChange diff_plan(const PlanInfo& info, const std::vector<PackageRow>& rows, 
     auto it = index.find(package.cpv);
     if (it == index.end()) {
       PackageRow row;
+      row.profile = info.profile;
       row.cpv = package.cpv;
       row.slot = package.slot;
       row.repo = package.repo;
@@ -334,8 +367,9 @@ PlanChange diff_plan(const PlanInfo& info, const std::vector<PackageRow>& rows, 
     }
     auto& row = change.rows[it->second];
     const bool same = row.slot == package.slot && row.repo == package.repo && sorted(row.use) == use;
-    const bool stale = !row.artifact_path.empty() && !tree_timestamp.empty() && !row.built_tree_timestamp.empty() &&
-                       row.built_tree_timestamp != tree_timestamp;
+    const bool stale = !row.artifact_path.empty() &&
+                       (rebuild == RebuildBuilt::yes || (!tree_timestamp.empty() && !row.built_tree_timestamp.empty() &&
+                                                         row.built_tree_timestamp != tree_timestamp));
     if (!same || stale) {
       change.stop_builds.push_back(row.id);
       if (!row.artifact_path.empty()) {
@@ -401,13 +435,13 @@ PlanChange diff_plan(const PlanInfo& info, const std::vector<PackageRow>& rows, 
   if (replace || change.info.source.empty()) {
     change.info.source = plan.source;
     change.info.tree_timestamp = plan.tree_timestamp;
-    change.info.profile = plan.profile;
+    change.info.portage_profile = plan.profile;
   }
   if (replace) {
     change.info.merge_order = plan.merge_order;
   }
   if (change.info.source != info.source || change.info.tree_timestamp != info.tree_timestamp ||
-      change.info.profile != info.profile || change.info.merge_order != info.merge_order) {
+      change.info.portage_profile != info.portage_profile || change.info.merge_order != info.merge_order) {
     reply.changed = true;
   }
   if (reply.changed) {

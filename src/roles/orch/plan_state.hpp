@@ -1,9 +1,10 @@
 #pragma once
-// The plan as the orchestrator holds it: its packages and typed edges (as stored), the DAG built
-// from them with cycles broken visibly, the Kahn scheduler over it with critical-path
-// priorities, and the history of build durations the priorities come from. Pure memory: the
-// coordinator writes what changes to the store. `diff_plan` computes, without touching
-// anything, what submitting a new plan changes.
+// The plans as the orchestrator holds them, one per swarm profile: their packages and typed edges
+// (as stored), one DAG built from all of them (the profiles' plans are disjoint parts of it) with
+// cycles broken visibly, the Kahn scheduler over it with critical-path priorities, and the
+// history of build durations the priorities come from. Pure memory: the coordinator writes what
+// changes to the store. `diff_plan` computes, without touching anything, what submitting a new
+// plan for one profile changes.
 
 #include <functional>
 #include <map>
@@ -37,12 +38,14 @@ public:
   PlanState(const PlanState&) = delete;
   PlanState& operator=(const PlanState&) = delete;
 
-  // Replaces the plan and rebuilds the graph, the scheduler and the priorities. Packages whose
+  // Replaces every plan and rebuilds the graph, the scheduler and the priorities. Packages whose
   // dep-failed state the blocked ones imply differently are changed and returned.
-  std::vector<DepFlip> assign(PlanInfo info, std::vector<PackageRow> packages, std::vector<EdgeRow> edges);
-  void set_info(PlanInfo info) { m_info = std::move(info); }
+  std::vector<DepFlip> assign(std::vector<PlanInfo> infos, std::vector<PackageRow> packages,
+                              std::vector<EdgeRow> edges);
 
-  const PlanInfo& info() const { return m_info; }
+  // The plan of a profile (an empty one, named so, when it has none).
+  PlanInfo info(const std::string& profile) const;
+  const std::map<std::string, PlanInfo>& infos() const { return m_infos; }
   std::vector<PackageRow>& packages() { return m_packages; }
   const std::vector<PackageRow>& packages() const { return m_packages; }
   const std::vector<EdgeRow>& edges() const { return m_edges; }
@@ -50,9 +53,9 @@ public:
   const dag::Graph& graph() const { return m_graph; }
   const sched::KahnScheduler& scheduler() const { return *m_scheduler; }
 
-  PackageRow* find(std::string_view cpv);
+  PackageRow* find(const std::string& profile, std::string_view cpv);
   PackageRow* find(int64_t id);
-  const PackageRow* find(std::string_view cpv) const;
+  const PackageRow* find(const std::string& profile, std::string_view cpv) const;
   const PackageRow* find(int64_t id) const;
   dag::NodeId node_of(const PackageRow& row) const;
 
@@ -87,10 +90,10 @@ private:
   std::vector<DepFlip> apply_dep_failed();
 
   double m_default_seconds;
-  PlanInfo m_info;
+  std::map<std::string, PlanInfo> m_infos;
   std::vector<PackageRow> m_packages; // index = dag node id
   std::vector<EdgeRow> m_edges;
-  std::unordered_map<std::string, dag::NodeId> m_by_cpv;
+  std::unordered_map<std::string, dag::NodeId> m_by_key; // profile '\n' cpv
   std::unordered_map<int64_t, dag::NodeId> m_by_id;
   dag::Graph m_graph;
   std::unique_ptr<sched::KahnScheduler> m_scheduler;
@@ -116,12 +119,15 @@ struct PlanChange {
   net::PlanReply reply; // packages/added/removed/reset/kept/changed (warnings come from the graph)
 };
 
-// Replace: `plan` becomes the plan; packages it no longer holds are deleted, or kept out of the
-// plan when they have an artifact and `clear_staging` is false. Add: merged in. A package whose
-// slot, repository or USE changed, or whose artifact was built from another Portage tree, is
-// reset to be built again.
+// Replace: `plan` becomes the plan of `info.profile`; packages it no longer holds are deleted, or
+// kept out of the plan when they have an artifact and `clear_staging` is false. Add: merged in. A
+// package whose slot, repository or USE changed, or whose artifact was built from another
+// Portage tree, is reset to be built again. `rows` and `edges` are that profile's.
+// `rebuild` yes: every built package is built again (the build profile changed how it builds).
+enum class RebuildBuilt { no, yes };
 PlanChange diff_plan(const PlanInfo& info, const std::vector<PackageRow>& rows, const std::vector<EdgeRow>& edges,
-                     const portage::Plan& plan, net::PlanMode mode, bool clear_staging, double now);
+                     const portage::Plan& plan, net::PlanMode mode, bool clear_staging, double now,
+                     RebuildBuilt rebuild = RebuildBuilt::no);
 
 // CAT/PN of a CAT/PF (the cpv itself when it does not parse).
 std::string cp_of(const std::string& cpv);

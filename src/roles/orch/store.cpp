@@ -8,20 +8,26 @@ namespace swarm::roles::orch {
 
 namespace {
 
-constexpr int k_schema_version = 1;
+constexpr int k_schema_version = 2;
 
 constexpr const char* k_schema = R"sql(
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS packages (
   id INTEGER PRIMARY KEY,
-  cpv TEXT NOT NULL UNIQUE,
+  profile TEXT NOT NULL DEFAULT 'default',
+  cpv TEXT NOT NULL,
   slot TEXT NOT NULL, repo TEXT NOT NULL, use TEXT NOT NULL,
   plan_seconds REAL NOT NULL, plan_position INTEGER NOT NULL, in_plan INTEGER NOT NULL, state TEXT NOT NULL,
   failures INTEGER NOT NULL, failed_on TEXT NOT NULL, last_failure TEXT NOT NULL,
   retry_at REAL NOT NULL, retries INTEGER NOT NULL,
   artifact_path TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL, build_id INTEGER NOT NULL,
   received_at REAL NOT NULL, built_by TEXT NOT NULL, built_tree_timestamp TEXT NOT NULL,
-  index_entry TEXT NOT NULL, released_in INTEGER NOT NULL);
+  index_entry TEXT NOT NULL, released_in INTEGER NOT NULL,
+  UNIQUE (profile, cpv));
+CREATE TABLE IF NOT EXISTS plans (
+  profile TEXT PRIMARY KEY, source TEXT NOT NULL, tree_timestamp TEXT NOT NULL, portage_profile TEXT NOT NULL,
+  merge_order INTEGER NOT NULL, submitted_at REAL NOT NULL, build_profile TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS build_profiles (hash TEXT PRIMARY KEY, content TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS edges (
   package INTEGER NOT NULL, needs INTEGER NOT NULL, kind TEXT NOT NULL,
   PRIMARY KEY (package, needs, kind));
@@ -31,7 +37,8 @@ CREATE TABLE IF NOT EXISTS drones (
   ram_bytes INTEGER NOT NULL, disk_free_bytes INTEGER NOT NULL, tree_timestamp TEXT NOT NULL,
   version TEXT NOT NULL, last_seen REAL NOT NULL, online INTEGER NOT NULL,
   consecutive_failures INTEGER NOT NULL, grounded_until REAL NOT NULL, probation INTEGER NOT NULL,
-  cpu_percent REAL NOT NULL, mem_percent REAL NOT NULL, load1 REAL NOT NULL);
+  cpu_percent REAL NOT NULL, mem_percent REAL NOT NULL, load1 REAL NOT NULL,
+  profiles TEXT NOT NULL DEFAULT '[]', build_root TEXT NOT NULL DEFAULT '', chost TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS leases (
   id TEXT PRIMARY KEY, package INTEGER NOT NULL, drone INTEGER NOT NULL,
   created REAL NOT NULL, expires REAL NOT NULL, state TEXT NOT NULL, build INTEGER NOT NULL);
@@ -97,13 +104,44 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path)
 void Store::migrate()
 {
   SQLite::Transaction transaction(m_db, SQLite::TransactionBehavior::IMMEDIATE);
-  m_db.exec(k_schema);
-  const auto version = get_meta("schema_version");
+  const bool existing = m_db.tableExists("meta");
+  const auto version = existing ? get_meta("schema_version") : std::nullopt;
   if (version && std::stoi(*version) > k_schema_version) {
     throw std::runtime_error("the state database was written by a newer swarm (schema " + *version + ")");
   }
+  if (version && std::stoi(*version) == 1) {
+    migrate_from_1();
+  }
+  m_db.exec(k_schema);
   set_meta("schema_version", std::to_string(k_schema_version));
   transaction.commit();
+}
+
+// Schema 1 had one plan: packages unique by cpv, the plan in meta. Schema 2 has a plan per
+// profile; what there was becomes the `default` profile's.
+void Store::migrate_from_1()
+{
+  m_db.exec("ALTER TABLE packages RENAME TO packages_1");
+  m_db.exec(k_schema);
+  m_db.exec("INSERT INTO packages SELECT id, 'default', cpv, slot, repo, use, plan_seconds, plan_position, in_plan, "
+            "state, failures, failed_on, last_failure, retry_at, retries, artifact_path, sha256, size, build_id, "
+            "received_at, built_by, built_tree_timestamp, index_entry, released_in FROM packages_1");
+  m_db.exec("DROP TABLE packages_1");
+  for (const char* column : {"profiles TEXT NOT NULL DEFAULT '[]'", "build_root TEXT NOT NULL DEFAULT ''",
+                             "chost TEXT NOT NULL DEFAULT ''"}) {
+    m_db.exec(std::string("ALTER TABLE drones ADD COLUMN ") + column);
+  }
+  if (auto source = get_meta("plan.source")) {
+    PlanInfo info;
+    info.profile = "default";
+    info.source = *source;
+    info.tree_timestamp = get_meta("plan.tree_timestamp").value_or("");
+    info.portage_profile = get_meta("plan.profile").value_or("");
+    info.merge_order = get_meta("plan.merge_order").value_or("0") == "1";
+    info.submitted_at = std::stod(get_meta("plan.submitted_at").value_or("0"));
+    save_plan(info);
+  }
+  m_db.exec("DELETE FROM meta WHERE key LIKE 'plan.%'");
 }
 
 // A cached statement left mid-step keeps a read transaction open on the connection: the
@@ -186,19 +224,89 @@ void Store::set_meta(const std::string& key, const std::string& value)
   q.exec();
 }
 
+std::vector<PlanInfo> Store::load_plans()
+{
+  std::vector<PlanInfo> out;
+  auto& q = statement("SELECT profile, source, tree_timestamp, portage_profile, merge_order, submitted_at, "
+                      "build_profile FROM plans ORDER BY profile");
+  const ResetOnExit reset_q{q};
+  while (q.executeStep()) {
+    PlanInfo info;
+    int c = 0;
+    info.profile = q.getColumn(c++).getString();
+    info.source = q.getColumn(c++).getString();
+    info.tree_timestamp = q.getColumn(c++).getString();
+    info.portage_profile = q.getColumn(c++).getString();
+    info.merge_order = q.getColumn(c++).getInt() != 0;
+    info.submitted_at = q.getColumn(c++).getDouble();
+    info.build_profile = q.getColumn(c++).getString();
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+void Store::save_plan(const PlanInfo& info)
+{
+  before_write("save_plan");
+  auto& q = statement("INSERT INTO plans (profile, source, tree_timestamp, portage_profile, merge_order, "
+                      "submitted_at, build_profile) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(profile) DO UPDATE SET "
+                      "source = excluded.source, tree_timestamp = excluded.tree_timestamp, "
+                      "portage_profile = excluded.portage_profile, merge_order = excluded.merge_order, "
+                      "submitted_at = excluded.submitted_at, build_profile = excluded.build_profile");
+  const ResetOnExit reset_q{q};
+  q.bind(1, info.profile);
+  q.bind(2, info.source);
+  q.bind(3, info.tree_timestamp);
+  q.bind(4, info.portage_profile);
+  q.bind(5, info.merge_order ? 1 : 0);
+  q.bind(6, info.submitted_at);
+  q.bind(7, info.build_profile);
+  q.exec();
+}
+
+void Store::delete_plan(const std::string& profile)
+{
+  before_write("delete_plan");
+  auto& q = statement("DELETE FROM plans WHERE profile = ?");
+  const ResetOnExit reset_q{q};
+  q.bind(1, profile);
+  q.exec();
+}
+
+void Store::save_build_profile(const std::string& hash, const std::string& content)
+{
+  before_write("save_build_profile");
+  auto& q = statement("INSERT OR IGNORE INTO build_profiles (hash, content) VALUES (?, ?)");
+  const ResetOnExit reset_q{q};
+  q.bind(1, hash);
+  q.bind(2, content);
+  q.exec();
+}
+
+std::optional<std::string> Store::load_build_profile(const std::string& hash)
+{
+  auto& q = statement("SELECT content FROM build_profiles WHERE hash = ?");
+  const ResetOnExit reset_q{q};
+  q.bind(1, hash);
+  if (!q.executeStep()) {
+    return std::nullopt;
+  }
+  return q.getColumn(0).getString();
+}
+
 std::vector<PackageRow> Store::load_packages()
 {
   std::vector<PackageRow> out;
   auto& q = statement(
-    "SELECT id, cpv, slot, repo, use, plan_seconds, plan_position, in_plan, state, failures, failed_on, last_failure, "
-    "retry_at, "
-    "retries, artifact_path, sha256, size, build_id, received_at, built_by, built_tree_timestamp, index_entry, "
-    "released_in FROM packages ORDER BY id");
+    "SELECT id, profile, cpv, slot, repo, use, plan_seconds, plan_position, in_plan, state, failures, failed_on, "
+    "last_failure, retry_at, retries, artifact_path, sha256, size, build_id, received_at, built_by, "
+    "built_tree_timestamp, index_entry, released_in FROM packages ORDER BY id");
   const ResetOnExit reset_q{q};
   while (q.executeStep()) {
     PackageRow row;
     int c = 0;
     row.id = q.getColumn(c++).getInt64();
+    row.profile = q.getColumn(c++).getString();
     row.cpv = q.getColumn(c++).getString();
     row.slot = q.getColumn(c++).getString();
     row.repo = q.getColumn(c++).getString();
@@ -232,17 +340,17 @@ void Store::save_package(PackageRow& row)
   const bool insert = row.id == 0;
   auto& q =
     insert
-      ? statement("INSERT INTO packages (cpv, slot, repo, use, plan_seconds, plan_position, in_plan, state, failures, "
-                  "failed_on, "
-                  "last_failure, retry_at, retries, artifact_path, sha256, size, build_id, received_at, built_by, "
-                  "built_tree_timestamp, index_entry, released_in) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-      : statement(
-          "UPDATE packages SET cpv = ?, slot = ?, repo = ?, use = ?, plan_seconds = ?, plan_position = ?, in_plan = ?, "
-          "state = ?, failures = ?, failed_on = ?, last_failure = ?, retry_at = ?, retries = ?, "
-          "artifact_path = ?, sha256 = ?, size = ?, build_id = ?, received_at = ?, built_by = ?, "
-          "built_tree_timestamp = ?, index_entry = ?, released_in = ? WHERE id = ?");
+      ? statement("INSERT INTO packages (profile, cpv, slot, repo, use, plan_seconds, plan_position, in_plan, state, "
+                  "failures, failed_on, last_failure, retry_at, retries, artifact_path, sha256, size, build_id, "
+                  "received_at, built_by, built_tree_timestamp, index_entry, released_in) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      : statement("UPDATE packages SET profile = ?, cpv = ?, slot = ?, repo = ?, use = ?, plan_seconds = ?, "
+                  "plan_position = ?, in_plan = ?, "
+                  "state = ?, failures = ?, failed_on = ?, last_failure = ?, retry_at = ?, retries = ?, "
+                  "artifact_path = ?, sha256 = ?, size = ?, build_id = ?, received_at = ?, built_by = ?, "
+                  "built_tree_timestamp = ?, index_entry = ?, released_in = ? WHERE id = ?");
   int c = 1;
+  q.bind(c++, row.profile);
   q.bind(c++, row.cpv);
   q.bind(c++, row.slot);
   q.bind(c++, row.repo);
@@ -294,10 +402,15 @@ std::vector<EdgeRow> Store::load_edges()
   return out;
 }
 
-void Store::replace_edges(const std::vector<EdgeRow>& edges)
+void Store::replace_edges(const std::vector<int64_t>& packages, const std::vector<EdgeRow>& edges)
 {
   before_write("replace_edges");
-  statement("DELETE FROM edges").exec();
+  for (const auto package : packages) {
+    auto& q = statement("DELETE FROM edges WHERE package = ?");
+    const ResetOnExit reset_q{q};
+    q.bind(1, package);
+    q.exec();
+  }
   for (const auto& edge : edges) {
     auto& q = statement("INSERT OR IGNORE INTO edges (package, needs, kind) VALUES (?, ?, ?)");
     const ResetOnExit reset_q{q};
@@ -312,7 +425,8 @@ namespace {
 
 constexpr const char* k_drone_columns =
   "SELECT id, name, token_hash, enrolled_at, cores, slots, ram_bytes, disk_free_bytes, tree_timestamp, version, "
-  "last_seen, online, consecutive_failures, grounded_until, probation, cpu_percent, mem_percent, load1 FROM drones ";
+  "last_seen, online, consecutive_failures, grounded_until, probation, cpu_percent, mem_percent, load1, profiles, "
+  "build_root, chost FROM drones ";
 
 DroneRow drone_from(SQLite::Statement& q)
 {
@@ -336,6 +450,9 @@ DroneRow drone_from(SQLite::Statement& q)
   row.cpu_percent = q.getColumn(c++).getDouble();
   row.mem_percent = q.getColumn(c++).getDouble();
   row.load1 = q.getColumn(c++).getDouble();
+  row.profiles = from_json_text<std::vector<std::string>>(q.getColumn(c++).getString());
+  row.build_root = q.getColumn(c++).getString();
+  row.chost = q.getColumn(c++).getString();
   return row;
 }
 
@@ -382,11 +499,12 @@ void Store::save_drone(DroneRow& row)
   auto& q =
     insert ? statement("INSERT INTO drones (name, token_hash, enrolled_at, cores, slots, ram_bytes, disk_free_bytes, "
                        "tree_timestamp, version, last_seen, online, consecutive_failures, grounded_until, probation, "
-                       "cpu_percent, mem_percent, load1) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                       "cpu_percent, mem_percent, load1, profiles, build_root, chost) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
            : statement("UPDATE drones SET name = ?, enrolled_at = ?, cores = ?, slots = ?, "
                        "ram_bytes = ?, disk_free_bytes = ?, tree_timestamp = ?, version = ?, last_seen = ?, "
                        "online = ?, consecutive_failures = ?, grounded_until = ?, probation = ?, cpu_percent = ?, "
-                       "mem_percent = ?, load1 = ? WHERE id = ?");
+                       "mem_percent = ?, load1 = ?, profiles = ?, build_root = ?, chost = ? WHERE id = ?");
   int c = 1;
   q.bind(c++, row.name);
   if (insert) {
@@ -407,6 +525,9 @@ void Store::save_drone(DroneRow& row)
   q.bind(c++, row.cpu_percent);
   q.bind(c++, row.mem_percent);
   q.bind(c++, row.load1);
+  q.bind(c++, to_json_text(row.profiles));
+  q.bind(c++, row.build_root);
+  q.bind(c++, row.chost);
   if (!insert) {
     q.bind(c++, row.id);
   }

@@ -35,12 +35,22 @@ public:
   std::optional<std::string> get_meta(const std::string& key);
   void set_meta(const std::string& key, const std::string& value);
 
+  // The plan of each swarm profile.
+  std::vector<PlanInfo> load_plans();
+  void save_plan(const PlanInfo& info);
+  void delete_plan(const std::string& profile);
+
+  // Captured build profiles, content-addressed (the hash is their key).
+  void save_build_profile(const std::string& hash, const std::string& content);
+  std::optional<std::string> load_build_profile(const std::string& hash);
+
   std::vector<PackageRow> load_packages();
   void save_package(PackageRow& row); // inserts when row.id == 0 (and sets it), else updates
   void delete_package(int64_t id);
 
   std::vector<EdgeRow> load_edges();
-  void replace_edges(const std::vector<EdgeRow>& edges);
+  // Replaces the edges of `packages` (one profile's) with `edges`.
+  void replace_edges(const std::vector<int64_t>& packages, const std::vector<EdgeRow>& edges);
 
   std::vector<DroneRow> load_drones();
   std::optional<DroneRow> load_drone(const std::string& name);
@@ -69,6 +79,7 @@ private:
   explicit Store(const std::string& path);
   SQLite::Statement& statement(const char* sql);
   void migrate();
+  void migrate_from_1();
   void before_write(std::string_view operation) const;
 
   SQLite::Database m_db;

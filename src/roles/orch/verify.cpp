@@ -7,6 +7,8 @@
 
 #include "core/fs.hpp"
 #include "core/hash.hpp"
+#include "core/strings.hpp"
+#include "portage/build_check.hpp"
 #include "portage/gpkg.hpp"
 #include "portage/version.hpp"
 
@@ -25,6 +27,8 @@ std::string_view kind_of(ArtifactStatus status)
     return "invalid-artifact";
   case ArtifactStatus::hash_mismatch:
     return "hash-mismatch";
+  case ArtifactStatus::misbuilt:
+    return "misbuilt";
   case ArtifactStatus::ok:
     break;
   }
@@ -47,7 +51,8 @@ double round1(double value)
   return std::round(value * 10) / 10;
 }
 
-ArtifactCheck check_artifact(const std::filesystem::path& staging_dir, const PackageRow& row)
+ArtifactCheck check_artifact(const std::filesystem::path& staging_dir, const PackageRow& row,
+                             const portage::BuildProfile* build_profile)
 {
   ArtifactCheck check;
   const auto path = staging_dir / row.artifact_path;
@@ -81,6 +86,14 @@ ArtifactCheck check_artifact(const std::filesystem::path& staging_dir, const Pac
   if (!valid) {
     check.status = ArtifactStatus::invalid;
     check.detail = fmt::format("staging/{} is not a valid GPKG for {}: {}", row.artifact_path, row.cpv, why);
+    return check;
+  }
+  const auto differences =
+    portage::check_build(report->metadata, {row.cpv, row.slot, row.repo, row.use, build_profile});
+  if (!differences.empty()) {
+    check.status = ArtifactStatus::misbuilt;
+    check.detail = fmt::format("staging/{} was not built as its plan and profile ask: {}", row.artifact_path,
+                               strings::join(differences, "; "));
   }
   return check;
 }
@@ -156,6 +169,8 @@ std::map<int64_t, size_t> transitive_dependants(const std::vector<PackageRow>& p
  *  - Two received versions in one CAT/PN:SLOT: 4 for each version beyond the first.
  *  - A package built from another Portage tree than the plan's: 3.
  *  - A file in staging that no record explains: 2.
+ *  - An artifact whose own metadata says it was not built as its plan entry and profile ask
+ *    (portage/build_check.hpp): 100 — it fails verify alone, and finalize never publishes it.
  */
 VerifyReport score_risk(const VerifyInput& input, int threshold)
 {
@@ -201,7 +216,8 @@ VerifyReport score_risk(const VerifyInput& input, int threshold)
     }
     if (auto it = input.artifacts.find(row.cpv);
         it != input.artifacts.end() && it->second.status != ArtifactStatus::ok) {
-      add(std::string(kind_of(it->second.status)), row.cpv, risk::k_bad_artifact, it->second.detail);
+      add(std::string(kind_of(it->second.status)), row.cpv,
+          it->second.status == ArtifactStatus::misbuilt ? risk::k_misbuilt : risk::k_bad_artifact, it->second.detail);
       if (it->second.also_invalid) {
         add("invalid-artifact", row.cpv, risk::k_bad_artifact, "the file no longer validates as a GPKG");
       }
@@ -241,15 +257,16 @@ VerifyReport score_risk(const VerifyInput& input, int threshold)
   return report;
 }
 
-VerifyInput gather(Coordinator& coordinator, const std::filesystem::path& staging_dir)
+VerifyInput gather(Coordinator& coordinator, const std::string& profile)
 {
+  const auto staging_dir = coordinator.staging_dir(profile);
   // Files first, records second: an upload renamed into staging in between has its record in
   // the snapshot, so it is not mistaken for a stray file.
   std::vector<std::filesystem::path> files;
   if (auto listed = fs::list_files_recursive(staging_dir)) {
     files = std::move(*listed);
   }
-  auto snapshot = coordinator.snapshot();
+  auto snapshot = coordinator.snapshot(profile);
   VerifyInput input;
   input.plan_tree_timestamp = snapshot.plan.tree_timestamp;
   std::set<std::string> explained;
@@ -258,7 +275,8 @@ VerifyInput gather(Coordinator& coordinator, const std::filesystem::path& stagin
       explained.insert(row.artifact_path);
     }
     if (publishable(row)) {
-      input.artifacts[row.cpv] = check_artifact(staging_dir, row);
+      input.artifacts[row.cpv] =
+        check_artifact(staging_dir, row, snapshot.build_profile ? &*snapshot.build_profile : nullptr);
     }
   }
   for (const auto& file : files) {
@@ -276,9 +294,9 @@ VerifyInput gather(Coordinator& coordinator, const std::filesystem::path& stagin
   return input;
 }
 
-VerifyReport verify(Coordinator& coordinator, const std::filesystem::path& staging_dir, int threshold)
+VerifyReport verify(Coordinator& coordinator, const std::string& profile, int threshold)
 {
-  return score_risk(gather(coordinator, staging_dir), threshold);
+  return score_risk(gather(coordinator, profile), threshold);
 }
 
 } // namespace swarm::roles::orch

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include "roles/orch/coordinator.hpp"
 
@@ -17,7 +17,7 @@ namespace swarm::roles::orch {
 
 struct Finding {
   std::string kind;    // failed, blocked, dep-failed, unbuilt, missing-artifact, invalid-artifact,
-                       // hash-mismatch, slot-conflict, tree-mismatch, stray-file
+                       // hash-mismatch, misbuilt, slot-conflict, tree-mismatch, stray-file
   std::string package; // CPV, or the staging path of a stray file
   double weight = 0;
   std::string detail;
@@ -32,7 +32,7 @@ struct VerifyReport {
 };
 
 // The state of one artifact file as checked against its record.
-enum class ArtifactStatus { ok, missing, invalid, hash_mismatch };
+enum class ArtifactStatus { ok, missing, invalid, hash_mismatch, misbuilt };
 
 struct ArtifactCheck {
   ArtifactStatus status = ArtifactStatus::ok;
@@ -58,6 +58,7 @@ inline constexpr double k_bad_artifact = 10; // missing, invalid or hash mismatc
 inline constexpr double k_slot_conflict = 4;
 inline constexpr double k_tree_mismatch = 3;
 inline constexpr double k_stray_file = 2;
+inline constexpr double k_misbuilt = 100; // fails alone, whatever the threshold
 // 1 + log2(1 + dependants): a package many others need weighs more, with diminishing returns.
 double impact(size_t dependants);
 } // namespace risk
@@ -73,11 +74,12 @@ VerifyReport score_risk(const VerifyInput& input, int threshold);
 // Received packages of the plan: what finalize would publish from staging.
 bool publishable(const PackageRow& row);
 
-// Reads the coordinator's state and checks every received artifact under `staging_dir` (re-validated
-// as a GPKG for its CPV, SHA-256 against the record) and lists files no record explains.
-VerifyInput gather(Coordinator& coordinator, const std::filesystem::path& staging_dir);
+// Reads a profile's state and checks every received artifact of its staging (re-validated as a
+// GPKG for its CPV, SHA-256 against the record, built as the plan and profile ask) and lists
+// files no record explains.
+VerifyInput gather(Coordinator& coordinator, const std::string& profile);
 
 // gather() + score_risk().
-VerifyReport verify(Coordinator& coordinator, const std::filesystem::path& staging_dir, int threshold);
+VerifyReport verify(Coordinator& coordinator, const std::string& profile, int threshold);
 
 } // namespace swarm::roles::orch

@@ -4,10 +4,12 @@
 #include "roles/orch/coordinator.hpp"
 
 #include <map>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "portage/packages_index.hpp"
+#include "roles/orch/profiles.hpp"
 
 namespace swarm::roles::orch {
 
@@ -16,7 +18,7 @@ using nlohmann::json;
 namespace {
 
 json drone_json(const Drone& drone, const Block& block, int running, const LeaseBook& leases, const PlanState& plan,
-                double now)
+                double now, const std::string& tree)
 {
   json lease_list = json::array();
   for (const auto& id : drone.leases) {
@@ -31,7 +33,10 @@ json drone_json(const Drone& drone, const Block& block, int running, const Lease
                           {"started", lease->created},
                           {"expires", lease->expires}});
   }
-  const auto& tree = plan.info().tree_timestamp;
+  json refused = json::object();
+  for (const auto& [profile, reason] : drone.refused) {
+    refused[profile] = reason;
+  }
   return json{{"name", drone.row.name},
               {"state", drone.state(now)},
               {"online", drone.row.online},
@@ -53,12 +58,17 @@ json drone_json(const Drone& drone, const Block& block, int running, const Lease
               {"consecutive_failures", drone.breaker.consecutive_failures()},
               {"grounded_until", drone.operator_grounded ? 0.0 : drone.breaker.open_until()},
               {"grounded_by_operator", drone.operator_grounded},
-              {"speed", drone.speed()}};
+              {"speed", drone.speed()},
+              {"profiles", drone.row.profiles},
+              {"build_root", drone.row.build_root},
+              {"chost", drone.row.chost},
+              {"refused", refused}};
 }
 
 json package_json(const PackageRow& row, const PlanState& plan)
 {
   json out{{"cpv", row.cpv},
+           {"profile", row.profile},
            {"slot", row.slot},
            {"repo", row.repo},
            {"use", row.use},
@@ -109,18 +119,43 @@ json Coordinator::drones_view()
   std::lock_guard lock(m_mutex);
   json out = json::array();
   for (const auto& [name, drone] : m_drones.all()) {
-    out.push_back(drone_json(drone, block_of(drone), running_of(drone), m_leases, m_plan, now()));
+    out.push_back(drone_json(drone, block_of(drone), running_of(drone), m_leases, m_plan, now(),
+                             m_plan.info(k_default_profile).tree_timestamp));
   }
   return out;
 }
 
-json Coordinator::status()
+json Coordinator::profiles_view()
+{
+  std::lock_guard lock(m_mutex);
+  std::map<std::string, std::map<std::string, size_t>> counts;
+  for (const auto& row : m_plan.packages()) {
+    if (row.in_plan) {
+      ++counts[row.profile]["total"];
+      ++counts[row.profile][std::string(to_string(row.state))];
+    }
+  }
+  json out = json::array();
+  for (const auto& [name, info] : m_plan.infos()) {
+    out.push_back({{"name", name},
+                   {"build_profile", info.build_profile},
+                   {"source", info.source},
+                   {"tree_timestamp", info.tree_timestamp},
+                   {"portage_profile", info.portage_profile},
+                   {"submitted_at", info.submitted_at},
+                   {"staging_url", staging_url(name)},
+                   {"counts", counts[name]}});
+  }
+  return out;
+}
+
+json Coordinator::status(const std::string& profile)
 {
   std::lock_guard lock(m_mutex);
   std::map<std::string, size_t> counts{{"needed", 0}, {"ready", 0},   {"delegated", 0},  {"received", 0},
                                        {"failed", 0}, {"blocked", 0}, {"dep-failed", 0}, {"total", 0}};
   for (const auto& row : m_plan.packages()) {
-    if (!row.in_plan) {
+    if (!row.in_plan || row.profile != profile) {
       continue;
     }
     ++counts["total"];
@@ -131,30 +166,47 @@ json Coordinator::status()
   // The operator's words for the protocol's states.
   counts["building"] = counts["delegated"];
   counts["complete"] = counts["received"];
+  const auto info = m_plan.info(profile);
   json drones = json::array();
   for (const auto& [name, drone] : m_drones.all()) {
-    drones.push_back(drone_json(drone, block_of(drone), running_of(drone), m_leases, m_plan, now()));
+    drones.push_back(
+      drone_json(drone, block_of(drone), running_of(drone), m_leases, m_plan, now(), info.tree_timestamp));
   }
-  const auto& info = m_plan.info();
+  size_t edges = 0;
+  for (const auto& edge : m_plan.edges()) {
+    if (const auto* row = m_plan.find(edge.package); row && row->profile == profile) {
+      ++edges;
+    }
+  }
+  json profiles = json::array();
+  for (const auto& [name, other] : m_plan.infos()) {
+    profiles.push_back(name);
+  }
   return json{{"paused", m_paused},
+              {"profile", profile},
+              {"profiles", profiles},
               {"counts", counts},
               {"plan",
                {{"source", info.source},
                 {"tree_timestamp", info.tree_timestamp},
-                {"profile", info.profile},
+                {"profile", info.portage_profile},
+                {"build_profile", info.build_profile},
                 {"merge_order", info.merge_order},
                 {"submitted_at", info.submitted_at},
-                {"edges", m_plan.edges().size()},
+                {"edges", edges},
                 {"warnings", m_plan.warnings()}}},
               {"drones", drones},
               {"last_event", m_store.last_event_id()}};
 }
 
-json Coordinator::packages_view(const std::string& state_filter)
+json Coordinator::packages_view(const std::string& profile, const std::string& state_filter)
 {
   std::lock_guard lock(m_mutex);
   json out = json::array();
   for (const auto& row : m_plan.packages()) {
+    if (row.profile != profile) {
+      continue;
+    }
     if (!state_filter.empty()) {
       const bool match = state_filter == to_string(row.state) || (state_filter == "ready" && m_plan.is_ready(row)) ||
                          (state_filter == "failed" && row.state == PkgState::needed && row.failures > 0) ||
@@ -169,10 +221,10 @@ json Coordinator::packages_view(const std::string& state_filter)
   return out;
 }
 
-Result<json> Coordinator::package_view(const std::string& cpv)
+Result<json> Coordinator::package_view(const std::string& profile, const std::string& cpv)
 {
   std::lock_guard lock(m_mutex);
-  const auto* row = m_plan.find(cpv);
+  const auto* row = m_plan.find(profile, cpv);
   if (!row) {
     return fail(ErrorKind::not_found, "no package {}", cpv);
   }
@@ -235,13 +287,14 @@ json Coordinator::events_view(int64_t since, size_t limit)
   return json{{"events", events}, {"last_id", last}};
 }
 
-json Coordinator::builds_view(const std::string& package, const std::string& drone_name, size_t limit)
+json Coordinator::builds_view(const std::string& profile, const std::string& package, const std::string& drone_name,
+                              size_t limit)
 {
   std::lock_guard lock(m_mutex);
   int64_t package_id = 0;
   int64_t drone_id = 0;
   if (!package.empty()) {
-    const auto* row = m_plan.find(package);
+    const auto* row = m_plan.find(profile, package);
     package_id = row ? row->id : -1;
   }
   if (!drone_name.empty()) {
@@ -260,13 +313,14 @@ json Coordinator::builds_view(const std::string& package, const std::string& dro
   return out;
 }
 
-Result<std::filesystem::path> Coordinator::latest_log(const std::string& package, const std::string& drone)
+Result<std::filesystem::path> Coordinator::latest_log(const std::string& profile, const std::string& package,
+                                                      const std::string& drone)
 {
   std::lock_guard lock(m_mutex);
   int64_t package_id = 0;
   int64_t drone_id = 0;
   if (!package.empty()) {
-    const auto* row = m_plan.find(package);
+    const auto* row = m_plan.find(profile, package);
     if (!row) {
       return fail(ErrorKind::not_found, "no package {}", package);
     }
@@ -289,10 +343,19 @@ Result<std::filesystem::path> Coordinator::latest_log(const std::string& package
 json Coordinator::state_dump()
 {
   std::lock_guard lock(m_mutex);
-  const auto& info = m_plan.info();
+  json plans = json::object();
+  for (const auto& [name, info] : m_plan.infos()) {
+    plans[name] = {{"source", info.source},
+                   {"tree_timestamp", info.tree_timestamp},
+                   {"portage_profile", info.portage_profile},
+                   {"merge_order", info.merge_order},
+                   {"submitted_at", info.submitted_at},
+                   {"build_profile", info.build_profile}};
+  }
   json packages = json::array();
   for (const auto& row : m_plan.packages()) {
     packages.push_back({{"id", row.id},
+                        {"profile", row.profile},
                         {"cpv", row.cpv},
                         {"slot", row.slot},
                         {"repo", row.repo},
@@ -346,35 +409,30 @@ json Coordinator::state_dump()
                       {"cpu_percent", row.cpu_percent},
                       {"mem_percent", row.mem_percent},
                       {"load1", row.load1},
-                      {"leases", drone.leases}});
+                      {"leases", drone.leases},
+                      {"profiles", row.profiles},
+                      {"build_root", row.build_root},
+                      {"chost", row.chost}});
   }
   std::map<std::string, json> leases;
   for (const auto& [id, lease] : m_leases.all()) {
     leases[id] = {lease.package, lease.drone, lease.created, lease.expires, to_string(lease.state), lease.build};
   }
-  return json{{"plan",
-               {{"source", info.source},
-                {"tree_timestamp", info.tree_timestamp},
-                {"profile", info.profile},
-                {"merge_order", info.merge_order},
-                {"submitted_at", info.submitted_at}}},
-              {"paused", m_paused},
-              {"packages", packages},
-              {"edges", edges},
-              {"warnings", m_plan.warnings()},
-              {"drones", drones},
-              {"leases", leases}};
+  return json{
+    {"plans", plans},   {"paused", m_paused}, {"packages", packages}, {"edges", edges}, {"warnings", m_plan.warnings()},
+    {"drones", drones}, {"leases", leases}};
 }
 
-std::pair<std::string, int64_t> Coordinator::staging_index()
+std::pair<std::string, int64_t> Coordinator::staging_index(const std::string& profile)
 {
   std::lock_guard lock(m_mutex);
-  if (m_index_generation == m_generation && !m_index_text.empty()) {
-    return {m_index_text, m_index_timestamp};
+  auto& cached = m_indexes[profile];
+  if (cached.generation == m_generation && !cached.text.empty()) {
+    return {cached.text, cached.timestamp};
   }
   portage::PackagesIndex index;
   for (const auto& row : m_plan.packages()) {
-    if (row.state != PkgState::received || row.index_entry.empty()) {
+    if (row.profile != profile || row.state != PkgState::received || row.index_entry.empty()) {
       continue;
     }
     auto entry = json::parse(row.index_entry, nullptr, false);
@@ -393,28 +451,43 @@ std::pair<std::string, int64_t> Coordinator::staging_index()
   // Portage re-reads an index only when its TIMESTAMP is strictly newer than the cached one, in
   // whole seconds: two changes within one second must still give two different timestamps.
   const auto wall = static_cast<int64_t>(now());
-  m_index_timestamp = std::max(wall, m_index_timestamp + 1);
-  m_index_text = portage::write_packages_index(index, {m_index_timestamp});
-  m_index_generation = m_generation;
-  return {m_index_text, m_index_timestamp};
+  cached.timestamp = std::max(wall, cached.timestamp + 1);
+  cached.text = portage::write_packages_index(index, {cached.timestamp});
+  cached.generation = m_generation;
+  return {cached.text, cached.timestamp};
 }
 
-std::vector<PackageRow> Coordinator::received_packages()
+std::vector<PackageRow> Coordinator::received_packages(const std::string& profile)
 {
   std::lock_guard lock(m_mutex);
   std::vector<PackageRow> out;
   for (const auto& row : m_plan.packages()) {
-    if (!row.artifact_path.empty()) {
+    if (row.profile == profile && !row.artifact_path.empty()) {
       out.push_back(row);
     }
   }
   return out;
 }
 
-Coordinator::Snapshot Coordinator::snapshot()
+Coordinator::Snapshot Coordinator::snapshot(const std::string& profile)
 {
   std::lock_guard lock(m_mutex);
-  return Snapshot{m_plan.packages(), m_plan.edges(), m_plan.info()};
+  Snapshot out;
+  std::set<int64_t> ids;
+  for (const auto& row : m_plan.packages()) {
+    if (row.profile == profile) {
+      out.packages.push_back(row);
+      ids.insert(row.id);
+    }
+  }
+  for (const auto& edge : m_plan.edges()) {
+    if (ids.count(edge.package)) {
+      out.edges.push_back(edge);
+    }
+  }
+  out.plan = m_plan.info(profile);
+  out.build_profile = load_build_profile(out.plan.build_profile);
+  return out;
 }
 
 } // namespace swarm::roles::orch

@@ -231,7 +231,10 @@ TEST_CASE("orch_api: HTTP calls carry the token, the hashes and the claim wait")
                                        {"slots", 2},
                                        {"ram_bytes", 1024},
                                        {"disk_free_bytes", 2048},
-                                       {"tree_timestamp", "ts"}});
+                                       {"tree_timestamp", "ts"},
+                                       {"profiles", json::array()},
+                                       {"build_root", "isolated"},
+                                       {"chost", ""}});
   CHECK(seen.lines[1].starts_with("POST /api/v1/drones/heartbeat auth=Bearer tok123 {"));
   // An unreadable tree timestamp still goes out, as "": the orchestrator then knows it is unknown.
   CHECK(body_of(seen.lines[1]) == json{{"cpu_percent", 12.5},

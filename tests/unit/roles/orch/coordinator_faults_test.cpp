@@ -25,7 +25,7 @@ void check_files_named_exist(CoordinatorFixture& f, const json& dump)
     const auto path = row["artifact_path"].get<std::string>();
     if (!path.empty()) {
       INFO("the database names ", path);
-      CHECK(std::filesystem::exists(f.options.staging_dir / path));
+      CHECK(std::filesystem::exists(f.staging() / path));
     }
   }
 }
@@ -112,7 +112,7 @@ TEST_CASE("all or nothing: upload accepted")
       if (f.coordinator->begin_upload(leases.first.id, "d1")) {
         const bool accepted = f.coordinator->accept_artifact(leases.first.id, "d1", artifact).has_value();
         // A refused artifact is not left in staging.
-        CHECK(std::filesystem::exists(f.options.staging_dir / artifact.relative_path) == accepted);
+        CHECK(std::filesystem::exists(f.staging() / artifact.relative_path) == accepted);
       }
     });
 }

@@ -28,7 +28,7 @@ struct CoordinatorFixture {
 
   CoordinatorFixture()
   {
-    options.staging_dir = dir.path() / "staging";
+    options.data_dir = dir.path();
     options.logs_dir = dir.path() / "logs";
     options.staging_url = "http://127.0.0.1:1/staging/test";
     options.lease_ttl = 60;
@@ -142,10 +142,13 @@ struct CoordinatorFixture {
 
   std::string state_of(const std::string& cpv)
   {
-    auto view = coordinator->package_view(cpv);
+    auto view = coordinator->package_view("default", cpv);
     REQUIRE(view.has_value());
     return (*view)["state"].get<std::string>();
   }
+
+  // The default profile's staging.
+  std::filesystem::path staging() const { return dir.path() / "staging"; }
 
   void submit(const portage::Plan& plan, net::PlanMode mode = net::PlanMode::replace, bool clear_staging = false)
   {

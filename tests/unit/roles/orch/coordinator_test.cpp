@@ -375,7 +375,7 @@ TEST_CASE("coordinator: a changed USE set, slot, repository or Portage tree mean
   for (const auto& lease : leases) {
     f.build(lease, "d1");
   }
-  const auto artifact = f.options.staging_dir / "app-misc/p0/p0-1-1.gpkg.tar";
+  const auto artifact = f.staging() / "app-misc/p0/p0-1-1.gpkg.tar";
   REQUIRE(std::filesystem::exists(artifact));
 
   auto changed = plan;
@@ -392,7 +392,7 @@ TEST_CASE("coordinator: a changed USE set, slot, repository or Portage tree mean
   CHECK(f.state_of("app-misc/p3-1") == "received");
   // The stale artifact is gone from staging, with its record.
   CHECK_FALSE(std::filesystem::exists(artifact));
-  CHECK_FALSE((*f.coordinator->package_view("app-misc/p0-1")).contains("artifact"));
+  CHECK_FALSE((*f.coordinator->package_view("default", "app-misc/p0-1")).contains("artifact"));
 
   // A new Portage tree: what was built from the old one is built again.
   changed.tree_timestamp = "T2";
@@ -413,13 +413,13 @@ TEST_CASE("coordinator: a package that leaves the plan keeps its artifact out of
   auto kept = f.coordinator->submit_plan(smaller, net::PlanMode::replace, false);
   REQUIRE(kept.has_value());
   CHECK(kept->removed == 0);
-  CHECK((*f.coordinator->package_view("app-misc/p1-1"))["in_plan"] == false);
-  CHECK(std::filesystem::exists(f.options.staging_dir / "app-misc/p1/p1-1-1.gpkg.tar"));
+  CHECK((*f.coordinator->package_view("default", "app-misc/p1-1"))["in_plan"] == false);
+  CHECK(std::filesystem::exists(f.staging() / "app-misc/p1/p1-1-1.gpkg.tar"));
   auto cleared = f.coordinator->submit_plan(smaller, net::PlanMode::replace, true);
   REQUIRE(cleared.has_value());
   CHECK(cleared->removed == 1);
-  CHECK_FALSE(f.coordinator->package_view("app-misc/p1-1").has_value());
-  CHECK_FALSE(std::filesystem::exists(f.options.staging_dir / "app-misc/p1/p1-1-1.gpkg.tar"));
+  CHECK_FALSE(f.coordinator->package_view("default", "app-misc/p1-1").has_value());
+  CHECK_FALSE(std::filesystem::exists(f.staging() / "app-misc/p1/p1-1-1.gpkg.tar"));
 }
 
 TEST_CASE("coordinator: ground and unground by the operator")

@@ -135,15 +135,15 @@ TEST_CASE("plan state: blocking cascades to dependants and unblocking restores t
 {
   const auto stored = store(chain_plan());
   PlanState state;
-  CHECK(state.assign(stored.info, stored.rows, stored.edges).empty());
-  auto* a = state.find("dev-libs/a-1");
+  CHECK(state.assign({stored.info}, stored.rows, stored.edges).empty());
+  auto* a = state.find("default", "dev-libs/a-1");
   REQUIRE(a);
   const auto blocked = state.set_state(*a, PkgState::blocked);
   CHECK(blocked.size() == 2); // b and c
-  CHECK(state.find("app-misc/c-1")->state == PkgState::dep_failed);
+  CHECK(state.find("default", "app-misc/c-1")->state == PkgState::dep_failed);
   const auto restored = state.set_state(*a, PkgState::needed);
   CHECK(restored.size() == 2);
-  CHECK(state.find("app-misc/c-1")->state == PkgState::needed);
+  CHECK(state.find("default", "app-misc/c-1")->state == PkgState::needed);
   CHECK(state.is_ready(*a));
   CHECK(state.waiting_count() == 2);
 }

@@ -137,3 +137,12 @@ TEST_CASE("verify: packages no longer in the plan are not judged")
   input.packages[1].in_plan = false;
   CHECK(score_risk(input, 15).score == 0);
 }
+
+TEST_CASE("verify: a mis-built artifact is a finding that fails alone")
+{
+  auto input = fan_input(2, PkgState::received, PkgState::received);
+  input.artifacts["app-misc/leaf-1"] = {ArtifactStatus::misbuilt, "USE: ssl was asked for but …", false};
+  const auto report = score_risk(input, 99);
+  CHECK(weight_of(report, "misbuilt", "app-misc/leaf-1") == doctest::Approx(risk::k_misbuilt));
+  CHECK_FALSE(report.pass);
+}
