@@ -474,6 +474,12 @@ int run_drones(const VerbContext& context, const JsonOptions& options)
                d.value("state", std::string()), d.value("slots", 0), d.value("running", 0),
                d.value("consecutive_failures", 0), tree.empty() ? "-" : tree, utc_time(d.value("last_seen", 0.0)),
                d.value("reason", std::string()));
+    if (d.value("build_root", std::string()) == "host") {
+      fmt::print("  warning: builds on its own system (--build-root host): build dependencies change it\n");
+    }
+    for (const auto& [profile, why] : d.value("refused", json::object()).items()) {
+      fmt::print("  refused profile {}: {}\n", profile, why.is_string() ? why.get<std::string>() : why.dump());
+    }
   }
   return exit_code::k_ok;
 }
