@@ -111,7 +111,7 @@ int main(int argc, char** argv)
     settings.base_submounts = std::move(below.directories);
     settings.base_file_mounts = std::move(below.files);
   }
-  const BuildRoots roots(settings);
+  BuildRoots roots(settings);
   subprocess::SystemProcessRunner runner;
   fmt::print("build roots over / ({} more filesystem layer{}), helper {}, {} rounds\n", settings.base_submounts.size(),
              settings.base_submounts.size() == 1 ? "" : "s", swarm_path, rounds);

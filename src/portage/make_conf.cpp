@@ -191,7 +191,10 @@ std::set<std::string> profile_owned_variables(const BuildProfile& profile)
 Result<std::string> profile_make_conf(std::string_view machine_make_conf, const BuildProfile& profile)
 {
   const auto owned = profile_owned_variables(profile);
-  auto kept = remove_assignments(machine_make_conf, owned);
+  // The machine's FEATURES stays (sandboxing, locks …): only the binary-changing ones are set below.
+  auto removed = owned;
+  removed.erase("FEATURES");
+  auto kept = remove_assignments(machine_make_conf, removed);
   if (!kept) {
     return fail(kept.error());
   }

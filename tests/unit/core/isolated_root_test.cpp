@@ -121,10 +121,12 @@ TEST_CASE("isolated root: changes land in the upper layer, binds reach the host,
   CHECK_FALSE(std::filesystem::exists(dir / "readonly/out"));
   CHECK_FALSE(is_mounted_below(dir.path()));
 
-  // A bind whose mount point passes through a symlink of the base is refused.
+  // A bind whose mount point passes through a symlink of the base is refused: followed, the
+  // link (to the host's /) would create `escaped` in this test's directory on the host.
+  const auto escaped = dir.path() / "escaped";
   const RootSpec escaping{dir / "merged",
                           {{dir / "base", "/", dir / "upper2", dir / "work2"}},
-                          {{dir / "shared", "/escape/tmp/x", Access::read_write, Recursive::no}}};
+                          {{dir / "shared", "/escape" / escaped.relative_path(), Access::read_write, Recursive::no}}};
   const pid_t second = ::fork();
   REQUIRE(second >= 0);
   if (second == 0) {
@@ -134,6 +136,6 @@ TEST_CASE("isolated root: changes land in the upper layer, binds reach the host,
   REQUIRE(::waitpid(second, &status, 0) == second);
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
-  CHECK_FALSE(std::filesystem::exists("/tmp/x"));
+  CHECK_FALSE(std::filesystem::exists(escaped));
   CHECK_FALSE(is_mounted_below(dir.path()));
 }
