@@ -60,7 +60,7 @@ sw.check(build_profile["files"].get("package.use/realportage") == "sw/editor doc
 
 # --- the drones' own systems differ from the client's --------------------------------------------
 drone_prefixes = {
-    "d1": rp.prefix(KIT, os.path.join(T, "d1"), repo, "--use", "-ssl", "--package-use", "sw/editor -spell -doc"),
+    "d1": rp.prefix(KIT, os.path.join(T, "d1"), repo, "--use=-ssl", "--package-use", "sw/editor -spell -doc"),
     "d2": rp.prefix(KIT, os.path.join(T, "d2"), repo, "--package-use", "sw/viewer -ssl",
                     "--package-use", "sw/editor -doc"),
 }
@@ -73,7 +73,7 @@ for name, prefix_dir in drone_prefixes.items():
     before[name] = (rp.tree_snapshot(os.path.join(prefix_dir, "var", "db", "pkg")),
                     sorted(os.listdir(os.path.join(prefix_dir, "usr", "share"))))
 
-orch = sw.start_orch("orch", extra=["--lease-ttl", "120s"])
+orch = sw.start_orch("orch")
 submitted = orch.api("POST", "/api/v1/plan", {"plan": plan, "mode": "replace", "build_profile": build_profile})
 sw.check(submitted.status == 200, f"the plan is submitted with the client's build profile ({submitted.body[:300]})")
 profiles = {p["name"]: p for p in orch.api("GET", "/api/v1/profiles").json()["profiles"]}
@@ -81,29 +81,48 @@ profile_hash = profiles["default"].get("build_profile", "")
 sw.check(len(profile_hash) == 64, f"the default profile names its build profile ({profile_hash!r})")
 
 
-def drone_argv(name, token, prefix_dir, emerge=None, extra=()):
+def drone_argv(name, token, prefix_dir, emerge=None, extra=(), repo_dir=repo):
     return [SWARM, "drone", "--url", orch.url, "--name", name, "--token", token, "--slots", "1",
             "--spool", os.path.join(T, "spool-" + name), "--emerge", emerge or os.path.join(prefix_dir, "bin", "emerge"),
-            "--portage-configroot", prefix_dir, "--repo-dir", repo, "--min-free-disk", "1M", *extra]
+            "--portage-configroot", prefix_dir, "--repo-dir", repo_dir, "--min-free-disk", "1M", *extra]
 
 
 def events(kind=None):
     out = orch.api("GET", "/api/v1/events?since=0", timeout=10).json()["events"]
-    return [e for e in out if kind is None or e.get("kind") == kind or e.get("type") == kind]
+    return [e for e in out if kind is None or e["kind"] == kind]
 
+
+# --- a drone without the profile's repository refuses its leases, and `swarm drones` says why ----
+stranger_repo = rp.copy_repo(T, "stranger-repo")
+rp.write(os.path.join(stranger_repo, "profiles", "repo_name"), "stranger_repo\n")
+stranger_prefix = rp.prefix(KIT, os.path.join(T, "stranger"), stranger_repo)
+stranger = sw.spawn("drone-stranger", drone_argv("stranger", sw.enroll(orch, "stranger"), stranger_prefix,
+                                                 repo_dir=stranger_repo))
+stranger.wait_for_line(r"drone stranger ready", timeout=300)
+sw.wait_until(lambda: [e for e in events("refused") if e.get("drone") == "stranger"], timeout=300,
+              what="the stranger's refusal", interval=0.5)
+shown = subprocess.run([SWARM, "drones", "--url", orch.url, "--token", orch.admin_token], capture_output=True,
+                       text=True, timeout=60)
+sw.check("refused profile default: repository_missing" in shown.stdout and "swarm_test" in shown.stdout,
+         f"`swarm drones` shows the refusal and why ({shown.stdout.strip()[-400:]})")
+stranger.signal(signal.SIGTERM)
+stranger.wait(timeout=120)
 
 # --- a rogue drone mis-builds: its emerge adds a target flag the profile does not have -----------
 rogue_prefix = rp.prefix(KIT, os.path.join(T, "rogue"), repo)
-rogue_emerge = os.path.join(T, "rogue-emerge")
+rogue_emerge = os.path.join(T, "rogue-bin", "emerge")
 rp.write(rogue_emerge, "#!/bin/sh\nexport CFLAGS=\"-O2 -pipe -march=skylake\"\nexec %s \"$@\"\n"
          % os.path.join(rogue_prefix, "bin", "emerge"))
 os.chmod(rogue_emerge, 0o755)
+# The drone asks the portageq beside its emerge about itself.
+os.symlink(os.path.join(rogue_prefix, "bin", "portageq"), os.path.join(T, "rogue-bin", "portageq"))
 rogue = sw.spawn("drone-rogue", drone_argv("rogue", sw.enroll(orch, "rogue"), rogue_prefix, rogue_emerge,
                                            ["--drain", "return"]))
 rogue.wait_for_line(r"drone rogue ready .*build root isolated", timeout=300)
-misbuilt = sw.wait_until(lambda: [e for e in events() if "misbuilt" in json.dumps(e)], timeout=900,
+misbuilt = sw.wait_until(lambda: events("misbuilt"), timeout=900,
                          what="the rogue's upload refused as mis-built", interval=1)
-sw.check(any("march" in json.dumps(e) for e in misbuilt), f"the refusal names the target flag ({misbuilt[:1]})")
+sw.check(misbuilt[0]["drone"] == "rogue" and "march" in misbuilt[0]["detail"],
+         f"the orchestrator refused the rogue's upload as mis-built, naming the target flag ({misbuilt[:1]})")
 sw.check(any("422" in line for line in rogue.output()), "the rogue drone got 422 for its upload")
 rogue.signal(signal.SIGTERM)
 rogue.wait(timeout=300)
@@ -138,7 +157,7 @@ for cpv in EXPECTED:
 sw.check(not wrong_use, f"every GPKG was built with the plan's USE despite the drones' own configs ({wrong_use})")
 builders = {b.get("drone") for b in http("GET", orch.url + "/api/v1/builds?limit=1000",
                                          token=orch.admin_token).json()["builds"] if b.get("result") == "success"}
-sw.check(not [e for e in events() if "misbuilt" in json.dumps(e) and "rogue" not in json.dumps(e)],
+sw.check(not [e for e in events("misbuilt") if e["drone"] != "rogue"],
          f"no upload of d1 or d2 was refused as mis-built (successful builds by {sorted(b for b in builders if b)})")
 
 # --- verify, finalize, and a fresh client installs @world from production only -------------------
