@@ -148,6 +148,24 @@ int main(int argc, char** argv)
     return true;
   };
 
+  // The baseline: the same helper process without a root (what --build-root host runs).
+  {
+    std::vector<double> host;
+    for (int round = 0; round < rounds; ++round) {
+      const auto start = Clock::now();
+      subprocess::Spec spec;
+      spec.argv = roots.wrap(nullptr, dir / "record", {"true"});
+      spec.capture = subprocess::Capture::yes;
+      auto outcome = runner.run(spec);
+      host.push_back(ms_since(start));
+      if (!outcome || !outcome->success()) {
+        fmt::print(stderr, "the helper failed: {}\n", outcome ? outcome->output : outcome.error().message);
+        return 1;
+      }
+    }
+    fmt::print("{:<34} helper process alone (no root): {:6.1f} ms (p90 {:6.1f})\n", "baseline, host mode",
+               percentile(host, 0.5), percentile(host, 0.9));
+  }
   bool ok = measure("enter, run `true`, discard", {"true"});
   if (ok && write_mib > 0) {
     ok = measure(fmt::format("enter, write {} MiB, discard", write_mib),
