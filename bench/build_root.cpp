@@ -61,8 +61,8 @@ void print(const std::string& what, const Timings& t)
     total.push_back(t.setup[i] + t.run[i] + t.discard[i]);
   }
   fmt::print("{:<34} setup {:6.1f} ms  enter+run {:6.1f} ms  discard {:6.1f} ms  total {:6.1f} ms (p90 {:6.1f})\n",
-             what, percentile(t.setup, 0.5), percentile(t.run, 0.5), percentile(t.discard, 0.5),
-             percentile(total, 0.5), percentile(total, 0.9));
+             what, percentile(t.setup, 0.5), percentile(t.run, 0.5), percentile(t.discard, 0.5), percentile(total, 0.5),
+             percentile(total, 0.9));
 }
 
 } // namespace
@@ -90,7 +90,8 @@ int main(int argc, char** argv)
   }
   if (swarm_path.empty()) {
     std::error_code error;
-    swarm_path = (std::filesystem::read_symlink("/proc/self/exe", error).parent_path().parent_path() / "swarm").string();
+    swarm_path =
+      (std::filesystem::read_symlink("/proc/self/exe", error).parent_path().parent_path() / "swarm").string();
   }
   if (::geteuid() != 0) {
     std::fprintf(stderr, "bench_build_root: needs root (mount namespaces, overlayfs)\n");

@@ -367,8 +367,7 @@ void add_drone_verbs(std::vector<Verb>& verbs)
                    "Run a build drone: claim packages from the orchestrator, build them with emerge, upload them",
                    add_drone_options, run_drone});
   verbs.push_back(make_verb<ResetRootOptions>(
-    "drone reset-root",
-    "Remove the build roots a drone keeps per profile (drone.build_cache=keep), or one profile's",
+    "drone reset-root", "Remove the build roots a drone keeps per profile (drone.build_cache=keep), or one profile's",
     [](CLI::App& app, ConfigFlags& flags, ResetRootOptions& options) {
       app.add_option("--profile", options.profile, "Swarm profile (default: every profile)");
       bind_config_flag(app, flags, "--spool", "drone.spool");

@@ -27,9 +27,8 @@ bool is_mounted_below(const std::filesystem::path& dir)
 {
   const auto table = mounts::read_mount_table();
   REQUIRE(table.has_value());
-  return std::any_of(table->begin(), table->end(), [&](const auto& entry) {
-    return entry.mount_point.string().starts_with(dir.string());
-  });
+  return std::any_of(table->begin(), table->end(),
+                     [&](const auto& entry) { return entry.mount_point.string().starts_with(dir.string()); });
 }
 
 } // namespace

@@ -35,7 +35,8 @@ struct SleepingGroup {
   subprocess::Process process;
   process_group::Record record;
 
-  explicit SleepingGroup(subprocess::Process p, std::shared_ptr<bool> flag) : started(std::move(flag)), process(std::move(p))
+  explicit SleepingGroup(subprocess::Process p, std::shared_ptr<bool> flag)
+      : started(std::move(flag)), process(std::move(p))
   {
     const pid_t pid = process.pid();
     const auto ticks = process_group::start_ticks(pid);
