@@ -477,7 +477,8 @@ int run_drones(const VerbContext& context, const JsonOptions& options)
     if (d.value("build_root", std::string()) == "host") {
       fmt::print("  warning: builds on its own system (--build-root host): build dependencies change it\n");
     }
-    for (const auto& [profile, why] : d.value("refused", json::object()).items()) {
+    const auto refused = d.value("refused", json::object());
+    for (const auto& [profile, why] : refused.items()) {
       fmt::print("  refused profile {}: {}\n", profile, why.is_string() ? why.get<std::string>() : why.dump());
     }
   }
