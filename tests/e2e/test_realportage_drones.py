@@ -82,8 +82,9 @@ sw.check(len(profile_hash) == 64, f"the default profile names its build profile 
 
 
 def drone_argv(name, token, prefix_dir, emerge=None, extra=(), repo_dir=repo):
+    emerge = emerge or os.path.join(prefix_dir, "bin", "emerge")
     return [SWARM, "drone", "--url", orch.url, "--name", name, "--token", token, "--slots", "1",
-            "--spool", os.path.join(T, "spool-" + name), "--emerge", emerge or os.path.join(prefix_dir, "bin", "emerge"),
+            "--spool", os.path.join(T, "spool-" + name), "--emerge", emerge,
             "--portage-configroot", prefix_dir, "--repo-dir", repo_dir, "--min-free-disk", "1M", *extra]
 
 
