@@ -37,6 +37,14 @@ constexpr KeyDef k_keys[] = {
   {"drone.min_free_disk", bytes, "5G", "Refuse work while the spool's filesystem has less free space"},
   {"drone.drain", string, "finish", "On SIGTERM: 'finish' running builds, or 'return' them to the queue"},
   {"drone.log", string, "", "Also append the drone's log to this file"},
+  {"drone.build_root", string, "isolated",
+   "Where builds run: 'isolated' (a private overlay root per build; needs root, overlayfs and mount namespaces) or "
+   "'host' (this machine's own system)"},
+  {"drone.build_base", list, "/",
+   "Lower layer of isolated builds: DIR, or PROFILE=DIR for one swarm profile (e.g. an unpacked stage3)"},
+  {"drone.build_cache", string, "discard",
+   "'discard' each build root after its lease, or 'keep' one per profile as a cache of build dependencies"},
+  {"drone.profiles", list, "", "Swarm profiles this drone builds for (empty: all)"},
 
   // --- gateway ---
   {"gateway.listen", string, "127.0.0.1:7000", "Address the gateway listens on (port 0: any free port)"},

@@ -7,6 +7,7 @@
 #include <random>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -56,6 +57,22 @@ std::string errno_text(int error_number)
   char buffer[256] = {};
   // GNU strerror_r returns the message, possibly a static string rather than `buffer`.
   return ::strerror_r(error_number, buffer, sizeof(buffer));
+}
+
+Result<UniqueFd> try_lock_exclusive(const Path& path)
+{
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd) {
+    return errno_fail("cannot open", path, errno);
+  }
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    const int error_number = errno;
+    if (error_number == EWOULDBLOCK) {
+      return fail(ErrorKind::conflict, "{} is locked by another process or build", path.string());
+    }
+    return errno_fail("cannot lock", path, error_number);
+  }
+  return fd;
 }
 
 Result<UniqueFd> open_read(const Path& path)

@@ -85,6 +85,10 @@ Result<uint64_t> file_size(const Path& path);
 // Modification time as wall-clock time.
 Result<std::chrono::system_clock::time_point> file_mtime(const Path& path);
 
+// An exclusive flock(2) on `path` (created when missing), held while the descriptor is open.
+// ErrorKind::conflict when another open file description holds it.
+Result<UniqueFd> try_lock_exclusive(const Path& path);
+
 // Opens an existing file read-only (O_CLOEXEC).
 Result<UniqueFd> open_read(const Path& path);
 

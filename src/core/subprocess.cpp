@@ -58,7 +58,8 @@ Result<std::vector<std::string>> build_environment(const Spec& spec)
     for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
       const std::string_view text(*entry);
       const std::string_view name = text.substr(0, text.find('='));
-      if (!spec.env.contains(std::string(name))) {
+      if (!spec.env.contains(std::string(name)) &&
+          std::find(spec.unset.begin(), spec.unset.end(), name) == spec.unset.end()) {
         out.emplace_back(text);
       }
     }

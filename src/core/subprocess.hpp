@@ -39,6 +39,8 @@ struct Spec {
   std::vector<std::string> argv;
   EnvMode env_mode = EnvMode::inherit;
   std::map<std::string, std::string> env;
+  // With EnvMode::inherit: variables of this process's environment the child does not get.
+  std::vector<std::string> unset;
   // Working directory of the child; empty: this process's.
   std::filesystem::path cwd;
   // When set, the merged stdout+stderr is written to this file (created or truncated).

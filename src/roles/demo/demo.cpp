@@ -337,26 +337,13 @@ Result<> Demo::start_drones()
       {"ROOT", (base / "root").string()},
     };
     auto child = spawn("drone-" + name,
-                       {m_self,
-                        "drone",
-                        "--url",
-                        m_gateway_url,
-                        "--name",
-                        name,
-                        "--slots",
-                        std::to_string(slots),
-                        "--spool",
-                        (base / "spool").string(),
-                        "--emerge",
-                        m_emerge.string(),
-                        "--portage-configroot",
-                        (base / "configroot").string(),
-                        "--tree-timestamp",
-                        std::string(k_tree),
-                        "--min-free-disk",
-                        "1M",
-                        "--drain",
-                        "return"},
+                       {m_self, "drone", "--url", m_gateway_url, "--name", name, "--slots", std::to_string(slots),
+                        "--spool", (base / "spool").string(), "--emerge", m_emerge.string(), "--portage-configroot",
+                        (base / "configroot").string(), "--tree-timestamp", std::string(k_tree), "--min-free-disk",
+                        "1M", "--drain", "return",
+                        // The fake builder installs into ROOT (its own directory), never into
+                        // this machine: no isolated build root needed (nor root privileges).
+                        "--build-root", "host"},
                        std::move(env));
     if (!child) {
       return fail(child.error());

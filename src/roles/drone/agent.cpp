@@ -7,7 +7,7 @@
 #include "core/log.hpp"
 #include "core/strings.hpp"
 #include "roles/drone/backoff.hpp"
-#include "roles/drone/log_shipper.hpp"
+#include "roles/drone/hygiene.hpp"
 
 namespace swarm::roles::drone {
 
@@ -15,26 +15,11 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// The report carries the end of the build log.
-constexpr uint64_t k_log_tail_bytes = 64u << 10;
 // A claim answered at once with no lease (paused, grounded …) is not retried at once.
 constexpr auto k_quick_claim = 1s;
 constexpr auto k_idle_pause = 5s;
 // How often a drone short of disk looks again.
 constexpr auto k_disk_recheck = 30s;
-// Giving a lease back is a courtesy (it expires anyway): a few attempts only.
-constexpr int k_return_attempts = 3;
-
-int64_t epoch_seconds()
-{
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-std::string status_of(const Result<Answer>& result)
-{
-  return result ? std::to_string(result->status) : std::string("none");
-}
-
 } // namespace
 
 std::optional<DrainMode> drain_mode_from_name(std::string_view name)
@@ -70,9 +55,27 @@ std::string read_tree_timestamp(const std::filesystem::path& repo_dir, std::stri
   return std::string(strings::trim(std::string_view(*text).substr(0, end)));
 }
 
+namespace {
+
+DroneSettings with_spool_defaults(DroneSettings settings)
+{
+  if (settings.build_root.roots_dir.empty()) {
+    settings.build_root.roots_dir = settings.spool / "roots";
+  }
+  if (settings.setup.pkgdir.empty()) {
+    settings.setup.pkgdir = Spool(settings.spool).pkgdir();
+  }
+  return settings;
+}
+
+} // namespace
+
 DroneAgent::DroneAgent(DroneSettings settings, OrchApi& api, Builder& builder, AgentHooks hooks)
-    : m_settings(std::move(settings)), m_api(api), m_builder(builder), m_hooks(std::move(hooks)),
-      m_spool(m_settings.spool)
+    : m_settings(with_spool_defaults(std::move(settings))), m_api(api), m_builder(builder), m_hooks(std::move(hooks)),
+      m_spool(m_settings.spool), m_roots(m_settings.build_root),
+      m_profiles(m_settings.spool / "profiles", m_api,
+                 [this](std::chrono::milliseconds wait) { return pause(wait, [this] { return aborting(); }); }),
+      m_setup(m_settings.setup, m_profiles, m_roots)
 {}
 
 DroneAgent::~DroneAgent()
@@ -226,7 +229,42 @@ net::RegisterRequest DroneAgent::register_request() const
   request.ram_bytes = m_settings.ram_bytes;
   request.disk_free_bytes = free_disk();
   request.tree_timestamp = read_tree_timestamp(m_settings.repo_dir, m_settings.tree_timestamp_override);
+  request.profiles = m_settings.profiles;
+  request.build_root = std::string(build_root_mode_name(m_settings.build_root.mode));
+  // The CHOST of the base most profiles build on.
+  const auto& chosts = m_settings.setup.base_chosts;
+  if (const auto it = chosts.find(m_settings.build_root.bases.fallback); it != chosts.end()) {
+    request.chost = it->second;
+  } else {
+    request.chost = m_settings.setup.facts.chost;
+  }
   return request;
+}
+
+bool DroneAgent::start_up()
+{
+  if (auto prepared = m_spool.prepare(); !prepared) {
+    LOG_ERROR("cannot prepare the spool: {}", prepared.error().message);
+    return false;
+  }
+  auto lock = lock_spool(m_spool);
+  if (!lock) {
+    LOG_ERROR("{}", lock.error().message);
+    return false;
+  }
+  m_spool_lock = std::move(*lock);
+  // Before anything is built or handed back: a leftover emerge must be gone before the
+  // orchestrator can give its package to anyone, this drone included.
+  auto cleaned = clean_up_previous_run(m_spool, m_settings.build_root.roots_dir);
+  if (!cleaned) {
+    LOG_ERROR("{}", cleaned.error().message);
+    return false;
+  }
+  if (m_settings.build_root.mode == BuildRootMode::host) {
+    LOG_WARN("build root: host — builds install their dependencies into this machine's own system and may up- or "
+             "downgrade its packages (the default, --build-root isolated, never changes it)");
+  }
+  return true;
 }
 
 Result<std::optional<net::Registration>> DroneAgent::register_with_retry()
@@ -259,65 +297,6 @@ Result<std::optional<net::Registration>> DroneAgent::register_with_retry()
     case Verdict::rejected:
       return fail(ErrorKind::forbidden, "the orchestrator refused to register drone {}: {}", m_settings.name,
                   describe(result));
-    }
-  }
-}
-
-void DroneAgent::give_back(const std::string& lease_id, int attempts)
-{
-  Backoff backoff;
-  for (int attempt = 1; attempt <= attempts; ++attempt) {
-    const auto result = m_api.return_lease(lease_id);
-    const auto verdict = verdict_of(result);
-    if (verdict == Verdict::done) {
-      LOG_INFO("lease {}: returned", lease_id);
-      return;
-    }
-    if (verdict != Verdict::retry) {
-      LOG_WARN("lease {}: return refused ({}); it will expire", lease_id, describe(result));
-      return;
-    }
-    if (attempt == attempts || !pause(backoff.next(), [this] {
-          std::lock_guard lock(m_mutex);
-          return m_fatal;
-        })) {
-      LOG_WARN("lease {}: could not return it ({}); it will expire", lease_id, describe(result));
-      return;
-    }
-  }
-}
-
-void DroneAgent::resume(const std::vector<net::Lease>& registered)
-{
-  std::set<std::string> in_spool;
-  for (auto& entry : m_spool.scan()) {
-    in_spool.insert(entry.id);
-    if (!entry.state) {
-      LOG_WARN("lease {}: unreadable spool state ({}); returning it", entry.id, entry.state.error().message);
-      give_back(entry.id, k_return_attempts);
-      (void)m_spool.remove(entry.id);
-      continue;
-    }
-    auto& state = *entry.state;
-    switch (resume_action(state.phase)) {
-    case ResumeAction::return_lease:
-      LOG_INFO("lease {}: the build of {} never finished; returning it", entry.id, state.lease.cpv);
-      give_back(entry.id, k_return_attempts);
-      (void)m_spool.remove(entry.id);
-      break;
-    case ResumeAction::upload:
-    case ResumeAction::report:
-      LOG_INFO("lease {}: resuming delivery of {} ({})", entry.id, state.lease.cpv, lease_phase_name(state.phase));
-      deliver(std::move(state));
-      break;
-    }
-  }
-  // Leases the orchestrator thinks we hold but that never reached the spool (a crash right
-  // after the claim): hand them back now rather than let them wait for their expiry.
-  for (const auto& lease : registered) {
-    if (!in_spool.contains(lease.id)) {
-      LOG_INFO("lease {}: {} is not in the spool; returning it", lease.id, lease.cpv);
-      give_back(lease.id, k_return_attempts);
     }
   }
 }
@@ -428,209 +407,6 @@ void DroneAgent::note_no_work(net::ClaimCode code, std::string_view reason)
     LOG_INFO("no work: {}", net::to_string(code));
   } else {
     LOG_INFO("no work: {}: {}", net::to_string(code), reason);
-  }
-}
-
-void DroneAgent::work_lease(const net::Lease& lease)
-{
-  LeaseState state;
-  state.lease = lease;
-  state.phase = LeasePhase::building;
-  state.started_at = epoch_seconds();
-  if (auto saved = m_spool.save(state); !saved) {
-    LOG_ERROR("lease {}: cannot write its spool state ({}); returning it", lease.id, saved.error().message);
-    give_back(lease.id, k_return_attempts);
-    return;
-  }
-  const auto active = track(lease.id);
-  LOG_INFO("lease {}: building {} ({} dependencies)", lease.id, lease.cpv, lease.deps.size());
-
-  LogShipper shipper(m_spool.log_path(lease.id), [this, id = lease.id](std::string_view chunk) {
-    const auto result = m_api.send_log(id, chunk);
-    switch (verdict_of(result)) {
-    case Verdict::done:
-      return SendResult::sent;
-    case Verdict::retry:
-      return SendResult::later;
-    case Verdict::drone_unknown:
-    case Verdict::rejected:
-      LOG_DEBUG("lease {}: log chunk refused ({}); not sending more of it", id, describe(result));
-      return SendResult::stop;
-    }
-    return SendResult::stop;
-  });
-  shipper.start();
-  const auto& staging = lease.staging_url.empty() ? m_staging_url : lease.staging_url;
-  auto outcome =
-    m_builder.build(lease, staging, m_spool.work_dir(lease.id), m_spool.log_path(lease.id), active->stop.get_token());
-
-  if (outcome.status == BuildOutcome::Status::stopped) {
-    shipper.finish();
-    bool cancelled = false;
-    bool fatal_stop = false;
-    {
-      std::lock_guard lock(m_mutex);
-      cancelled = active->cancelled;
-      fatal_stop = m_fatal;
-    }
-    if (cancelled) {
-      LOG_INFO("lease {}: build of {} cancelled by the orchestrator", lease.id, lease.cpv);
-      (void)m_spool.remove(lease.id);
-    } else if (fatal_stop) {
-      LOG_INFO("lease {}: build of {} killed", lease.id, lease.cpv);
-    } else {
-      LOG_INFO("lease {}: build of {} killed for the drain; returning the lease", lease.id, lease.cpv);
-      give_back(lease.id, k_return_attempts);
-      (void)m_spool.remove(lease.id);
-    }
-    untrack(lease.id);
-    return;
-  }
-
-  state.duration_seconds = outcome.seconds;
-  if (outcome.status == BuildOutcome::Status::success) {
-    state.phase = LeasePhase::built;
-    state.artifact = outcome.artifact.filename().string();
-    state.sha256 = outcome.sha256;
-    state.xxh3_128 = outcome.xxh3_128;
-    state.size = outcome.size;
-    LOG_INFO("lease {}: built {} in {} ({})", lease.id, lease.cpv, strings::human_duration(outcome.seconds),
-             strings::human_bytes(outcome.size));
-  } else {
-    state.phase = LeasePhase::failed;
-    state.reason = outcome.reason;
-    LOG_WARN("lease {}: build of {} failed: {}", lease.id, lease.cpv, outcome.reason);
-  }
-  if (auto saved = m_spool.save(state); !saved) {
-    LOG_ERROR("lease {}: cannot record the build's end in the spool: {}", lease.id, saved.error().message);
-  }
-  // Only now the rest of the log: with the result recorded, a drone killed while an unreachable
-  // orchestrator holds up the last chunks still delivers the artifact after its restart.
-  shipper.finish();
-  deliver_tracked(std::move(state), active);
-  untrack(lease.id);
-}
-
-void DroneAgent::deliver(LeaseState state)
-{
-  const auto id = state.lease.id;
-  const auto active = track(id);
-  deliver_tracked(std::move(state), active);
-  untrack(id);
-}
-
-void DroneAgent::deliver_tracked(LeaseState state, const std::shared_ptr<Active>& active)
-{
-  const auto& id = state.lease.id;
-  // Retries stop early only when the lease is cancelled or the drone aborts (drain=return, or
-  // an orchestrator that no longer knows us): the spool then keeps the lease for next time.
-  const auto interrupted = [this, &active] {
-    std::lock_guard lock(m_mutex);
-    return active->cancelled || m_aborting;
-  };
-  const auto give_up_if_cancelled = [&] {
-    if (is_cancelled(active)) {
-      LOG_INFO("lease {}: cancelled by the orchestrator; dropping its result", id);
-      (void)m_spool.remove(id);
-    }
-  };
-
-  if (state.phase == LeasePhase::built) {
-    Backoff backoff;
-    bool warned = false;
-    while (true) {
-      const auto artifact = m_spool.artifact_path(state);
-      if (!std::filesystem::exists(artifact)) {
-        state.phase = LeasePhase::failed;
-        state.reason = fmt::format("the artifact {} vanished from the spool before it was uploaded", state.artifact);
-        LOG_ERROR("lease {}: {}", id, state.reason);
-        (void)m_spool.save(state);
-        break;
-      }
-      const auto result = m_api.upload_artifact(id, artifact, state.sha256, state.xxh3_128);
-      const auto verdict = verdict_of(result);
-      if (verdict == Verdict::done) {
-        LOG_INFO("lease {}: uploaded {} (HTTP {})", id, state.artifact, result->status);
-        std::error_code error;
-        std::filesystem::remove(artifact, error);
-        state.phase = LeasePhase::uploaded;
-        if (auto saved = m_spool.save(state); !saved) {
-          LOG_ERROR("lease {}: cannot record the upload in the spool: {}", id, saved.error().message);
-        }
-        break;
-      }
-      if (verdict == Verdict::retry) {
-        if (!warned) {
-          LOG_WARN("lease {}: upload failed ({}); retrying with backoff", id, describe(result));
-          warned = true;
-        }
-        if (!pause(backoff.next(), interrupted)) {
-          give_up_if_cancelled();
-          return;
-        }
-        continue;
-      }
-      if (verdict == Verdict::drone_unknown) {
-        fatal(fmt::format("lease {}: the orchestrator no longer knows this drone ({})", id, describe(result)));
-        return;
-      }
-      // Refused for good.
-      const int status = result ? result->status : 0;
-      if (status == 409) {
-        LOG_INFO("lease {}: {} was already received from another build; dropping ours", id, state.lease.cpv);
-        (void)m_spool.remove(id);
-        return;
-      }
-      if (status == 400 || status == 413 || status == 422) {
-        state.phase = LeasePhase::failed;
-        state.reason = fmt::format("the orchestrator refused the artifact ({})", describe(result));
-        LOG_WARN("lease {}: {}", id, state.reason);
-        std::error_code error;
-        std::filesystem::remove(artifact, error);
-        (void)m_spool.save(state);
-        break;
-      }
-      LOG_WARN("lease {}: upload refused ({}); the lease is no longer ours, dropping it", id, describe(result));
-      (void)m_spool.remove(id);
-      return;
-    }
-  }
-
-  net::ReportRequest report;
-  report.result = state.phase == LeasePhase::uploaded ? net::BuildResult::success : net::BuildResult::failure;
-  report.duration_seconds = state.duration_seconds;
-  report.log_tail = read_tail(m_spool.log_path(id), k_log_tail_bytes);
-  report.reason = report.result == net::BuildResult::success ? std::string() : state.reason;
-
-  Backoff backoff;
-  bool warned = false;
-  while (true) {
-    const auto result = m_api.report(id, report);
-    const auto verdict = verdict_of(result);
-    if (verdict == Verdict::done) {
-      LOG_INFO("lease {}: reported {} of {}", id, report.result == net::BuildResult::success ? "success" : "failure",
-               state.lease.cpv);
-      (void)m_spool.remove(id);
-      return;
-    }
-    if (verdict == Verdict::retry) {
-      if (!warned) {
-        LOG_WARN("lease {}: report failed ({}); retrying with backoff", id, describe(result));
-        warned = true;
-      }
-      if (!pause(backoff.next(), interrupted)) {
-        give_up_if_cancelled();
-        return;
-      }
-      continue;
-    }
-    if (verdict == Verdict::drone_unknown) {
-      fatal(fmt::format("lease {}: the orchestrator no longer knows this drone ({})", id, describe(result)));
-      return;
-    }
-    LOG_WARN("lease {}: report refused ({}, status {}); dropping it", id, describe(result), status_of(result));
-    (void)m_spool.remove(id);
-    return;
   }
 }
 
@@ -774,8 +550,7 @@ void DroneAgent::worker_loop(size_t index)
 
 int DroneAgent::run()
 {
-  if (auto prepared = m_spool.prepare(); !prepared) {
-    LOG_ERROR("cannot prepare the spool: {}", prepared.error().message);
+  if (!start_up()) {
     return 1;
   }
   auto registered = register_with_retry();
@@ -789,13 +564,8 @@ int DroneAgent::run()
   }
   const auto registration = std::move(**registered);
   m_staging_url = registration.staging_url;
-  if (!m_staging_url.empty()) {
-    if (auto written = m_builder.ensure_staging_binrepos(m_staging_url); !written) {
-      LOG_ERROR("cannot configure the staging binhost for Portage: {}", written.error().message);
-      return 1;
-    }
-  }
-  LOG_INFO("drone {} ready ({} slots)", m_settings.name, m_settings.slots);
+  LOG_INFO("drone {} ready ({} slots, build root {})", m_settings.name, m_settings.slots,
+           build_root_mode_name(m_settings.build_root.mode));
 
   m_heartbeat = std::thread([this, interval = registration.heartbeat_interval] { heartbeat_loop(interval); });
   resume(registration.leases);

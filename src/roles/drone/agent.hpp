@@ -1,9 +1,10 @@
 #pragma once
-// The drone daemon: registers with the orchestrator (retrying while it is unreachable), sends
-// heartbeats, runs one worker per slot that long-polls for a lease, builds it and delivers the
-// result (upload, then report, retried with backoff until acknowledged), and on start finishes
-// what a previous run left in the spool. Stopping is cooperative: request_stop() from a signal
-// thread, never from a signal handler.
+// The drone daemon: on start ends what a previous run left running (hygiene.hpp) and finishes
+// what it left in the spool; registers with the orchestrator (retrying while it is
+// unreachable), sends heartbeats, runs one worker per slot that long-polls for a lease, prepares
+// it (its build profile, configuration and build root: lease_setup.hpp) or refuses it, builds
+// it and delivers the result (upload, then report, retried with backoff until acknowledged).
+// Stopping is cooperative: request_stop() from a signal thread, never from a signal handler.
 
 #include <chrono>
 #include <condition_variable>
@@ -21,9 +22,13 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/unique_fd.hpp"
 #include "net/protocol.hpp"
+#include "roles/drone/build_root.hpp"
 #include "roles/drone/builder.hpp"
+#include "roles/drone/lease_setup.hpp"
 #include "roles/drone/orch_api.hpp"
+#include "roles/drone/profile_cache.hpp"
 #include "roles/drone/spool.hpp"
 #include "roles/drone/system_stats.hpp"
 
@@ -49,6 +54,9 @@ struct DroneSettings {
   DrainMode drain = DrainMode::finish;
   std::chrono::seconds claim_wait{20};        // asked of the long-poll (the orchestrator may cap it)
   std::chrono::milliseconds exit_grace{2000}; // how long a stopping drone waits for idle long-polls
+  std::vector<std::string> profiles;          // the swarm profiles it builds for (empty: all)
+  BuildRootSettings build_root;               // roots_dir empty: SPOOL/roots
+  LeaseSetupSettings setup;                   // pkgdir empty: SPOOL/pkgdir
 };
 
 // Hooks for tests; empty ones get the real behaviour.
@@ -110,8 +118,13 @@ public:
   };
   ClaimStep claim_step();
 
-  // Builds a claimed lease and delivers the result.
+  // Prepares a claimed lease (or refuses it), builds it and delivers the result.
   void work_lease(const net::Lease& lease);
+
+  // Tells the orchestrator this drone will not build `lease` (retrying while it does not
+  // answer, returning the lease when it never does) and forgets it. False when the
+  // orchestrator rejects the refusal: the caller then reports the lease failed.
+  bool refuse(const net::Lease& lease, const Refusal& refusal);
 
   // Uploads (phase built) then reports (built/uploaded/failed), retrying transient failures
   // with backoff; removes the work dir once the orchestrator has acknowledged the report (or
@@ -126,6 +139,7 @@ public:
   std::vector<std::string> active_leases() const;
 
   const Spool& spool() const { return m_spool; }
+  const BuildRoots& build_roots() const { return m_roots; }
   int exit_code() const;
 
 private:
@@ -152,6 +166,8 @@ private:
   void heartbeat_loop(double interval_seconds);
   void deliver_tracked(LeaseState state, const std::shared_ptr<Active>& active);
   net::RegisterRequest register_request() const;
+  // Spool lock, hygiene, the host-mode warning: false when the drone must not start.
+  bool start_up();
   // Logs why a claim gave no work, unless the last claim said the same (see ClaimStep).
   void note_no_work(net::ClaimCode code, std::string_view reason);
   uint64_t free_disk() const;
@@ -162,6 +178,10 @@ private:
   AgentHooks m_hooks;
   Spool m_spool;
   SystemStats m_stats;
+  BuildRoots m_roots;
+  ProfileCache m_profiles;
+  LeaseSetup m_setup;
+  UniqueFd m_spool_lock;
   std::string m_staging_url;
 
   mutable std::mutex m_mutex;
@@ -177,6 +197,9 @@ private:
   bool m_disk_refused = false;
   net::ClaimCode m_last_claim_code = net::ClaimCode::none; // of the last answered claim
   int m_exit_code = 0;
+
+  // Giving a lease back is a courtesy (it expires anyway): a few attempts only.
+  static constexpr int k_return_attempts = 3;
 };
 
 } // namespace swarm::roles::drone

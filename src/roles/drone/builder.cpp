@@ -16,6 +16,8 @@
 #include "net/url.hpp"
 #include "portage/atom.hpp"
 #include "portage/gpkg.hpp"
+#include "portage/pkgdir_index.hpp"
+#include "roles/drone/config_root.hpp"
 #include "roles/drone/spool.hpp"
 
 namespace swarm::roles::drone {
@@ -84,6 +86,10 @@ std::string failure_reason(std::string_view step, const subprocess::Outcome& out
   if (!line.empty()) {
     reason += ": " + line;
   }
+  if (tail.find("swarm: drone-root:") != std::string::npos) {
+    // The helper failed before emerge ran: nothing about the package was tried.
+    return "swarm: drone environment: the build root could not be set up: " + reason;
+  }
   if (is_environment_problem(tail)) {
     reason = "drone environment problem (a dependency outside the plan is not installed): " + reason;
   }
@@ -109,6 +115,25 @@ Result<> move_file(const std::filesystem::path& from, const std::filesystem::pat
   return {};
 }
 
+// Moves the artifact out of PKGDIR and drops its entry from PKGDIR/Packages, both under
+// Portage's lock: an emerge of another slot never sees the index list a file that is gone.
+Result<> move_out_of_pkgdir(const std::filesystem::path& pkgdir, const std::filesystem::path& from,
+                            const std::filesystem::path& to)
+{
+  auto lock = portage::PkgdirLock::acquire(pkgdir);
+  if (!lock) {
+    return fail(lock.error());
+  }
+  if (auto moved = move_file(from, to); !moved) {
+    return moved;
+  }
+  if (auto tidied = portage::tidy_pkgdir(pkgdir, portage::RemoveStray::no, *lock); !tidied) {
+    LOG_WARN("cannot update {}/Packages after moving {} out: {}", pkgdir.string(), from.filename().string(),
+             tidied.error().message);
+  }
+  return {};
+}
+
 } // namespace
 
 // Both emerge command lines of a build, and why each option is there (emerge(1), make.conf(5)):
@@ -123,9 +148,13 @@ Result<> move_file(const std::filesystem::path& from, const std::filesystem::pat
 //   --nodeps         install the listed packages only; the orchestrator already gave the full
 //                    closure in dependency order, and a dependency's PDEPEND must not pull in
 //                    the package we are about to build.
-//   --noreplace      skip what is already installed (a drone keeps its earlier deps).
+//   --noreplace      skip what is already installed: on the drone's own system (build root
+//                    host) and in a kept root. A fresh isolated root drops it
+//                    (apply_environment): the plan's binary replaces whatever version the
+//                    build base has, so the package builds against what the plan says.
 //   --color=n --nospinner  plain output for the log.
-//   Environment: PORTAGE_CONFIGROOT (where our binrepos.conf is) when not "/", NOCOLOR.
+//   Environment: PORTAGE_CONFIGROOT (the lease's private root, whose binrepos.conf holds only
+//   the staging repository), NOCOLOR.
 //
 // Step 2: build the package into a binary package without merging it.
 //   --oneshot --buildpkgonly  build a binary package only; Portage refuses unless every build
@@ -187,9 +216,27 @@ Result<EmergeCommands> emerge_commands(const BuildSettings& settings, const net:
   return out;
 }
 
-std::filesystem::path staging_binrepos_path(const std::filesystem::path& portage_configroot)
+void apply_environment(EmergeCommands& commands, const BuildEnvironment& environment)
 {
-  return portage_configroot / "etc/portage/binrepos.conf/swarm-staging.conf";
+  const auto apply = [&](subprocess::Spec& spec) {
+    if (!environment.configroot.empty()) {
+      spec.env["PORTAGE_CONFIGROOT"] = environment.configroot.string();
+    }
+    spec.unset = environment.unset;
+    if (!environment.wrapper.empty()) {
+      auto argv = environment.wrapper;
+      argv.insert(argv.end(), spec.argv.begin(), spec.argv.end());
+      spec.argv = std::move(argv);
+    }
+  };
+  if (commands.install_deps) {
+    if (environment.deps == DepsInstall::reinstall) {
+      auto& argv = commands.install_deps->argv;
+      argv.erase(std::remove(argv.begin(), argv.end(), "--noreplace"), argv.end());
+    }
+    apply(*commands.install_deps);
+  }
+  apply(commands.build);
 }
 
 Result<std::string> staging_binrepos_text(std::string_view staging_url, std::string_view token)
@@ -202,28 +249,6 @@ Result<std::string> staging_binrepos_text(std::string_view staging_url, std::str
     return fail(with_token.error());
   }
   return fmt::format("[swarm-staging]\nsync-uri = {}\nverify-signature = false\npriority = 9999\n", *with_token);
-}
-
-Result<> write_staging_binrepos(const std::filesystem::path& portage_configroot, std::string_view staging_url,
-                                std::string_view token)
-{
-  auto text = staging_binrepos_text(staging_url, token);
-  if (!text) {
-    return fail(text.error());
-  }
-  const auto path = staging_binrepos_path(portage_configroot);
-  const auto dir = path.parent_path();
-  std::error_code error;
-  if (std::filesystem::exists(dir, error) && !std::filesystem::is_directory(dir, error)) {
-    return fail(ErrorKind::io,
-                "{} is a file; make it a directory (move the file into it) so the drone can add "
-                "its staging repository",
-                dir.string());
-  }
-  if (auto made = fs::make_dirs(dir); !made) {
-    return made;
-  }
-  return fs::write_file_atomic(path, *text, 0600);
 }
 
 std::optional<portage::PackageFile> find_new_artifact(const std::filesystem::path& pkgdir, const portage::Cpv& cpv,
@@ -262,6 +287,7 @@ std::string telling_line(std::string_view log_text)
   // markers; then anything saying "error"; then the last line.
   static constexpr std::string_view k_causes[] = {
     "--buildpkgonly requires all dependencies to be merged",
+    "swarm: drone-root:",
     "there are no binary packages to satisfy",
     "missing build dependency",
     "fake-emerge: failing",
@@ -305,20 +331,34 @@ Builder::Builder(subprocess::ProcessRunner& runner, BuildSettings settings)
     : m_runner(runner), m_settings(std::move(settings))
 {}
 
-Result<> Builder::ensure_staging_binrepos(const std::string& staging_url)
+BuildOutcome Builder::build(const net::Lease& lease, const std::string& staging_url,
+                            const std::filesystem::path& work_dir, const std::filesystem::path& log_path,
+                            std::stop_token stop)
 {
-  std::lock_guard lock(m_binrepos_mutex);
-  if (m_binrepos_written == staging_url) {
-    return {};
+  BuildOutcome failed;
+  failed.status = BuildOutcome::Status::failure;
+  ConfigRootInputs inputs;
+  inputs.drone_configroot = m_settings.portage_configroot;
+  if (!lease.deps.empty()) {
+    auto staging = staging_binrepos_text(staging_url, m_settings.token);
+    if (!staging) {
+      failed.reason = fmt::format("cannot configure the staging binhost: {}", staging.error().message);
+      return failed;
+    }
+    inputs.staging_binrepos = std::move(*staging);
   }
-  if (auto written = write_staging_binrepos(m_settings.portage_configroot, staging_url, m_settings.token); !written) {
-    return written;
+  std::string note;
+  inputs.use_pin = use_pin_for(lease, m_settings.repo_dir, &note);
+  BuildEnvironment environment;
+  environment.configroot = work_dir / "configroot";
+  if (auto written = write_config_root(environment.configroot, inputs); !written) {
+    failed.reason = fmt::format("cannot write the build's configuration: {}", written.error().message);
+    return failed;
   }
-  m_binrepos_written = staging_url;
-  return {};
+  return build(lease, environment, work_dir, log_path, std::move(stop));
 }
 
-BuildOutcome Builder::build(const net::Lease& lease, const std::string& staging_url,
+BuildOutcome Builder::build(const net::Lease& lease, const BuildEnvironment& environment,
                             const std::filesystem::path& work_dir, const std::filesystem::path& log_path,
                             std::stop_token stop)
 {
@@ -335,6 +375,7 @@ BuildOutcome Builder::build(const net::Lease& lease, const std::string& staging_
   if (!commands) {
     return finish(BuildOutcome::Status::failure, fmt::format("bad lease: {}", commands.error().message));
   }
+  apply_environment(*commands, environment);
   const auto cpv = portage::parse_cpv(lease.cpv);
   if (auto made = fs::make_dirs(work_dir); !made) {
     return finish(BuildOutcome::Status::failure, made.error().message);
@@ -352,10 +393,6 @@ BuildOutcome Builder::build(const net::Lease& lease, const std::string& staging_
   };
 
   if (commands->install_deps) {
-    if (auto written = ensure_staging_binrepos(staging_url); !written) {
-      return finish(BuildOutcome::Status::failure,
-                    fmt::format("cannot configure the staging binhost: {}", written.error().message));
-    }
     auto ran = run_step(*commands->install_deps);
     if (!ran) {
       return finish(BuildOutcome::Status::failure,
@@ -411,7 +448,7 @@ BuildOutcome Builder::build(const net::Lease& lease, const std::string& staging_
                                                              produced->path.filename().string(), report->reason));
   }
   const auto target = work_dir / produced->path.filename();
-  if (auto moved = move_file(produced->path, target); !moved) {
+  if (auto moved = move_out_of_pkgdir(m_settings.pkgdir, produced->path, target); !moved) {
     return finish(BuildOutcome::Status::failure, moved.error().message);
   }
   outcome.artifact = target;

@@ -119,6 +119,23 @@ Result<Answer> HttpOrchApi::return_lease(const std::string& lease_id)
   return post_json(fmt::format("/api/v1/leases/{}/return", lease_id), json::object());
 }
 
+Result<Answer> HttpOrchApi::fetch_profile(const std::string& hash)
+{
+  net::CallOptions call;
+  call.on_http_error = net::OnHttpError::return_response;
+  auto response =
+    m_client.request("GET", fmt::format("/api/v1/profiles/{}", hash), {}, {{"Accept", "application/json"}}, call);
+  if (!response) {
+    return fail(response.error());
+  }
+  return answer_from(*response);
+}
+
+Result<Answer> HttpOrchApi::refuse_lease(const std::string& lease_id, const net::RefuseRequest& request)
+{
+  return post_json(fmt::format("/api/v1/leases/{}/refuse", lease_id), request);
+}
+
 Verdict verdict_of(const Result<Answer>& result)
 {
   if (!result) {

@@ -70,6 +70,10 @@ public:
   virtual Result<Answer> report(const std::string& lease_id, const net::ReportRequest& request) = 0;
   virtual Result<Answer> send_log(const std::string& lease_id, std::string_view chunk) = 0;
   virtual Result<Answer> return_lease(const std::string& lease_id) = 0;
+  // GET /api/v1/profiles/{hash}: the build profile (portage/build_profile.hpp JSON).
+  virtual Result<Answer> fetch_profile(const std::string& hash) = 0;
+  // POST /api/v1/leases/{id}/refuse: this drone cannot build the lease as its profile asks.
+  virtual Result<Answer> refuse_lease(const std::string& lease_id, const net::RefuseRequest& request) = 0;
 };
 
 // OrchApi over HTTP (net::HttpClient), authenticated with the drone token.
@@ -86,6 +90,8 @@ public:
   Result<Answer> report(const std::string& lease_id, const net::ReportRequest& request) override;
   Result<Answer> send_log(const std::string& lease_id, std::string_view chunk) override;
   Result<Answer> return_lease(const std::string& lease_id) override;
+  Result<Answer> fetch_profile(const std::string& hash) override;
+  Result<Answer> refuse_lease(const std::string& lease_id, const net::RefuseRequest& request) override;
 
 private:
   Result<Answer> post_json(const std::string& path, const nlohmann::json& body,

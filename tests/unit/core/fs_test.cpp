@@ -227,3 +227,15 @@ TEST_CASE("fs: TempDir removes itself and its content")
   }
   CHECK_FALSE(sfs::exists(kept));
 }
+
+TEST_CASE("fs: an exclusive lock is refused while another open file holds it")
+{
+  fs::TempDir dir("lock");
+  auto first = fs::try_lock_exclusive(dir / "x.lock");
+  REQUIRE(first.has_value());
+  auto second = fs::try_lock_exclusive(dir / "x.lock");
+  REQUIRE_FALSE(second.has_value());
+  CHECK(second.error().kind == ErrorKind::conflict);
+  first->reset();
+  CHECK(fs::try_lock_exclusive(dir / "x.lock").has_value());
+}

@@ -279,3 +279,15 @@ TEST_CASE("subprocess: SystemProcessRunner behind the ProcessRunner seam")
   REQUIRE(outcome.has_value());
   CHECK(outcome->output == "hi\n");
 }
+
+TEST_CASE("subprocess: unset variables of the inherited environment never reach the child")
+{
+  Spec spec;
+  spec.argv = {"sh", "-c", "printf '%s|%s|%s' \"${HOME-unset}\" \"${PATH:+has-path}\" \"$KEPT\""};
+  spec.unset = {"HOME", "KEPT"};
+  spec.env = {{"KEPT", "given"}}; // a variable set explicitly is the caller's choice: it stays
+  spec.capture = Capture::yes;
+  auto outcome = run(spec);
+  REQUIRE(outcome.has_value());
+  CHECK(outcome->output == "unset|has-path|given");
+}

@@ -109,6 +109,27 @@ public:
   }
   Result<Answer> send_log(const std::string& id, std::string_view) override { return next("log", "log " + id); }
   Result<Answer> return_lease(const std::string& id) override { return next("return", "return " + id); }
+  Result<Answer> fetch_profile(const std::string& hash) override
+  {
+    {
+      std::lock_guard lock(mutex);
+      if (auto it = profiles.find(hash); it != profiles.end() && script["profile"].empty()) {
+        calls.push_back("profile " + hash.substr(0, 8));
+        return http_answer(200, it->second);
+      }
+    }
+    return next("profile", "profile " + hash.substr(0, 8));
+  }
+  Result<Answer> refuse_lease(const std::string& id, const net::RefuseRequest& request) override
+  {
+    {
+      std::lock_guard lock(mutex);
+      refusals.push_back(request);
+    }
+    return next("refuse", "refuse " + id + " " + request.code);
+  }
+  std::map<std::string, json> profiles; // served by fetch_profile
+  std::vector<net::RefuseRequest> refusals;
 
   std::vector<std::string> calls_except_logs()
   {
@@ -136,10 +157,20 @@ public:
   std::mutex mutex;
   std::condition_variable cv;
   bool started = false;
+  std::vector<subprocess::Spec> specs;
+  std::vector<std::string> binrepos; // the staging binrepos.conf each run saw
+  std::vector<std::string> pins;     // the USE pin each run saw
 
   Result<subprocess::Outcome> run(const subprocess::Spec& spec) override
   {
     subprocess::Outcome outcome;
+    {
+      std::lock_guard lock(mutex);
+      specs.push_back(spec);
+      const std::filesystem::path etc = spec.env.at("PORTAGE_CONFIGROOT") + "/etc/portage";
+      binrepos.push_back(fs::read_file(etc / "binrepos.conf/swarm-staging.conf").value_or(""));
+      pins.push_back(fs::read_file(etc / "package.use/zz-swarm-pin").value_or(""));
+    }
     if (mode == Mode::block) {
       {
         std::lock_guard lock(mutex);
@@ -189,6 +220,11 @@ struct Rig {
 
   explicit Rig(DrainMode drain = DrainMode::finish)
   {
+    // The drone's own configuration: a make.conf and a make.profile, as Portage needs.
+    REQUIRE(fs::make_dirs(dir / "repo/profiles/p").has_value());
+    REQUIRE(fs::make_dirs(dir / "root/etc/portage").has_value());
+    REQUIRE(fs::write_file_atomic(dir / "root/etc/portage/make.conf", "MAKEOPTS=\"-j2\"\n").has_value());
+    std::filesystem::create_directory_symlink(dir / "repo/profiles/p", dir / "root/etc/portage/make.profile");
     BuildSettings build;
     build.emerge = "emerge";
     build.pkgdir = dir / "spool/pkgdir";
@@ -202,6 +238,9 @@ struct Rig {
     settings.min_free_disk = 5ull << 30;
     settings.drain = drain;
     settings.exit_grace = 100ms;
+    settings.setup.drone_configroot = dir / "root";
+    settings.setup.token = "tok";
+    settings.build_root.helper = "swarm";
     AgentHooks hooks;
     hooks.free_disk = [this]() -> Result<uint64_t> { return free_disk; };
     hooks.stats = [] { return StatsSample{12.5, 40, 0.5}; };
@@ -585,8 +624,10 @@ TEST_CASE("agent: a whole run registers after the orchestrator comes up, builds,
   REQUIRE(pauses.size() >= 2);
   CHECK(pauses[0] == 1s); // registration backoff
   CHECK(pauses[1] == 2s);
-  CHECK(fs::read_file(staging_binrepos_path(rig.dir / "root")).value().find("drone:tok@127.0.0.1:9/staging/o1") !=
-        std::string::npos);
+  // The staging repository went into the lease's own configuration root, never the drone's.
+  REQUIRE(rig.emerge.binrepos.size() == 1);
+  CHECK(rig.emerge.binrepos[0].find("drone:tok@127.0.0.1:9/staging/o1") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(rig.dir / "root/etc/portage/binrepos.conf"));
   CHECK(rig.agent->spool().scan().empty());
 }
 

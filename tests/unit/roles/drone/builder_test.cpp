@@ -8,6 +8,7 @@
 #include "core/fs.hpp"
 #include "core/hash.hpp"
 #include "portage/gpkg.hpp"
+#include "portage/packages_index.hpp"
 #include "roles/drone/builder.hpp"
 
 using namespace swarm;
@@ -56,6 +57,32 @@ void write_package(const std::filesystem::path& pkgdir, const std::string& categ
   content.image["usr/share/doc/x"] = {"x\n", 0644, portage::TarEntryType::regular, ""};
   REQUIRE(fs::make_dirs(pkgdir / category / pn).has_value());
   REQUIRE(portage::write_gpkg(pkgdir / category / pn / fmt::format("{}-{}.gpkg.tar", pf, build_id), content));
+}
+
+// A drone's own configuration root, as Portage needs one: make.conf and make.profile.
+void make_configroot(const std::filesystem::path& root, const std::filesystem::path& repo)
+{
+  REQUIRE(fs::make_dirs(repo / "profiles/default").has_value());
+  REQUIRE(fs::make_dirs(root / "etc/portage").has_value());
+  REQUIRE(fs::write_file_atomic(root / "etc/portage/make.conf", "MAKEOPTS=\"-j2\"\n").has_value());
+  std::filesystem::create_directory_symlink(repo / "profiles/default", root / "etc/portage/make.profile");
+}
+
+// PKGDIR/Packages listing every package in PKGDIR, as emerge --buildpkg leaves it.
+void index_pkgdir(const std::filesystem::path& pkgdir)
+{
+  portage::PackagesIndex index;
+  index.header["VERSION"] = "0";
+  const auto files = fs::list_files_recursive(pkgdir).value();
+  for (const auto& relative : files) {
+    if (!relative.string().ends_with(".gpkg.tar")) {
+      continue;
+    }
+    const auto report = portage::validate_gpkg(pkgdir / relative);
+    REQUIRE(report.has_value());
+    index.packages.push_back(portage::index_entry_for_gpkg(pkgdir / relative, relative.string(), *report).value());
+  }
+  REQUIRE(fs::write_file_atomic(pkgdir / "Packages", portage::write_packages_index(index, {1})).has_value());
 }
 
 net::Lease lease_of(std::string cpv, std::vector<std::string> deps)
@@ -122,29 +149,80 @@ TEST_CASE("builder: anything that is not a category/package-version never reache
   }
 }
 
-TEST_CASE("builder: the staging binrepos.conf carries the token and is private")
+TEST_CASE("builder: the staging repository carries the token, and a file-form binrepos.conf stops nothing")
 {
-  fs::TempDir root("configroot");
-  REQUIRE(write_staging_binrepos(root.path(), "http://127.0.0.1:7070/staging/ab12", "s3cr3t").has_value());
-  const auto path = staging_binrepos_path(root.path());
-  CHECK(path == root / "etc/portage/binrepos.conf/swarm-staging.conf");
-  CHECK(fs::read_file(path).value() == "[swarm-staging]\n"
-                                       "sync-uri = http://drone:s3cr3t@127.0.0.1:7070/staging/ab12\n"
-                                       "verify-signature = false\n"
-                                       "priority = 9999\n");
-  struct stat info {};
-  REQUIRE(::stat(path.c_str(), &info) == 0);
-  CHECK((info.st_mode & 0777) == 0600);
-
-  // binrepos.conf as a single file: the drone says what to do instead of clobbering it.
-  fs::TempDir other("configroot-file");
-  REQUIRE(fs::make_dirs(other / "etc/portage").has_value());
-  REQUIRE(fs::write_file_atomic(other / "etc/portage/binrepos.conf", "[mine]\n").has_value());
-  auto refused = write_staging_binrepos(other.path(), "http://h/staging/x", "t");
-  REQUIRE_FALSE(refused.has_value());
-  CHECK(refused.error().message.find("is a file") != std::string::npos);
-  CHECK(fs::read_file(other / "etc/portage/binrepos.conf").value() == "[mine]\n");
+  CHECK(staging_binrepos_text("http://127.0.0.1:7070/staging/ab12", "s3cr3t").value() ==
+        "[swarm-staging]\n"
+        "sync-uri = http://drone:s3cr3t@127.0.0.1:7070/staging/ab12\n"
+        "verify-signature = false\n"
+        "priority = 9999\n");
   CHECK_FALSE(staging_binrepos_text("", "t").has_value());
+
+  // binrepos.conf as a single file, as on many older installs: the build's own configuration
+  // root holds the staging repository; the drone's file is neither read nor touched.
+  fs::TempDir dir("configroot-file");
+  make_configroot(dir / "root", dir / "repo");
+  REQUIRE(fs::write_file_atomic(dir / "root/etc/portage/binrepos.conf", "[mine]\nsync-uri = http://x\n").has_value());
+  FakeRunner runner;
+  BuildSettings settings;
+  settings.portage_configroot = dir / "root";
+  settings.pkgdir = dir / "pkgdir";
+  settings.token = "s3cr3t";
+  std::string seen;
+  runner.behaviour = [&](const Spec& spec) {
+    const std::filesystem::path root = spec.env.at("PORTAGE_CONFIGROOT");
+    if (seen.empty()) {
+      seen = fs::read_file(root / "etc/portage/binrepos.conf/swarm-staging.conf").value_or("missing");
+      struct stat info {};
+      CHECK(::stat((root / "etc/portage/binrepos.conf/swarm-staging.conf").c_str(), &info) == 0);
+      CHECK((info.st_mode & 0777) == 0600);
+      CHECK(std::filesystem::is_directory(root / "etc/portage/binrepos.conf"));
+    }
+    return exited(1);
+  };
+  Builder builder(runner, settings);
+  const auto outcome = builder.build(lease_of("dev-libs/foo-1.2", {"sys-libs/zlib-1.3"}), "http://o:1/staging/x",
+                                     dir / "work", dir / "work/build.log", {});
+  CHECK(outcome.status == BuildOutcome::Status::failure);
+  CHECK(seen == "[swarm-staging]\nsync-uri = http://drone:s3cr3t@o:1/staging/x\nverify-signature = false\n"
+                "priority = 9999\n");
+  CHECK(fs::read_file(dir / "root/etc/portage/binrepos.conf").value() == "[mine]\nsync-uri = http://x\n");
+}
+
+TEST_CASE("builder: a lease's environment: its configuration root, the helper before emerge, no --noreplace in a "
+          "fresh root")
+{
+  BuildSettings settings;
+  settings.emerge = "/usr/bin/emerge";
+  settings.pkgdir = "/spool/pkgdir";
+  auto commands = emerge_commands(settings, lease_of("dev-libs/foo-1.2", {"sys-libs/zlib-1.3"}));
+  REQUIRE(commands.has_value());
+  BuildEnvironment environment;
+  environment.configroot = "/spool/leases/L1/configroot";
+  environment.wrapper = {"/usr/bin/swarm", "drone-root", "--record", "/spool/leases/L1/emerge.pgid", "--"};
+  environment.unset = {"USE", "CFLAGS"};
+  environment.deps = DepsInstall::reinstall;
+  apply_environment(*commands, environment);
+  CHECK(commands->install_deps->argv ==
+        std::vector<std::string>{"/usr/bin/swarm", "drone-root", "--record", "/spool/leases/L1/emerge.pgid", "--",
+                                 "/usr/bin/emerge", "--oneshot", "--usepkgonly", "--getbinpkgonly", "--nodeps",
+                                 "--color=n", "--nospinner", "=sys-libs/zlib-1.3"});
+  CHECK(commands->build.argv == std::vector<std::string>{"/usr/bin/swarm", "drone-root", "--record",
+                                                         "/spool/leases/L1/emerge.pgid", "--", "/usr/bin/emerge",
+                                                         "--oneshot", "--buildpkgonly", "--nodeps", "--color=n",
+                                                         "--nospinner", "=dev-libs/foo-1.2"});
+  for (const auto* spec : {&*commands->install_deps, &commands->build}) {
+    CHECK(spec->env.at("PORTAGE_CONFIGROOT") == "/spool/leases/L1/configroot");
+    CHECK(spec->unset == std::vector<std::string>{"USE", "CFLAGS"});
+  }
+
+  // The drone's own system (and a kept root) keeps what is installed.
+  auto kept = emerge_commands(settings, lease_of("dev-libs/foo-1.2", {"sys-libs/zlib-1.3"}));
+  environment.deps = DepsInstall::skip_installed;
+  environment.wrapper.clear();
+  apply_environment(*kept, environment);
+  CHECK(kept->install_deps->argv.front() == "/usr/bin/emerge");
+  CHECK(std::count(kept->install_deps->argv.begin(), kept->install_deps->argv.end(), "--noreplace") == 1);
 }
 
 TEST_CASE("builder: the artifact is the new file with the highest BUILD_ID (the PKGDIR scan of portage/pkgdir)")
@@ -187,11 +265,15 @@ TEST_CASE("builder: a build runs both steps, finds, validates, hashes and moves 
   settings.portage_configroot = dir / "root";
   settings.pkgdir = dir / "pkgdir";
   settings.token = "tok";
+  make_configroot(settings.portage_configroot, dir / "repo");
   write_package(settings.pkgdir, "dev-libs", "foo", "foo-1.2", 4); // an older build stays put
+  index_pkgdir(settings.pkgdir);
   runner.behaviour = [&](const Spec& spec) {
     spec.on_chunk(fmt::format("running {}\n", spec.argv[1 + 1]));
     if (std::find(spec.argv.begin(), spec.argv.end(), "--buildpkgonly") != spec.argv.end()) {
+      // As Portage does: the package, then its entry in PKGDIR/Packages.
       write_package(spec.env.at("PKGDIR"), "dev-libs", "foo", "foo-1.2", 5);
+      index_pkgdir(spec.env.at("PKGDIR"));
     }
     return exited(0);
   };
@@ -215,7 +297,13 @@ TEST_CASE("builder: a build runs both steps, finds, validates, hashes and moves 
   const auto log = fs::read_file(work / "build.log").value();
   CHECK(log.find("running --usepkgonly") != std::string::npos);
   CHECK(log.find("running --buildpkgonly") != std::string::npos);
-  CHECK(std::filesystem::exists(staging_binrepos_path(settings.portage_configroot)));
+  CHECK(runner.specs[0].env.at("PORTAGE_CONFIGROOT") == (work / "configroot").string());
+  CHECK(std::filesystem::exists(work / "configroot/etc/portage/binrepos.conf/swarm-staging.conf"));
+  // Packages lists what is still in PKGDIR: the older build, not the one moved out.
+  const auto index = portage::read_packages_index(fs::read_file(settings.pkgdir / "Packages").value());
+  REQUIRE(index.has_value());
+  REQUIRE(index->packages.size() == 1);
+  CHECK(index->packages[0].at("PATH") == "dev-libs/foo/foo-1.2-4.gpkg.tar");
 }
 
 TEST_CASE("builder: failures say which step failed and why")
@@ -225,6 +313,7 @@ TEST_CASE("builder: failures say which step failed and why")
   BuildSettings settings;
   settings.pkgdir = dir / "pkgdir";
   settings.portage_configroot = dir / "root";
+  make_configroot(settings.portage_configroot, dir / "repo");
   Builder builder(runner, settings);
   const auto work = dir / "work";
 
