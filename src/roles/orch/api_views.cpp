@@ -48,10 +48,17 @@ void info(Api& api, const Call& call)
   call.reply(api.info());
 }
 
+void whoami(Api&, const Call& call)
+{
+  const bool admin = call.caller.role == Caller::Role::admin;
+  call.reply(json{{"role", admin ? "admin" : "drone"}, {"drone", admin ? json(nullptr) : json(call.caller.drone)}});
+}
+
 void status(Api& api, const Call& call)
 {
   const auto profile = api.profile_param(call);
   auto body = api.coordinator.status(profile);
+  body["disk_full"] = api.disk_full();
   body["orchestrator"] = api.info();
   body["staging_url"] = staging_url(api.options, profile);
   body["production_url"] = production_url(api.options, profile);
