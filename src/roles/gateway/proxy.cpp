@@ -145,6 +145,9 @@ bool Proxy::admit_body(const httplib::Request& request, httplib::Response& respo
                   .request("GET", "/api/v1/whoami", {}, {{"Authorization", authorization}, {"Accept", "application/json"}},
                            call);
   if (!answer) {
+    if (answer.error().kind == ErrorKind::unavailable) {
+      m_monitor.mark_down(active->index, answer.error().message);
+    }
     unavailable(response, fmt::format("cannot check the caller with orchestrator {}: {}", active->url,
                                       answer.error().message));
     return false;

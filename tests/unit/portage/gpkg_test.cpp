@@ -583,6 +583,7 @@ TEST_CASE("gpkg: uploads with unsafe image members or decompression bombs are re
   options.max_image_bytes = 1u << 20;
   auto report = validate_bytes(dir, package(*bomb), options);
   CHECK_FALSE(report.valid);
+  CAPTURE(report.reason);
   CHECK(contains(report.reason, "larger than 1048576 bytes once decompressed"));
   CHECK(validate_bytes(dir, package(*bomb)).valid); // within the default limit
 
