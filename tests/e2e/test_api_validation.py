@@ -8,7 +8,7 @@ import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import TREE, Swarm, http, orch_id  # noqa: E402
+from harness import TREE, Swarm, http, orch_id, staging_files  # noqa: E402
 from release_helpers import flat_plan  # noqa: E402
 
 sw = Swarm("api-validation")
@@ -129,10 +129,11 @@ refused("POST", "/api/v1/control/pause", b"[" * 100000, "a body nested 100000 de
 result = http("POST", orch.url + "/api/v1/claim?wait=1e308", {}, token=token2)
 sw.check(result.status == 400 and result.json()["kind"] == "invalid", f"claim with wait=1e308: HTTP {result.status}")
 
-# Binhost: Range and If-Modified-Since as RFC 9110 says.
-packages_url = f"{orch.url}/staging/{orch_id(orch)}/Packages"
+# Binhost: Range and If-Modified-Since as RFC 9110 says (on a package file of staging).
+gpkg = [f for f in staging_files(orch) if f.endswith(".gpkg.tar")][0]
+packages_url = f"{orch.url}/staging/{orch_id(orch)}/{gpkg}"
 whole = http("GET", packages_url, token=token2)
-sw.check(whole.status == 200 and len(whole.body) > 10, f"staging Packages: HTTP {whole.status}")
+sw.check(whole.status == 200 and len(whole.body) > 10, f"staging {gpkg}: HTTP {whole.status}")
 for header, expect in (("bytes=abc", 200), ("bytes=5-3", 200), ("items=0-4", 200), ("bytes=0-4", 206),
                        ("bytes=99999999-", 416), ("bytes=0-1,3-4", 200)):
     result = http("GET", packages_url, token=token2, headers={"Range": header})
@@ -149,6 +150,9 @@ result = http("GET", packages_url, token=token2, headers={"If-Modified-Since": l
 sw.check(result.status == 304, f"If-Modified-Since the Last-Modified date: HTTP {result.status}")
 
 # One upload at a time per lease: while one is being received, a second gets 409.
+# d1's last long-poll may have taken the unblocked package as d1 died: its lease expires.
+sw.wait_until(lambda: any(p["cpv"] == "app-misc/p1-1" and p["state"] == "needed" for p in sw.packages(orch)), 60,
+              "app-misc/p1-1 is needed again")
 claim = http("POST", orch.url + "/api/v1/claim?wait=5", {}, token=token2).json()
 sw.check(claim["lease"] is not None, f"d2 gets the unblocked package: {claim}")
 lease = claim["lease"]["id"]

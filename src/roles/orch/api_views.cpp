@@ -129,7 +129,7 @@ void staging_index(Api& api, const Call& call)
 {
   auto [text, timestamp] = api.coordinator.staging_index(binhost_profile(call));
   const auto modified = std::chrono::system_clock::time_point(std::chrono::seconds(timestamp));
-  if (call.request.has_header("If-Modified-Since")) {
+  if (call.request.has_header("If-Modified-Since") && !call.request.has_header("If-None-Match")) {
     if (auto since = net::parse_http_date(call.request.get_header_value("If-Modified-Since"));
         since && modified <= *since) {
       call.response.status = 304;
