@@ -87,9 +87,9 @@ void answer_and_close(int fd, int status, std::string_view reason, std::string_v
   }
   const std::string body = fmt::format(R"({{"error":"{}","kind":"{}"}})", message,
                                        status == 503 ? "unavailable" : (status == 408 ? "timeout" : "invalid"));
-  const std::string answer =
-    fmt::format("HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{}\r\n{}",
-                status, reason, body.size(), status == 503 ? "Retry-After: 1\r\n" : "", body);
+  const std::string answer = fmt::format(
+    "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{}\r\n{}", status,
+    reason, body.size(), status == 503 ? "Retry-After: 1\r\n" : "", body);
   (void)::send(fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
   ::shutdown(fd, SHUT_WR);
   while (::recv(fd, sink.data(), sink.size(), MSG_DONTWAIT) > 0) {
@@ -508,8 +508,8 @@ void GuardedServer::poller_loop()
   std::array<epoll_event, 256> events{};
   auto next_expiry = Clock::now() + k_poller_tick;
   while (!m_stopping) {
-    const int count = ::epoll_wait(m_epoll, events.data(), static_cast<int>(events.size()),
-                                   static_cast<int>(k_poller_tick.count()));
+    const int count =
+      ::epoll_wait(m_epoll, events.data(), static_cast<int>(events.size()), static_cast<int>(k_poller_tick.count()));
     for (int i = 0; i < count; ++i) {
       if (events[static_cast<size_t>(i)].data.fd == m_wake) {
         uint64_t value = 0;

@@ -292,8 +292,7 @@ HttpServer::HttpServer(ServerOptions options) : m_options(std::move(options))
   m_server->set_write_timeout(write_s, write_us);
   // (Used by httplib's own loop, with TLS, where an idle connection holds a thread: short.)
   const auto tls_keep_alive = std::min(m_options.keep_alive_timeout, std::chrono::milliseconds{5'000});
-  m_server->set_keep_alive_timeout(
-    static_cast<time_t>(std::max<int64_t>(1, (tls_keep_alive.count() + 999) / 1000)));
+  m_server->set_keep_alive_timeout(static_cast<time_t>(std::max<int64_t>(1, (tls_keep_alive.count() + 999) / 1000)));
   m_server->set_keep_alive_max_count(m_options.keep_alive_max_requests);
   // Small JSON answers must not wait for Nagle (+ delayed ACK: 40 ms per request).
   m_server->set_tcp_nodelay(true);
@@ -314,8 +313,8 @@ HttpServer::HttpServer(ServerOptions options) : m_options(std::move(options))
     const bool chunked = lower(request.get_header_value("Transfer-Encoding")).find("chunked") != std::string::npos;
     const auto declared = strings::parse_uint(strings::trim(request.get_header_value("Content-Length")));
     if (chunked || (request.has_header("Content-Length") && (!declared || *declared > k_bodyless_limit))) {
-      error_response(response, Error{ErrorKind::too_large, fmt::format("a {} request carries no body of this size",
-                                                                       request.method)});
+      error_response(response, Error{ErrorKind::too_large,
+                                     fmt::format("a {} request carries no body of this size", request.method)});
       response.set_header("Connection", "close");
       return httplib::Server::HandlerResponse::Handled;
     }

@@ -21,9 +21,9 @@ namespace {
 
 constexpr std::string_view k_marker = "gpkg-1";
 constexpr size_t k_manifest_limit = 16u << 20;
-constexpr size_t k_metadata_value_limit = 1u << 20;   // one text value of metadata.tar, in memory
-constexpr size_t k_metadata_memory_limit = 8u << 20;  // every text value together
-constexpr size_t k_sniff_bytes = 100;           // portage binpkg.get_binpkg_format reads this much
+constexpr size_t k_metadata_value_limit = 1u << 20;  // one text value of metadata.tar, in memory
+constexpr size_t k_metadata_memory_limit = 8u << 20; // every text value together
+constexpr size_t k_sniff_bytes = 100;                // portage binpkg.get_binpkg_format reads this much
 constexpr std::string_view k_signature_begin = "-----BEGIN PGP SIGNATURE-----";
 constexpr std::string_view k_signed_begin = "-----BEGIN PGP SIGNED MESSAGE-----";
 

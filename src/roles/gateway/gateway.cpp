@@ -105,8 +105,10 @@ Gateway::Gateway(GatewayOptions options)
           return parse_health_answer(*answer);
         },
         m_options.health_interval),
-      m_spool("swarm-gateway"), m_proxy(m_monitor, m_upstreams, m_spool.path(),
-              static_cast<size_t>(std::max(1, m_options.threads - std::max(8, m_options.threads / 4)))), m_server(server_options(m_options))
+      m_spool("swarm-gateway"),
+      m_proxy(m_monitor, m_upstreams, m_spool.path(),
+              static_cast<size_t>(std::max(1, m_options.threads - std::max(8, m_options.threads / 4)))),
+      m_server(server_options(m_options))
 {
   add_routes();
 }

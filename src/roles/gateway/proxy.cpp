@@ -141,15 +141,15 @@ bool Proxy::admit_body(const httplib::Request& request, httplib::Response& respo
   net::CallOptions call;
   call.on_http_error = net::OnHttpError::return_response;
   call.timeout = std::chrono::milliseconds{10'000};
-  auto answer = m_upstreams.at(active->index)
-                  .request("GET", "/api/v1/whoami", {}, {{"Authorization", authorization}, {"Accept", "application/json"}},
-                           call);
+  auto answer =
+    m_upstreams.at(active->index)
+      .request("GET", "/api/v1/whoami", {}, {{"Authorization", authorization}, {"Accept", "application/json"}}, call);
   if (!answer) {
     if (answer.error().kind == ErrorKind::unavailable) {
       m_monitor.mark_down(active->index, answer.error().message);
     }
-    unavailable(response, fmt::format("cannot check the caller with orchestrator {}: {}", active->url,
-                                      answer.error().message));
+    unavailable(response,
+                fmt::format("cannot check the caller with orchestrator {}: {}", active->url, answer.error().message));
     return false;
   }
   if (answer->status == 200) {
@@ -201,9 +201,9 @@ void Proxy::forward_stream(const httplib::Request& request, httplib::Response& r
         error.message.find(fs::errno_text(EDQUOT)) != std::string::npos) {
       LOG_ERROR("no space left in the gateway's spool {}: {}", m_spool_dir.string(), error.message);
       response.set_header("Retry-After", "60");
-      net::json_response(response, 507,
-                         {{"error", fmt::format("no space left in the gateway's spool: {}", error.message)},
-                          {"kind", "no_space"}});
+      net::json_response(
+        response, 507,
+        {{"error", fmt::format("no space left in the gateway's spool: {}", error.message)}, {"kind", "no_space"}});
       return;
     }
     net::error_response(response, error);

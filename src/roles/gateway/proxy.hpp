@@ -12,8 +12,8 @@
 #include <filesystem>
 #include <mutex>
 #include <string>
-#include <unordered_map>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <httplib.h>

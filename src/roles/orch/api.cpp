@@ -219,8 +219,7 @@ void Api::end_lease_upload(const std::string& lease)
 
 void Api::note_disk_full(const std::string& where, const std::string& detail)
 {
-  const double now =
-    std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   std::lock_guard lock(m_mutex);
   auto [it, added] = m_disk_full.try_emplace(where, detail, now);
   if (added) {

@@ -171,8 +171,8 @@ int run_daemon(const config::Config& config)
   server_options.write_timeout = std::chrono::milliseconds(60'000);
   server_options.max_connections_per_client =
     static_cast<size_t>(std::max<int64_t>(0, config.get_int("orch.max_connections_per_client")));
-  server_options.header_timeout = std::chrono::milliseconds(
-    static_cast<int64_t>(std::max(0.1, config.get_seconds("orch.header_timeout")) * 1000));
+  server_options.header_timeout =
+    std::chrono::milliseconds(static_cast<int64_t>(std::max(0.1, config.get_seconds("orch.header_timeout")) * 1000));
   server_options.min_transfer_rate = std::max<uint64_t>(1, config.get_bytes("orch.min_transfer_rate"));
   server_options.tls_cert_file = config.get("orch.tls_cert");
   server_options.tls_key_file = config.get("orch.tls_key");

@@ -292,8 +292,7 @@ TEST_CASE("http_server: invalid Range headers are dropped before httplib sees th
 
 TEST_CASE("http_server: JSON nested beyond any message is refused")
 {
-  CHECK(parse_json(std::string(100, '[') + std::string(100, ']')).error().message.find("deeper") !=
-        std::string::npos);
+  CHECK(parse_json(std::string(100, '[') + std::string(100, ']')).error().message.find("deeper") != std::string::npos);
   CHECK(parse_json(std::string(200'000, '[')).has_value() == false);
   CHECK(parse_json("[[[[1]]]]").has_value());
 }
