@@ -26,7 +26,7 @@ namespace {
 constexpr uint64_t k_drain_cap = 4u << 20;
 // …and for at most this long: a client trickling the body of a refused request must not hold
 // a worker.
-constexpr std::chrono::milliseconds k_drain_time{2'000};
+constexpr std::chrono::milliseconds k_drain_time{500};
 // Largest body accepted on a method without a body route (GET, HEAD, OPTIONS): httplib would
 // read it into memory.
 constexpr uint64_t k_bodyless_limit = 64u << 10;

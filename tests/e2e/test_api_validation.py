@@ -129,6 +129,13 @@ refused("POST", "/api/v1/control/pause", b"[" * 100000, "a body nested 100000 de
 result = http("POST", orch.url + "/api/v1/claim?wait=1e308", {}, token=token2)
 sw.check(result.status == 400 and result.json()["kind"] == "invalid", f"claim with wait=1e308: HTTP {result.status}")
 
+for query in ("/api/v1/events?since=abc", "/api/v1/events?since=-1", "/api/v1/builds?limit=0",
+              "/api/v1/events?limit=99999999999999999999", "/api/v1/status?profile=../x"):
+    result = orch.api("GET", query)
+    sw.check(result.status == 400 and result.json()["kind"] == "invalid", f"GET {query}: HTTP {result.status}")
+result = orch.api("GET", "/api/v1/events?limit=999999")
+sw.check(result.status == 200, f"a limit above the most is capped, not refused: HTTP {result.status}")
+
 # Binhost: Range and If-Modified-Since as RFC 9110 says (on a package file of staging).
 gpkg = [f for f in staging_files(orch) if f.endswith(".gpkg.tar")][0]
 packages_url = f"{orch.url}/staging/{orch_id(orch)}/{gpkg}"
@@ -170,7 +177,7 @@ def second_upload():
 # Until the first is inside the handler, a second is simply received (and refused: bad hash).
 conflict = sw.wait_until(lambda: (lambda r: r if r.status == 409 else None)(second_upload()), 30,
                          "a second upload meets the first")
-sw.check(conflict.json()["kind"] == "conflict" and "in progress" in conflict.json()["error"],
+sw.check(conflict.json()["kind"] == "conflict" and conflict.json().get("upload_in_progress") is True,
          f"the second upload: 409 {conflict.json()}")
 first.close()
 after = sw.wait_until(lambda: (lambda r: r if r.status != 409 else None)(second_upload()), 30,

@@ -212,7 +212,9 @@ void upload_artifact(Api& api, const Call& call)
   // received) would race it into the same staging path.
   if (!api.begin_lease_upload(lease)) {
     call.response.set_header("Retry-After", "5");
-    return call.fail({ErrorKind::conflict, fmt::format("an upload to lease {} is already in progress", lease)});
+    return call.reply(409, json{{"error", fmt::format("an upload to lease {} is already in progress", lease)},
+                                {"kind", "conflict"},
+                                {"upload_in_progress", true}});
   }
   struct Done {
     Api& api;
