@@ -56,7 +56,7 @@ constexpr KeyDef k_keys[] = {
   {"orch.threads", integer, "128", "Server threads (each long-poll claim holds one)"},
   {"orch.claim_wait", seconds, "25s", "Longest a claim long-poll waits for work"},
   {"orch.max_long_polls", integer, "0",
-   "Claims waiting at once; past it a claim is answered at once (0: threads minus a quarter, at least 8 kept)"},
+   "Claims waiting at once; past it a claim is answered at once (0: threads minus max(8, a quarter), at least half)"},
   {"orch.max_connections_per_client", integer, "256",
    "Open connections one client address may hold (0: any); a gateway is one address"},
   {"orch.header_timeout", seconds, "10s", "A request's headers must arrive within this, else 408"},

@@ -15,7 +15,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import SWARM, Swarm, http  # noqa: E402
+from harness import SWARM, TREE, Swarm, http  # noqa: E402
 
 THREADS = 16
 SLOW = 200
@@ -256,5 +256,41 @@ written = wchar(gateway_pid) - before
 sw.check(line.startswith("HTTP/1.1 4"), f"an authenticated upload to a foreign lease is refused upstream ({line})")
 sw.check(written >= (8 << 20), f"…after the gateway spooled it ({written} bytes written)")
 sw.wait_until(lambda: not spool_files(), 10, "the spool file is removed")
+
+# --- long-polls cannot take every thread ----------------------------------------------------------
+# 8 threads, at most 2 waiting claims (each waits up to 20 s): of 8 claims sent at once, those past the cap are answered
+# without waiting ("claim again"), and /healthz is served meanwhile.
+os.environ.update({"SWARM_ORCH_THREADS": "8", "SWARM_ORCH_MAX_LONG_POLLS": "2"})
+orch2 = sw.start_orch("orch2", extra=["--claim-wait", "20s"])  # the waits surely overlap
+for key in ("SWARM_ORCH_THREADS", "SWARM_ORCH_MAX_LONG_POLLS"):
+    del os.environ[key]
+poller_token = sw.enroll(orch2, "poller")
+sw.check(http("POST", orch2.url + "/api/v1/drones/register",
+              {"name": "poller", "protocol": 1, "slots": 8, "tree_timestamp": TREE}, token=poller_token).status == 200,
+         "the polling drone registers")
+claims = []
+claims_lock = threading.Lock()
+
+
+def long_poll():
+    answer = http("POST", orch2.url + "/api/v1/claim?wait=30", {}, token=poller_token, timeout=120)
+    with claims_lock:
+        claims.append(answer)
+
+
+pollers = [threading.Thread(target=long_poll) for _ in range(8)]
+for p in pollers:
+    p.start()
+capped = sw.wait_until(lambda: [c for c in list(claims) if "every long-poll place is taken" in c.json()["reason"]],
+                       60, "a claim past the long-poll cap is answered at once")
+sw.check(capped[0].status == 200 and capped[0].json()["lease"] is None and
+         capped[0].headers.get("Retry-After") == "1", f"…with no lease and Retry-After: 1 ({capped[0].json()})")
+result, _ = healthz(orch2.url)
+sw.check(result.status == 200, "/healthz answers while the long-polls wait")
+for p in pollers:
+    p.join()
+waited = [c for c in claims if "every long-poll place is taken" not in c.json()["reason"]]
+sw.check(all(c.status == 200 for c in claims) and len(waited) == 2,
+         f"2 claims waited, the others were answered at once ({len(waited)} of {len(claims)} waited)")
 
 sw.finish()

@@ -203,7 +203,8 @@ int run_daemon(const config::Config& config)
   api.risk_threshold = static_cast<int>(config.get_int("orch.risk_threshold"));
   api.max_long_polls = static_cast<int>(config.get_int("orch.max_long_polls"));
   if (api.max_long_polls <= 0) {
-    api.max_long_polls = std::max(1, server_options.threads - std::max(8, server_options.threads / 4));
+    const int threads = server_options.threads;
+    api.max_long_polls = std::max(threads / 2, threads - std::max(8, threads / 4));
   }
   options.staging_url = staging_url(api);
   Coordinator coordinator(**store, std::move(options));
