@@ -184,8 +184,9 @@ Result<uint64_t> RequestBody::read(const ChunkSink& sink)
     }
     total += size;
     if (auto written = sink(std::string_view(data, size)); !written) {
+      // The rest is drained like a refused body (up to the cap) so that the client gets the answer.
       error = written.error();
-      return false;
+      return true;
     }
     return true;
   });

@@ -63,7 +63,7 @@ bool last_is_question_mark(const DepElement& element)
   return !element.items.empty() && is_token(element.items.back(), "?");
 }
 
-bool is_use_flag(std::string_view text)
+bool is_dep_use_flag(std::string_view text)
 {
   auto alnum = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
   if (text.empty() || !alnum(text.front())) {
@@ -143,7 +143,7 @@ Result<bool> UseReducer::is_active(std::string_view conditional) const
     if (!m_options.is_valid_flag(flag)) {
       return invalid(fmt::format("USE flag '{}' referenced in conditional '{}' is not in IUSE", flag, conditional));
     }
-  } else if (!is_use_flag(flag)) {
+  } else if (!is_dep_use_flag(flag)) {
     return invalid(fmt::format("invalid use flag '{}' in conditional '{}'", flag, conditional));
   }
   if (negated && m_options.exclude_all.contains(flag)) {

@@ -32,7 +32,7 @@ std::optional<MergeType> type_from_name(std::string_view name)
 }
 
 // text[begin:end], `end` may be npos.
-std::string_view slice(std::string_view text, size_t begin, size_t end)
+std::string_view output_slice(std::string_view text, size_t begin, size_t end)
 {
   return text.substr(begin, end == std::string_view::npos ? std::string_view::npos : end - begin);
 }
@@ -161,7 +161,7 @@ bool read_slot_repo(std::string_view suffix, MergeEntry& entry)
       return false;
     }
     const auto repo_at = suffix.find("::");
-    const auto slot = slice(suffix, 1, repo_at);
+    const auto slot = output_slice(suffix, 1, repo_at);
     if (slot.empty()) {
       return false;
     }
@@ -261,7 +261,7 @@ bool read_use_variable(std::string_view token, MergeEntry& entry)
   size_t start = 0;
   while (start <= value.size()) {
     const auto space = value.find(' ', start);
-    const auto flag = slice(value, start, space);
+    const auto flag = output_slice(value, start, space);
     if (!flag.empty()) {
       add_flag(flag, flags);
     }
@@ -295,7 +295,7 @@ void read_details(const std::vector<std::string_view>& fields, size_t index, Mer
     size_t start = 0;
     while (start <= inner.size()) {
       const auto comma = inner.find(',', start);
-      const auto version = trim(slice(inner, start, comma));
+      const auto version = trim(output_slice(inner, start, comma));
       if (!version.empty()) {
         entry.old_versions.emplace_back(version);
       }
@@ -483,7 +483,7 @@ Result<MergeList> parse_emerge_output(std::string_view text)
   size_t start = 0;
   while (start < text.size()) {
     const auto end = text.find('\n', start);
-    const auto raw = slice(text, start, end);
+    const auto raw = output_slice(text, start, end);
     start = end == std::string_view::npos ? text.size() : end + 1;
     ++line_number;
     const auto line = displayed_text(raw);

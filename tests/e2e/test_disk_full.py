@@ -83,4 +83,21 @@ code, body = cli_json(orch, "status")
 sw.check(body.get("next_action", {}).get("state") != "disk-full", "NEXT ACTION moves on")
 
 drone.kill()
+
+# The gateway's spool, full: an authenticated upload it must spool is answered 507 and logged.
+spool = os.path.join(sw.dir, "gateway-tmp")
+os.makedirs(spool)
+gateway = sw.spawn("gateway", ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                               'mount -t tmpfs -o size=1m swarm-test-spool "$0" && exec "$@"', spool,
+                               SWARM, "gateway", "--listen", "127.0.0.1:0", "--orchestrators", orch.url,
+                               "--health-interval", "0.3s"], env=dict(os.environ, TMPDIR=spool))
+gateway_url = "http://127.0.0.1:" + gateway.wait_for_line(r"gateway ready on 127\.0\.0\.1:(\d+)").group(1)
+sw.wait_until(lambda: http("GET", gateway_url + "/healthz").json()["active"], 10, "the gateway sees the orchestrator")
+answer = http("PUT", gateway_url + "/api/v1/leases/0123abcd/artifact", b"x" * (4 << 20), token=token,
+              headers={"X-Swarm-Sha256": "0" * 64, "X-Swarm-Xxh3-128": "0" * 32})
+body = answer.json() or {}
+sw.check(answer.status == 507 and body.get("kind") == "no_space" and "spool" in body.get("error", ""),
+         f"an upload the gateway cannot spool: 507 ({answer.status} {body})")
+sw.wait_until(lambda: any("no space left in the gateway's spool" in line for line in gateway.output()), 10,
+              "the gateway logs it")
 sw.finish()
