@@ -107,7 +107,7 @@ private:
   int m_fd = -1;
 };
 
-HttpClient client_for(const TestServer& server)
+HttpClient hostile_client(const TestServer& server)
 {
   ClientOptions options;
   options.base_url = server.url();
@@ -115,7 +115,7 @@ HttpClient client_for(const TestServer& server)
   return HttpClient(options);
 }
 
-void add_healthz(TestServer& server)
+void add_hostile_healthz(TestServer& server)
 {
   server.server.get("/healthz", [](const httplib::Request&, httplib::Response& response) {
     json_response(response, 200, {{"status", "ok"}});
@@ -129,7 +129,7 @@ TEST_CASE("http_server: connections waiting for their headers hold no worker thr
   ServerOptions options;
   options.threads = 2;
   TestServer server(options);
-  add_healthz(server);
+  add_hostile_healthz(server);
   server.start();
   // Far more half-sent requests than workers: each would have held a thread until it closed.
   std::vector<std::unique_ptr<RawSocket>> slow;
@@ -137,7 +137,7 @@ TEST_CASE("http_server: connections waiting for their headers hold no worker thr
     slow.push_back(std::make_unique<RawSocket>(server.port));
     REQUIRE(slow.back()->send("POST /api/v1/claim HTTP/1.1\r\nHost: x\r\nX-Slow: "));
   }
-  const auto client = client_for(server);
+  const auto client = hostile_client(server);
   for (int i = 0; i < 5; ++i) {
     auto answer = client.get_json("/healthz");
     REQUIRE(answer.has_value());
@@ -152,7 +152,7 @@ TEST_CASE("http_server: headers that do not arrive in time get 408 and the conne
   ServerOptions options;
   options.header_timeout = 200ms;
   TestServer server(options);
-  add_healthz(server);
+  add_hostile_healthz(server);
   server.start();
   RawSocket slow(server.port);
   REQUIRE(slow.send("GET /healthz HTTP/1.1\r\nHost: x\r\n"));
@@ -194,7 +194,7 @@ TEST_CASE("http_server: a client address has a budget of connections")
   ServerOptions options;
   options.max_connections_per_client = 3;
   TestServer server(options);
-  add_healthz(server);
+  add_hostile_healthz(server);
   server.start();
   std::vector<std::unique_ptr<RawSocket>> held;
   for (int i = 0; i < 3; ++i) {
@@ -228,7 +228,7 @@ TEST_CASE("http_server: header blocks past the limit get 431; bodies on GET are 
   ServerOptions options;
   options.max_header_bytes = 4096;
   TestServer server(options);
-  add_healthz(server);
+  add_hostile_healthz(server);
   server.start();
   RawSocket big(server.port);
   REQUIRE(big.send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(8192, 'a')));
@@ -243,7 +243,7 @@ TEST_CASE("http_server: header blocks past the limit get 431; bodies on GET are 
 TEST_CASE("http_server: pipelined and kept-alive requests on one connection")
 {
   TestServer server;
-  add_healthz(server);
+  add_hostile_healthz(server);
   server.start();
   RawSocket socket(server.port);
   REQUIRE(socket.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
@@ -267,7 +267,7 @@ TEST_CASE("http_server: the listen backlog is raised for a fleet")
   ServerOptions options;
   options.listen_backlog = 777;
   TestServer server(options);
-  add_healthz(server);
+  add_hostile_healthz(server);
   server.start();
   // Linux shows a listening socket's backlog as its Send-Q.
   const auto out = subprocess::run_capture({"ss", "-Hltn", fmt::format("sport = :{}", server.port)});
@@ -304,7 +304,7 @@ TEST_CASE("http_client: a thread's calls reuse one kept-alive connection")
     json_response(response, 200, {{"peer", peer_address(request)}});
   });
   server.start();
-  const auto client = client_for(server);
+  const auto client = hostile_client(server);
   std::set<std::string> peers;
   for (int i = 0; i < 5; ++i) {
     auto answer = client.get_json("/peer");

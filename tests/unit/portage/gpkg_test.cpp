@@ -489,7 +489,7 @@ TarWriteEntry image_entry(std::string name, TarEntryType type = TarEntryType::re
   return entry;
 }
 
-TarMember member(std::string name, TarEntryType type = TarEntryType::regular, std::string link = {})
+TarMember image_member_of(std::string name, TarEntryType type = TarEntryType::regular, std::string link = {})
 {
   TarMember out;
   out.name = std::move(name);
@@ -503,33 +503,33 @@ TarMember member(std::string name, TarEntryType type = TarEntryType::regular, st
 TEST_CASE("gpkg: image members that must not be installed")
 {
   using enum TarEntryType;
-  CHECK_FALSE(unsafe_image_member(member("image/")).has_value());
-  CHECK_FALSE(unsafe_image_member(member("image/usr/bin/hello")).has_value());
-  CHECK_FALSE(unsafe_image_member(member("./image/usr/", directory)).has_value());
-  CHECK_FALSE(unsafe_image_member(member("image/usr/lib/libfoo.so", symlink, "libfoo.so.1")).has_value());
-  CHECK_FALSE(unsafe_image_member(member("image/usr/lib/libfoo.so", symlink, "../../usr/lib64/x")).has_value());
-  CHECK_FALSE(unsafe_image_member(member("image/etc/localtime", symlink, "/usr/share/zoneinfo/UTC")).has_value());
-  CHECK_FALSE(unsafe_image_member(member("image/usr/bin/b", hardlink, "image/usr/bin/a")).has_value());
+  CHECK_FALSE(unsafe_image_member(image_member_of("image/")).has_value());
+  CHECK_FALSE(unsafe_image_member(image_member_of("image/usr/bin/hello")).has_value());
+  CHECK_FALSE(unsafe_image_member(image_member_of("./image/usr/", directory)).has_value());
+  CHECK_FALSE(unsafe_image_member(image_member_of("image/usr/lib/libfoo.so", symlink, "libfoo.so.1")).has_value());
+  CHECK_FALSE(unsafe_image_member(image_member_of("image/usr/lib/libfoo.so", symlink, "../../usr/lib64/x")).has_value());
+  CHECK_FALSE(unsafe_image_member(image_member_of("image/etc/localtime", symlink, "/usr/share/zoneinfo/UTC")).has_value());
+  CHECK_FALSE(unsafe_image_member(image_member_of("image/usr/bin/b", hardlink, "image/usr/bin/a")).has_value());
 
   struct Case {
     TarMember m;
     const char* says;
   };
   for (const auto& c : {
-         Case{member("/etc/passwd"), "absolute"},
-         Case{member("image/../../etc/passwd"), "'..'"},
-         Case{member("etc/passwd"), "not below image/"},
-         Case{member("imagex/passwd"), "not below image/"},
-         Case{member("image/dev/sda", block_device), "block-device"},
-         Case{member("image/dev/tty", char_device), "char-device"},
-         Case{member("image/run/fifo", fifo), "fifo"},
-         Case{member("image/x", other), "other"},
-         Case{member("image/usr/lib/evil", symlink, "../../../etc/shadow"), "outside the image"},
-         Case{member("image/evil", symlink, ".."), "outside the image"},
-         Case{member("image/usr/empty", symlink, ""), "no target"},
-         Case{member("image/usr/bin/b", hardlink, "/etc/shadow"), "absolute"},
-         Case{member("image/usr/bin/b", hardlink, "image/../etc/shadow"), "'..'"},
-         Case{member("image/usr/bin/b", hardlink, "etc/shadow"), "not below image/"},
+         Case{image_member_of("/etc/passwd"), "absolute"},
+         Case{image_member_of("image/../../etc/passwd"), "'..'"},
+         Case{image_member_of("etc/passwd"), "not below image/"},
+         Case{image_member_of("imagex/passwd"), "not below image/"},
+         Case{image_member_of("image/dev/sda", block_device), "block-device"},
+         Case{image_member_of("image/dev/tty", char_device), "char-device"},
+         Case{image_member_of("image/run/fifo", fifo), "fifo"},
+         Case{image_member_of("image/x", other), "other"},
+         Case{image_member_of("image/usr/lib/evil", symlink, "../../../etc/shadow"), "outside the image"},
+         Case{image_member_of("image/evil", symlink, ".."), "outside the image"},
+         Case{image_member_of("image/usr/empty", symlink, ""), "no target"},
+         Case{image_member_of("image/usr/bin/b", hardlink, "/etc/shadow"), "absolute"},
+         Case{image_member_of("image/usr/bin/b", hardlink, "image/../etc/shadow"), "'..'"},
+         Case{image_member_of("image/usr/bin/b", hardlink, "etc/shadow"), "not below image/"},
        }) {
     CAPTURE(c.m.name);
     const auto problem = unsafe_image_member(c.m);
