@@ -53,6 +53,7 @@ constexpr KeyDef k_keys[] = {
   {"gateway.health_interval", seconds, "2s", "Health-check interval"},
   {"gateway.health_timeout", seconds, "1s", "Health-check timeout"},
   {"gateway.threads", integer, "128", "Server threads (each proxied long-poll holds one)"},
+  {"gateway.max_connections_per_client", integer, "256", "Open connections one client address may hold (0: any)"},
   {"gateway.log", string, "", "Also append the gateway's log to this file"},
 
   // --- orchestrator ---
@@ -64,6 +65,12 @@ constexpr KeyDef k_keys[] = {
   {"orch.public_binhost", boolean, "true", "Serve the production binhost without a token"},
   {"orch.threads", integer, "128", "Server threads (each long-poll claim holds one)"},
   {"orch.claim_wait", seconds, "25s", "Longest a claim long-poll waits for work"},
+  {"orch.max_long_polls", integer, "0",
+   "Claims waiting at once; past it a claim is answered at once (0: threads minus max(8, a quarter), at least half)"},
+  {"orch.max_connections_per_client", integer, "256",
+   "Open connections one client address may hold (0: any); a gateway is one address"},
+  {"orch.header_timeout", seconds, "10s", "A request's headers must arrive within this, else 408"},
+  {"orch.min_transfer_rate", bytes, "64K", "Slowest average rate of a body or answer after a 30 s grace"},
   {"orch.heartbeat_interval", seconds, "10s", "How often drones heartbeat"},
   {"orch.lease_ttl", seconds, "120s", "A lease expires unless a heartbeat extends it within this time"},
   {"orch.drone_timeout", seconds, "90s", "A drone silent this long goes offline and loses its leases"},

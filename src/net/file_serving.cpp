@@ -244,7 +244,8 @@ void serve_file(const httplib::Request& request, httplib::Response& response, co
   response.set_header("Last-Modified", last_modified);
   response.set_header("Accept-Ranges", "bytes");
 
-  if (request.has_header("If-Modified-Since")) {
+  // RFC 9110 13.1.3: ignored when not a valid date, and in the presence of If-None-Match.
+  if (request.has_header("If-Modified-Since") && !request.has_header("If-None-Match")) {
     const auto since = parse_http_date(request.get_header_value("If-Modified-Since"));
     // mtime is compared at the one-second resolution of the header.
     if (since && std::chrono::floor<std::chrono::seconds>(file->mtime) <= *since) {
@@ -253,8 +254,10 @@ void serve_file(const httplib::Request& request, httplib::Response& response, co
     }
   }
 
+  // RFC 9110 14.2: Range is defined for GET only (HEAD answers as a whole GET would). A Range
+  // that is not valid syntax never gets here: the server drops it (net/http_connections.hpp).
   RangeRequest range;
-  if (request.has_header("Range")) {
+  if (request.method == "GET" && request.has_header("Range")) {
     range = parse_range(request.get_header_value("Range"), file->size);
     // If-Range with a date: the range holds only if the file is still that version.
     if (request.has_header("If-Range") && request.get_header_value("If-Range") != last_modified) {

@@ -1,9 +1,10 @@
 #pragma once
 // Static files the way Portage's binhost client expects them, streamed from disk (a package may
 // be 2 GiB): GET and HEAD, Last-Modified, If-Modified-Since → 304, single byte ranges → 206
-// (416 when unsatisfiable), no directory listings. Paths are resolved under a root that may be
-// a symlink (`production` → `releases/N`): it is resolved once per request and the file is
-// opened once, so a concurrent release switch serves the old file or the new one, never a mix.
+// (416 when unsatisfiable; a Range of invalid syntax is ignored: 200, RFC 9110 14.2), no
+// directory listings. Paths are resolved under a root that may be a symlink (`production` →
+// `releases/N`): it is resolved once per request and the file is opened once, so a concurrent
+// release switch serves the old file or the new one, never a mix.
 
 #include <chrono>
 #include <cstdint>

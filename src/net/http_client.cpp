@@ -40,9 +40,6 @@ bool has_header(const HeaderList& headers, std::string_view name)
   return std::any_of(headers.begin(), headers.end(), [&](const auto& header) { return iequals(header.first, name); });
 }
 
-struct CurlDeleter {
-  void operator()(CURL* handle) const { curl_easy_cleanup(handle); }
-};
 struct SlistDeleter {
   void operator()(curl_slist* list) const { curl_slist_free_all(list); }
 };
@@ -144,13 +141,72 @@ size_t on_header(char* data, size_t size, size_t count, void* user)
   return bytes;
 }
 
+// One curl handle per thread, reused from call to call: curl_easy_reset clears the options but
+// keeps the handle's connection cache, so a thread's consecutive calls to a server reuse one
+// kept-alive connection instead of opening one each (a fleet of drones would otherwise fill the
+// server's accept queue). A call made while the thread's handle is busy (from a callback) gets
+// a handle of its own.
+struct ThreadHandle {
+  CURL* handle = nullptr;
+  bool busy = false;
+  ThreadHandle() = default;
+  ThreadHandle(const ThreadHandle&) = delete;
+  ThreadHandle& operator=(const ThreadHandle&) = delete;
+  ~ThreadHandle()
+  {
+    if (handle != nullptr) {
+      curl_easy_cleanup(handle);
+    }
+  }
+};
+
+thread_local ThreadHandle t_curl;
+
+class HandleLease {
+public:
+  HandleLease()
+  {
+    if (!t_curl.busy) {
+      if (t_curl.handle == nullptr) {
+        t_curl.handle = curl_easy_init();
+      }
+      if (t_curl.handle != nullptr) {
+        t_curl.busy = true;
+        m_shared = true;
+        m_handle = t_curl.handle;
+        return;
+      }
+    }
+    m_handle = curl_easy_init();
+  }
+  HandleLease(const HandleLease&) = delete;
+  HandleLease& operator=(const HandleLease&) = delete;
+  ~HandleLease()
+  {
+    if (m_handle == nullptr) {
+      return;
+    }
+    if (m_shared) {
+      curl_easy_reset(m_handle); // drops every pointer into this call's buffers
+      t_curl.busy = false;
+    } else {
+      curl_easy_cleanup(m_handle);
+    }
+  }
+  CURL* get() const { return m_handle; }
+
+private:
+  CURL* m_handle = nullptr;
+  bool m_shared = false;
+};
+
 } // namespace
 
 Result<Response> HttpClient::perform(Transfer& transfer) const
 {
   global_init();
-  std::unique_ptr<CURL, CurlDeleter> handle(curl_easy_init());
-  if (!handle) {
+  HandleLease handle;
+  if (handle.get() == nullptr) {
     return fail(ErrorKind::internal, "cannot create a curl handle");
   }
   CURL* curl = handle.get();

@@ -1,8 +1,9 @@
 #pragma once
 // The HTTP(S) client of drones, the gateway and the CLI, over libcurl: bound to a base URL and
 // an optional bearer token, JSON calls, streaming upload from a file and download to a file
-// (never whole in memory), per-call timeouts for long-polls. Thread-safe: every call uses its
-// own curl handle, so several threads may share one client. Tokens are never logged.
+// (never whole in memory), per-call timeouts for long-polls. Thread-safe: each thread makes its
+// calls on its own curl handle, kept from call to call so that its connections are reused
+// (keep-alive), so several threads may share one client. Tokens are never logged.
 
 #include <chrono>
 #include <cstdint>

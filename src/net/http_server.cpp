@@ -4,12 +4,14 @@
 #include <atomic>
 #include <cerrno>
 #include <regex>
+#include <stdexcept>
 
 #include <sys/socket.h>
 
 #include "core/fs.hpp"
 #include "core/log.hpp"
 #include "core/strings.hpp"
+#include "net/http_connections.hpp"
 #include "net/http_error.hpp"
 #include "net/url.hpp"
 
@@ -22,6 +24,12 @@ namespace {
 // kernel send a reset, which can destroy the answer before the client reads it. Bigger bodies
 // are not drained; the connection is closed instead.
 constexpr uint64_t k_drain_cap = 4u << 20;
+// …and for at most this long: a client trickling the body of a refused request must not hold
+// a worker.
+constexpr std::chrono::milliseconds k_drain_time{500};
+// Largest body accepted on a method without a body route (GET, HEAD, OPTIONS): httplib would
+// read it into memory.
+constexpr uint64_t k_bodyless_limit = 64u << 10;
 
 std::string lower(std::string_view text)
 {
@@ -176,8 +184,9 @@ Result<uint64_t> RequestBody::read(const ChunkSink& sink)
     }
     total += size;
     if (auto written = sink(std::string_view(data, size)); !written) {
+      // The rest is drained like a refused body (up to the cap) so that the client gets the answer.
       error = written.error();
-      return false;
+      return true;
     }
     return true;
   });
@@ -234,6 +243,7 @@ bool RequestBody::finish()
     m_state = State::broken;
     return false;
   }
+  detail::limit_current_reads(k_drain_time);
   uint64_t dropped = 0;
   const bool ok = m_reader([&](const char*, size_t size) {
     dropped += size;
@@ -254,13 +264,25 @@ struct HttpServer::Route {
 
 HttpServer::HttpServer(ServerOptions options) : m_options(std::move(options))
 {
+  const auto threads = static_cast<size_t>(std::max(1, m_options.threads));
   if (!m_options.tls_cert_file.empty() || !m_options.tls_key_file.empty()) {
     m_server = std::make_unique<httplib::SSLServer>(m_options.tls_cert_file.c_str(), m_options.tls_key_file.c_str());
+    m_server->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   } else {
-    m_server = std::make_unique<httplib::Server>();
+    detail::ConnectionLimits limits;
+    limits.workers = threads;
+    limits.header_timeout = m_options.header_timeout;
+    limits.keep_alive_timeout = m_options.keep_alive_timeout;
+    limits.read_timeout = m_options.read_timeout;
+    limits.write_timeout = m_options.write_timeout;
+    limits.transfer_grace = m_options.transfer_grace;
+    limits.min_transfer_rate = m_options.min_transfer_rate;
+    limits.max_header_bytes = m_options.max_header_bytes;
+    limits.max_connections_per_client = m_options.max_connections_per_client;
+    limits.max_connections = m_options.max_connections;
+    limits.keep_alive_max_requests = std::max<size_t>(1, m_options.keep_alive_max_requests);
+    m_server = std::make_unique<detail::GuardedServer>(limits);
   }
-  const auto threads = static_cast<size_t>(std::max(1, m_options.threads));
-  m_server->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   const auto seconds_and_micros = [](std::chrono::milliseconds duration) {
     return std::pair<time_t, time_t>(static_cast<time_t>(duration.count() / 1000),
                                      static_cast<time_t>((duration.count() % 1000) * 1000));
@@ -269,16 +291,35 @@ HttpServer::HttpServer(ServerOptions options) : m_options(std::move(options))
   const auto [write_s, write_us] = seconds_and_micros(m_options.write_timeout);
   m_server->set_read_timeout(read_s, read_us);
   m_server->set_write_timeout(write_s, write_us);
-  m_server->set_keep_alive_timeout(
-    static_cast<time_t>(std::max<int64_t>(1, (m_options.keep_alive_timeout.count() + 999) / 1000)));
+  // (Used by httplib's own loop, with TLS, where an idle connection holds a thread: short.)
+  const auto tls_keep_alive = std::min(m_options.keep_alive_timeout, std::chrono::milliseconds{5'000});
+  m_server->set_keep_alive_timeout(static_cast<time_t>(std::max<int64_t>(1, (tls_keep_alive.count() + 999) / 1000)));
   m_server->set_keep_alive_max_count(m_options.keep_alive_max_requests);
   // Small JSON answers must not wait for Nagle (+ delayed ACK: 40 ms per request).
   m_server->set_tcp_nodelay(true);
   // httplib's default sets SO_REUSEPORT, which would let a second daemon bind the same port
   // and silently take half the connections. SO_REUSEADDR alone allows a quick restart.
-  m_server->set_socket_options([](socket_t sock) {
+  // It is also called for the listening socket only: remember it, to raise its backlog.
+  m_server->set_socket_options([listen_fd = m_listen_fd](socket_t sock) {
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    listen_fd->store(sock);
+  });
+  // A body on a method that has no body route would be read into memory by httplib.
+  m_server->set_pre_routing_handler([](const httplib::Request& request, httplib::Response& response) {
+    if (request.method == "POST" || request.method == "PUT" || request.method == "PATCH" ||
+        request.method == "DELETE") {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    const bool chunked = lower(request.get_header_value("Transfer-Encoding")).find("chunked") != std::string::npos;
+    const auto declared = strings::parse_uint(strings::trim(request.get_header_value("Content-Length")));
+    if (chunked || (request.has_header("Content-Length") && (!declared || *declared > k_bodyless_limit))) {
+      error_response(response, Error{ErrorKind::too_large,
+                                     fmt::format("a {} request carries no body of this size", request.method)});
+      response.set_header("Connection", "close");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
   });
   m_server->set_logger([](const httplib::Request& request, const httplib::Response& response) {
     // The path only: never headers (credentials) or the query.
@@ -289,6 +330,15 @@ HttpServer::HttpServer(ServerOptions options) : m_options(std::move(options))
 HttpServer::~HttpServer()
 {
   stop();
+}
+
+HttpServer::Stats HttpServer::stats() const
+{
+  if (auto* guarded_server = dynamic_cast<detail::GuardedServer*>(m_server.get())) {
+    const auto stats = guarded_server->stats();
+    return {stats.waiting, stats.serving, stats.refused};
+  }
+  return {};
 }
 
 bool HttpServer::is_tls() const
@@ -326,11 +376,19 @@ void HttpServer::put_stream(const std::string& pattern, uint64_t max_body_bytes,
   add_stream("PUT", pattern, max_body_bytes, std::move(handler));
 }
 
+void HttpServer::del_stream(const std::string& pattern, uint64_t max_body_bytes, StreamHandler handler)
+{
+  add_stream("DELETE", pattern, max_body_bytes, std::move(handler));
+}
+
 void HttpServer::add_buffered(const std::string& method, const std::string& pattern, Handler handler)
 {
   if (method == "GET") {
     m_server->Get(pattern,
                   [handler = std::move(handler)](const httplib::Request& request, httplib::Response& response) {
+                    // httplib would cut any answer by the Range it parsed; file serving answers
+                    // ranges itself (from the header) and other answers ignore them.
+                    const_cast<httplib::Request&>(request).ranges.clear();
                     guarded(request, response, [&] { handler(request, response); });
                   });
     return;
@@ -474,6 +532,10 @@ Result<int> HttpServer::bind(const std::string& host, int port)
     }
     m_port = port;
   }
+  if (const int fd = m_listen_fd->load(); !detail::set_listen_backlog(fd, std::max(1, m_options.listen_backlog))) {
+    LOG_WARN("cannot raise the listen backlog of port {} to {}: {}", m_port, m_options.listen_backlog,
+             fs::errno_text(errno));
+  }
   m_bound = true;
   return m_port;
 }
@@ -600,10 +662,26 @@ std::string peer_address(const httplib::Request& request)
 
 Result<nlohmann::json> parse_json(std::string_view text)
 {
+  // Nesting deeper than any message of the protocol is refused while parsing: a body of a
+  // million '[' must not become a million nested values.
+  constexpr int k_max_depth = 64;
+  bool too_deep = false;
   try {
-    return nlohmann::json::parse(text);
+    auto parsed = nlohmann::json::parse(text, [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+      if (depth > k_max_depth) {
+        too_deep = true;
+        throw std::length_error("too deep");
+      }
+      return true;
+    });
+    return parsed;
   } catch (const nlohmann::json::exception& exception) {
     return fail(ErrorKind::invalid, "body is not valid JSON: {}", exception.what());
+  } catch (const std::length_error&) {
+    if (too_deep) {
+      return fail(ErrorKind::invalid, "body is not acceptable JSON: nested deeper than {} levels", k_max_depth);
+    }
+    throw;
   }
 }
 

@@ -25,13 +25,28 @@
 namespace swarm::net {
 
 struct ServerOptions {
-  // Connections served at once (httplib runs each on a pool thread until it closes): size it
-  // for the long-polls it must hold (drones × slots) plus headroom.
+  // Requests served at once (worker threads): size it for the long-polls it must hold
+  // (drones × slots) plus headroom. Connections waiting for a request hold no thread (plain
+  // HTTP; with TLS, httplib's own pool holds every connection on a thread until it closes).
   int threads = 16;
+  // The longest a single read or write may stall.
   std::chrono::milliseconds read_timeout{30'000};
   std::chrono::milliseconds write_timeout{30'000};
-  std::chrono::milliseconds keep_alive_timeout{5'000}; // httplib counts whole seconds (rounded up)
-  size_t keep_alive_max_requests = 100;
+  // Idle time before a kept-alive connection is closed (it holds no thread meanwhile).
+  std::chrono::milliseconds keep_alive_timeout{30'000};
+  size_t keep_alive_max_requests = 1000;
+  // A request's header block must arrive within this of the connection opening (or, on a
+  // kept-alive connection, of its first byte): else 408 and close.
+  std::chrono::milliseconds header_timeout{10'000};
+  // Bodies and answers must move at an average of min_transfer_rate bytes/s after
+  // transfer_grace (elapsed ≤ grace + bytes / rate): a client trickling bytes is cut off.
+  std::chrono::milliseconds transfer_grace{30'000};
+  uint64_t min_transfer_rate = 64u << 10;
+  // Open connections per client address (0: no budget) and in total; past either, 503.
+  size_t max_connections_per_client = 256;
+  size_t max_connections = 10'000;
+  size_t max_header_bytes = 64u << 10; // larger header blocks: 431
+  int listen_backlog = 1024;
   // Limit of the bodies of buffered routes (post/put/del); streaming routes name their own.
   uint64_t max_body_bytes = 16u << 20;
   // Both set: serve HTTPS with this certificate chain and private key (PEM files).
@@ -60,6 +75,8 @@ public:
 
   // Content-Length, when the client sent one (not for chunked bodies).
   std::optional<uint64_t> declared_length() const { return m_declared; }
+  // Whether the request has a body at all (a non-zero Content-Length, or chunked).
+  bool has_body() const { return m_has_body; }
   uint64_t max_bytes() const { return m_max; }
 
   // For the server: reads and discards what the handler left unread (up to a small cap) so the
@@ -98,6 +115,7 @@ public:
   // client announcing a longer body with "Expect: 100-continue" gets 413 before it sends it.
   void post_stream(const std::string& pattern, uint64_t max_body_bytes, StreamHandler handler);
   void put_stream(const std::string& pattern, uint64_t max_body_bytes, StreamHandler handler);
+  void del_stream(const std::string& pattern, uint64_t max_body_bytes, StreamHandler handler);
 
   // Binds and listens on host:port; port 0 lets the kernel choose. Returns the actual port.
   // Connections are queued from here on, and served once listening starts.
@@ -112,6 +130,13 @@ public:
 
   int port() const { return m_port; }
   bool is_tls() const;
+  // Connections waiting for a request and being served (plain HTTP only; zeros with TLS).
+  struct Stats {
+    size_t waiting = 0;
+    size_t serving = 0;
+    uint64_t refused = 0;
+  };
+  Stats stats() const;
   // The wrapped server, for what this wrapper does not cover.
   httplib::Server& native() { return *m_server; }
 
@@ -134,6 +159,7 @@ private:
   std::atomic<bool> m_running_here{false};
   std::atomic<bool> m_stopping{false};
   int m_port = 0;
+  std::shared_ptr<std::atomic<int>> m_listen_fd = std::make_shared<std::atomic<int>>(-1);
   bool m_bound = false;
   bool m_fallbacks_installed = false;
 };

@@ -18,6 +18,12 @@ using nlohmann::json;
 namespace {
 
 constexpr double k_max_build_seconds = 30.0 * 86400;
+// Byte counts beyond any real machine (2^60, an exbibyte) are refused rather than stored.
+constexpr uint64_t k_max_bytes = uint64_t(1) << 60;
+// Text fields: names, versions, reasons … (a log tail may be longer, then is cut to its end).
+constexpr size_t k_max_text = 64u << 10;
+constexpr size_t k_max_log_tail = 16u << 20;
+constexpr size_t k_max_list = 100'000;
 
 [[noreturn]] void invalid(std::string message)
 {
@@ -41,7 +47,7 @@ public:
     return it == m_object.end() || it->is_null() ? nullptr : &*it;
   }
 
-  std::string text(const char* key, std::string fallback = {}) const
+  std::string text(const char* key, std::string fallback = {}, size_t max_size = k_max_text) const
   {
     const auto* value = find(key);
     if (!value) {
@@ -49,6 +55,9 @@ public:
     }
     if (!value->is_string()) {
       invalid(fmt::format("field '{}' must be a string", key));
+    }
+    if (value->get_ref<const std::string&>().size() > max_size) {
+      invalid(fmt::format("field '{}' is longer than {} bytes", key, max_size));
     }
     return value->get<std::string>();
   }
@@ -95,7 +104,7 @@ public:
     return value->get<int64_t>();
   }
 
-  uint64_t count(const char* key, uint64_t fallback = 0) const
+  uint64_t count(const char* key, uint64_t fallback = 0, uint64_t max = k_max_bytes) const
   {
     const auto* value = find(key);
     if (!value) {
@@ -103,6 +112,9 @@ public:
     }
     if (!value->is_number_unsigned()) {
       invalid(fmt::format("field '{}' must be a whole number, not negative", key));
+    }
+    if (value->get<uint64_t>() > max) {
+      invalid(fmt::format("field '{}' must be a whole number from 0 to {}", key, max));
     }
     return value->get<uint64_t>();
   }
@@ -133,9 +145,15 @@ public:
     if (!value->is_array()) {
       invalid(fmt::format("field '{}' must be a list of strings", key));
     }
+    if (value->size() > k_max_list) {
+      invalid(fmt::format("field '{}' has more than {} entries", key, k_max_list));
+    }
     for (const auto& item : *value) {
       if (!item.is_string()) {
         invalid(fmt::format("field '{}' must be a list of strings", key));
+      }
+      if (item.get_ref<const std::string&>().size() > k_max_text) {
+        invalid(fmt::format("field '{}' has an entry longer than {} bytes", key, k_max_text));
       }
       out.push_back(item.get<std::string>());
     }
@@ -152,6 +170,9 @@ public:
     }
     if (!value->is_array()) {
       invalid(fmt::format("field '{}' must be a list", key));
+    }
+    if (value->size() > k_max_list) {
+      invalid(fmt::format("field '{}' has more than {} entries", key, k_max_list));
     }
     for (const auto& item : *value) {
       out.push_back(item.get<T>());
@@ -425,7 +446,7 @@ void from_json(const json& in, ReportRequest& request)
   }
   request.result = result == "success" ? BuildResult::success : BuildResult::failure;
   request.duration_seconds = fields.number("duration_seconds", 0, 0, k_max_build_seconds);
-  request.log_tail = fields.text("log_tail");
+  request.log_tail = fields.text("log_tail", {}, k_max_log_tail);
   request.reason = fields.text("reason");
 }
 

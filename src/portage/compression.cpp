@@ -670,4 +670,20 @@ Result<std::string> decompress(Compression compression, std::string_view data, s
   return stream::read_all(**decompressor, limit);
 }
 
+Result<size_t> BoundedSource::read(char* buffer, size_t size)
+{
+  // One byte more than the limit is asked for, to tell "exactly the limit" from "more".
+  const uint64_t room = m_limit - std::min(m_limit, m_consumed);
+  const auto want = static_cast<size_t>(std::min<uint64_t>(size, room + 1));
+  auto got = m_inner.read(buffer, want);
+  if (!got) {
+    return got;
+  }
+  m_consumed += *got;
+  if (m_consumed > m_limit) {
+    return fail(ErrorKind::too_large, "{} is larger than {} bytes once decompressed", m_what, m_limit);
+  }
+  return got;
+}
+
 } // namespace swarm::portage

@@ -46,6 +46,23 @@ struct CompressOptions {
 Result<std::unique_ptr<stream::ByteSink>> make_compressor(Compression compression, stream::ByteSink& output,
                                                           const CompressOptions& options = {});
 
+// Passes `inner` through, failing (too_large, naming `what`) once more than `limit` bytes have
+// come: a decompression bomb is stopped while streaming, never held in memory.
+class BoundedSource : public stream::ByteSource {
+public:
+  BoundedSource(stream::ByteSource& inner, uint64_t limit, std::string what)
+      : m_inner(inner), m_limit(limit), m_what(std::move(what))
+  {}
+  Result<size_t> read(char* buffer, size_t size) override;
+  uint64_t consumed() const { return m_consumed; }
+
+private:
+  stream::ByteSource& m_inner;
+  uint64_t m_limit;
+  std::string m_what;
+  uint64_t m_consumed = 0;
+};
+
 // Whole-buffer helpers for small data; decompress fails past `limit` output bytes.
 Result<std::string> compress(Compression compression, std::string_view data, const CompressOptions& options = {});
 Result<std::string> decompress(Compression compression, std::string_view data, size_t limit);

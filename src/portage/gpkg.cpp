@@ -21,8 +21,9 @@ namespace {
 
 constexpr std::string_view k_marker = "gpkg-1";
 constexpr size_t k_manifest_limit = 16u << 20;
-constexpr size_t k_metadata_limit = 256u << 20; // decompressed metadata.tar (environment.bz2 can be big)
-constexpr size_t k_sniff_bytes = 100;           // portage binpkg.get_binpkg_format reads this much
+constexpr size_t k_metadata_value_limit = 1u << 20;  // one text value of metadata.tar, in memory
+constexpr size_t k_metadata_memory_limit = 8u << 20; // every text value together
+constexpr size_t k_sniff_bytes = 100;                // portage binpkg.get_binpkg_format reads this much
 constexpr std::string_view k_signature_begin = "-----BEGIN PGP SIGNATURE-----";
 constexpr std::string_view k_signed_begin = "-----BEGIN PGP SIGNED MESSAGE-----";
 
@@ -291,37 +292,139 @@ Result<std::string> verify_signatures(const stream::File& file, const std::vecto
   return std::string("Manifest and every member signature verified");
 }
 
-// Fills report.metadata from metadata.tar* (decompressed in a stream from the file).
+// Fills report.metadata from metadata.tar* (decompressed in a stream from the file): text
+// values are read into memory (bounded), the others (environment.bz2, the ebuild) streamed past.
 Result<> read_gpkg_metadata(const stream::File& file, const GpkgMember& member, Compression compression,
-                            GpkgReport& report)
+                            const GpkgOptions& options, GpkgReport& report)
 {
   stream::FileRangeSource raw(file, member.data_offset, member.size);
   auto decompressor = make_decompressor(compression, raw);
   if (!decompressor) {
     return fail(decompressor.error());
   }
-  auto entries = read_tar_entries(**decompressor, k_metadata_limit);
-  if (!entries) {
-    return fail(ErrorKind::invalid, "cannot read {}: {}", basename_of(member.name), entries.error().message);
-  }
-  for (const auto& entry : *entries) {
-    const auto& name = entry.member.name;
-    if (entry.member.type == TarEntryType::directory && (name == "metadata/" || name == "metadata")) {
+  const auto base = basename_of(member.name);
+  BoundedSource bounded(**decompressor, options.max_metadata_bytes, base);
+  TarReader reader(bounded);
+  size_t held = 0;
+  while (true) {
+    auto next = reader.next();
+    if (!next) {
+      return fail(ErrorKind::invalid, "cannot read {}: {}", base, next.error().message);
+    }
+    if (!*next) {
+      return {};
+    }
+    const auto& entry = **next;
+    const auto& name = entry.name;
+    if (entry.type == TarEntryType::directory && (name == "metadata/" || name == "metadata")) {
       continue;
     }
-    if (!name.starts_with("metadata/") || entry.member.type != TarEntryType::regular) {
-      return fail(ErrorKind::invalid, "{} holds '{}', outside metadata/ or not a regular file",
-                  basename_of(member.name), name);
+    if (!name.starts_with("metadata/") || entry.type != TarEntryType::regular) {
+      return fail(ErrorKind::invalid, "{} holds '{}', outside metadata/ or not a regular file", base, name);
     }
     const auto key = name.substr(std::string_view("metadata/").size());
     if (key.empty() || key.find('/') != std::string::npos) {
-      return fail(ErrorKind::invalid, "{} holds an unexpected path '{}'", basename_of(member.name), name);
+      return fail(ErrorKind::invalid, "{} holds an unexpected path '{}'", base, name);
     }
-    if (is_text_metadata(key)) {
-      report.metadata[key] = normalize_metadata_value(entry.content);
+    if (!is_text_metadata(key)) {
+      continue; // skipped, still decompressed (and counted) on the way
+    }
+    const size_t limit = std::min(k_metadata_value_limit, k_metadata_memory_limit - held);
+    if (entry.size > limit) {
+      return fail(ErrorKind::invalid, "{}: metadata value {} of {} bytes is larger than the limit of {} bytes", base,
+                  key, entry.size, limit);
+    }
+    auto content = reader.read_data(limit);
+    if (!content) {
+      return fail(ErrorKind::invalid, "cannot read {}: {}", base, content.error().message);
+    }
+    held += content->size();
+    report.metadata[key] = normalize_metadata_value(*content);
+  }
+}
+
+// Lexically resolves `target` against the directory `from` (both below image/): false when it
+// climbs above image/.
+bool stays_in_image(std::string_view from_dir, std::string_view target)
+{
+  std::vector<std::string_view> stack;
+  for (const auto& part : strings::split(from_dir, '/')) {
+    if (!part.empty() && part != ".") {
+      stack.push_back(part);
     }
   }
-  return {};
+  for (const auto& part : strings::split(target, '/')) {
+    if (part.empty() || part == ".") {
+      continue;
+    }
+    if (part == "..") {
+      // stack[0] is "image": climbing above it leaves the image.
+      if (stack.size() <= 1) {
+        return false;
+      }
+      stack.pop_back();
+    } else {
+      stack.push_back(part);
+    }
+  }
+  return true;
+}
+
+// Why `path` is not a path below image/ (or image/ itself), or nullopt.
+std::optional<std::string> image_path_problem(std::string_view what, std::string_view path)
+{
+  if (path.empty() || path.find('\0') != std::string_view::npos) {
+    return fmt::format("{} has an empty or malformed path", what);
+  }
+  if (path.starts_with('/')) {
+    return fmt::format("{} '{}' has an absolute path", what, path);
+  }
+  const auto parts = strings::split(path, '/');
+  if (std::find(parts.begin(), parts.end(), "..") != parts.end()) {
+    return fmt::format("{} '{}' has a '..' component", what, path);
+  }
+  size_t first = 0;
+  while (first < parts.size() && parts[first] == ".") {
+    ++first;
+  }
+  if (first == parts.size() || parts[first] != "image") {
+    return fmt::format("{} '{}' is not below image/", what, path);
+  }
+  return std::nullopt;
+}
+
+// Streams through image.tar*: every member must pass unsafe_image_member, within the limits.
+Result<> check_gpkg_image(const stream::File& file, const GpkgMember& member, Compression compression,
+                          const GpkgOptions& options)
+{
+  stream::FileRangeSource raw(file, member.data_offset, member.size);
+  auto decompressor = make_decompressor(compression, raw);
+  if (!decompressor) {
+    return fail(decompressor.error());
+  }
+  const auto base = basename_of(member.name);
+  BoundedSource bounded(**decompressor, options.max_image_bytes, base);
+  TarReader reader(bounded);
+  uint64_t count = 0;
+  while (true) {
+    auto next = reader.next();
+    if (!next && count == 0 && reader.offset() == k_tar_block &&
+        next.error().message.find("zero block") != std::string::npos) {
+      return {}; // an empty archive, as Python's tarfile writes one (no image/ entry at all)
+    }
+    if (!next) {
+      return fail(ErrorKind::invalid, "cannot read {}: {}", base, next.error().message);
+    }
+    if (!*next) {
+      return {};
+    }
+    if (++count > options.max_image_members) {
+      return fail(ErrorKind::invalid, "{} has more than {} members", base, options.max_image_members);
+    }
+    if (auto problem = unsafe_image_member(**next)) {
+      return fail(ErrorKind::invalid, "{}: {}", base, *problem);
+    }
+  }
 }
 
 std::unexpected<Error> io_error(const std::filesystem::path& path, const Error& error)
@@ -330,6 +433,48 @@ std::unexpected<Error> io_error(const std::filesystem::path& path, const Error& 
 }
 
 } // namespace
+
+std::optional<std::string> unsafe_image_member(const TarMember& member)
+{
+  std::string_view name = member.name;
+  while (name.size() > 1 && name.back() == '/') {
+    name.remove_suffix(1);
+  }
+  if (auto problem = image_path_problem("image member", name)) {
+    return problem;
+  }
+  switch (member.type) {
+  case TarEntryType::regular:
+  case TarEntryType::directory:
+    return std::nullopt;
+  case TarEntryType::hardlink:
+    if (auto problem = image_path_problem(fmt::format("the target of hard link '{}'", name), member.linkname)) {
+      return problem;
+    }
+    return std::nullopt;
+  case TarEntryType::symlink: {
+    if (member.linkname.empty()) {
+      return fmt::format("symlink '{}' has no target", name);
+    }
+    if (member.linkname.starts_with('/')) {
+      return std::nullopt; // resolved in the root it is installed to, like any package's
+    }
+    const size_t slash = name.rfind('/');
+    const auto dir = slash == std::string_view::npos ? std::string_view() : name.substr(0, slash);
+    if (!stays_in_image(dir, member.linkname)) {
+      return fmt::format("symlink '{}' -> '{}' points outside the image", name, member.linkname);
+    }
+    return std::nullopt;
+  }
+  case TarEntryType::char_device:
+  case TarEntryType::block_device:
+  case TarEntryType::fifo:
+  case TarEntryType::other:
+    break;
+  }
+  return fmt::format("image member '{}' is a {}, which a package may not install", name,
+                     tar_entry_type_name(member.type));
+}
 
 std::string_view binpkg_format_name(BinpkgFormat format)
 {
@@ -652,8 +797,8 @@ Result<GpkgReport> validate_gpkg(const std::filesystem::path& path, const GpkgOp
   }
   ranges.clear();
 
-  // The inner archives: metadata.tar${comp} is read, image.tar${comp} only has to exist (its
-  // bytes are covered by the Manifest hashes just checked).
+  // The inner archives: metadata.tar${comp} is read, image.tar${comp} is streamed through and
+  // every member checked (unsafe_image_member), both within GpkgOptions' limits.
   const GpkgMember* metadata_member = nullptr;
   const GpkgMember* image_member = nullptr;
   for (const auto& member : report.members) {
@@ -688,9 +833,12 @@ Result<GpkgReport> validate_gpkg(const std::filesystem::path& path, const GpkgOp
     }
     *target = *compression;
   }
-  if (auto read = read_gpkg_metadata(file, *metadata_member, report.metadata_compression, report); !read) {
+  if (auto read = read_gpkg_metadata(file, *metadata_member, report.metadata_compression, options, report); !read) {
     report.metadata.clear();
     return invalid(report, read.error().message);
+  }
+  if (auto checked = check_gpkg_image(file, *image_member, report.image_compression, options); !checked) {
+    return invalid(report, checked.error().message);
   }
   // bintree treats a package without CATEGORY, PF or SLOT as invalid.
   for (const char* key : {"CATEGORY", "PF", "SLOT"}) {

@@ -38,7 +38,18 @@ struct GpkgOptions {
   // Extra digests of the whole file, computed in the same pass (MD5/SHA1 for the Packages index,
   // XXH3-128 for transport). SHA-256 is always computed.
   std::vector<hash::Algo> file_digests;
+  // Limits of what the inner archives decompress to (streamed, never held whole): metadata.tar
+  // and image.tar, and the image's member count. The metadata held in memory is smaller still
+  // (1 MiB per text value).
+  uint64_t max_metadata_bytes = 64ull << 20;
+  uint64_t max_image_bytes = 64ull << 30;
+  uint64_t max_image_members = 1'000'000;
 };
+
+// Why a member of image.tar* must not be installed, or nullopt when it may: a path outside
+// image/ (absolute, "..", another top directory), a device node, FIFO or other special file,
+// a hard link to anything outside image/, a relative symlink climbing out of image/.
+std::optional<std::string> unsafe_image_member(const TarMember& member);
 
 struct GpkgMember {
   std::string name; // full name in the outer tar, "hello-1.2.3-r1-1/image.tar.zst"

@@ -242,6 +242,9 @@ Result<size_t> TarReader::DataSource::read(char* buffer, size_t size)
     return size_t{0};
   }
   if (auto got = stream::read_exact(m_reader.m_source, buffer, n); !got) {
+    if (got.error().kind == ErrorKind::too_large) {
+      return fail(got.error()); // a limit of the source (a decompression bomb), not truncation
+    }
     return fail(ErrorKind::invalid, "tar member data is truncated");
   }
   m_reader.m_remaining -= n;
@@ -255,6 +258,9 @@ Result<> TarReader::DataSource::skip(uint64_t size)
     return fail(ErrorKind::invalid, "skip past the end of a tar member");
   }
   if (auto skipped = m_reader.m_source.skip(size); !skipped) {
+    if (skipped.error().kind == ErrorKind::too_large) {
+      return fail(skipped.error());
+    }
     return fail(ErrorKind::invalid, "tar member data is truncated");
   }
   m_reader.m_remaining -= size;
@@ -293,6 +299,9 @@ Result<> TarReader::finish_member()
     return {};
   }
   if (auto skipped = m_source.skip(m_remaining + m_padding); !skipped) {
+    if (skipped.error().kind == ErrorKind::too_large) {
+      return fail(skipped.error());
+    }
     return fail(ErrorKind::invalid, "tar archive is truncated (member data ends past the end of the file)");
   }
   m_offset += m_remaining + m_padding;

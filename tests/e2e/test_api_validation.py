@@ -8,7 +8,7 @@ import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import TREE, Swarm, http  # noqa: E402
+from harness import TREE, Swarm, http, orch_id, staging_files  # noqa: E402
 from release_helpers import flat_plan  # noqa: E402
 
 sw = Swarm("api-validation")
@@ -108,5 +108,80 @@ line = first_answer_before_body("/api/v1/drones/heartbeat", f"Authorization: Bea
 sw.check(" 403 " in line, f"the admin token on a drone route: 403 before the body is read ({line})")
 line = first_answer_before_body("/api/v1/control/pause", "Authorization: Bearer swd_not_a_token\r\n")
 sw.check(" 401 " in line, f"an unknown token: 401 before the body is read ({line})")
+
+# Types and ranges on every drone route: huge numbers, wrong types, long texts.
+refused("POST", "/api/v1/drones/register", {"name": "d1", "protocol": 1, "ram_bytes": 18446744073709551615},
+        "register with ram_bytes 2^64-1", token=token)
+refused("POST", "/api/v1/drones/register", {"name": "d1", "protocol": 1, "ram_bytes": 1e308},
+        "register with ram_bytes 1e308", token=token)
+refused("POST", "/api/v1/drones/register", {"name": "d1", "protocol": 1, "cores": "eight"},
+        "register with a string for cores", token=token)
+refused("POST", "/api/v1/drones/register", {"name": "d" * 70000, "protocol": 1}, "register with a 70 kB name",
+        token=token)
+refused("POST", "/api/v1/drones/heartbeat", {"cpu_percent": 1e308}, "heartbeat with cpu_percent 1e308", token=token)
+refused("POST", "/api/v1/drones/heartbeat", {"disk_free_bytes": -5}, "heartbeat with negative disk_free_bytes",
+        token=token)
+refused("POST", "/api/v1/leases/0123abcd/report", {"result": "success", "duration_seconds": "long"},
+        "report with a string duration", token=token)
+refused("POST", "/api/v1/leases/0123abcd/refuse", {"code": ["other"]}, "refuse with a list for code", token=token)
+refused("POST", "/api/v1/releases/finalize", {"threshold": 10 ** 30}, "finalize with a 31-digit threshold")
+refused("POST", "/api/v1/control/pause", b"[" * 100000, "a body nested 100000 deep")
+result = http("POST", orch.url + "/api/v1/claim?wait=1e308", {}, token=token2)
+sw.check(result.status == 400 and result.json()["kind"] == "invalid", f"claim with wait=1e308: HTTP {result.status}")
+
+for query in ("/api/v1/events?since=abc", "/api/v1/events?since=-1", "/api/v1/builds?limit=0",
+              "/api/v1/events?limit=99999999999999999999", "/api/v1/status?profile=../x"):
+    result = orch.api("GET", query)
+    sw.check(result.status == 400 and result.json()["kind"] == "invalid", f"GET {query}: HTTP {result.status}")
+result = orch.api("GET", "/api/v1/events?limit=999999")
+sw.check(result.status == 200, f"a limit above the most is capped, not refused: HTTP {result.status}")
+
+# Binhost: Range and If-Modified-Since as RFC 9110 says (on a package file of staging).
+gpkg = [f for f in staging_files(orch) if f.endswith(".gpkg.tar")][0]
+packages_url = f"{orch.url}/staging/{orch_id(orch)}/{gpkg}"
+whole = http("GET", packages_url, token=token2)
+sw.check(whole.status == 200 and len(whole.body) > 10, f"staging {gpkg}: HTTP {whole.status}")
+for header, expect in (("bytes=abc", 200), ("bytes=5-3", 200), ("items=0-4", 200), ("bytes=0-4", 206),
+                       ("bytes=99999999-", 416), ("bytes=0-1,3-4", 200)):
+    result = http("GET", packages_url, token=token2, headers={"Range": header})
+    body_ok = {200: result.body == whole.body, 206: result.body == whole.body[:5],
+               416: result.headers.get("Content-Range") == f"bytes */{len(whole.body)}"}[expect]
+    sw.check(result.status == expect and body_ok, f"Range {header!r}: HTTP {result.status} (expected {expect})")
+result = http("HEAD", packages_url, token=token2, headers={"Range": "bytes=0-4"})
+sw.check(result.status == 200 and result.headers.get("Content-Length") == str(len(whole.body)),
+         f"HEAD ignores Range: HTTP {result.status}")
+result = http("GET", packages_url, token=token2, headers={"If-Modified-Since": "yesterday"})
+sw.check(result.status == 200 and result.body == whole.body, f"an invalid If-Modified-Since is ignored: {result.status}")
+last_modified = whole.headers.get("Last-Modified")
+result = http("GET", packages_url, token=token2, headers={"If-Modified-Since": last_modified})
+sw.check(result.status == 304, f"If-Modified-Since the Last-Modified date: HTTP {result.status}")
+
+# One upload at a time per lease: while one is being received, a second gets 409.
+# d1's last long-poll may have taken the unblocked package as d1 died: its lease expires.
+sw.wait_until(lambda: any(p["cpv"] == "app-misc/p1-1" and p["state"] == "needed" for p in sw.packages(orch)), 60,
+              "app-misc/p1-1 is needed again")
+claim = http("POST", orch.url + "/api/v1/claim?wait=5", {}, token=token2).json()
+sw.check(claim["lease"] is not None, f"d2 gets the unblocked package: {claim}")
+lease = claim["lease"]["id"]
+first = socket.create_connection(("127.0.0.1", orch.port), timeout=30)
+first.sendall((f"PUT /api/v1/leases/{lease}/artifact HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+               f"Authorization: Bearer {token2}\r\nX-Swarm-Sha256: {'0' * 64}\r\nX-Swarm-Xxh3-128: {'0' * 32}\r\n"
+               f"Content-Length: 1048576\r\n\r\n").encode() + b"x" * 1000)
+
+
+def second_upload():
+    return http("PUT", f"{orch.url}/api/v1/leases/{lease}/artifact", b"y" * 10, token=token2,
+                headers={"X-Swarm-Sha256": "0" * 64, "X-Swarm-Xxh3-128": "0" * 32})
+
+
+# Until the first is inside the handler, a second is simply received (and refused: bad hash).
+conflict = sw.wait_until(lambda: (lambda r: r if r.status == 409 else None)(second_upload()), 30,
+                         "a second upload meets the first")
+sw.check(conflict.json()["kind"] == "conflict" and conflict.json().get("upload_in_progress") is True,
+         f"the second upload: 409 {conflict.json()}")
+first.close()
+after = sw.wait_until(lambda: (lambda r: r if r.status != 409 else None)(second_upload()), 30,
+                      "the first upload ends")
+sw.check(after.status == 400, f"once the first is gone, an upload is received again (HTTP {after.status})")
 
 sw.finish()

@@ -254,7 +254,10 @@ void DroneAgent::deliver_tracked(LeaseState state, const std::shared_ptr<Active>
         }
         break;
       }
-      if (verdict == Verdict::retry) {
+      // 409 with upload_in_progress: an earlier attempt of ours is still being received.
+      const bool in_progress =
+        result && result->status == 409 && result->body.is_object() && result->body.value("upload_in_progress", false);
+      if (verdict == Verdict::retry || in_progress) {
         if (!warned) {
           LOG_WARN("lease {}: upload failed ({}); retrying with backoff", id, describe(result));
           warned = true;

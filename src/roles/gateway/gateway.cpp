@@ -54,6 +54,7 @@ net::ServerOptions server_options(const GatewayOptions& options)
 {
   net::ServerOptions out;
   out.threads = options.threads;
+  out.max_connections_per_client = options.max_connections_per_client;
   return out;
 }
 
@@ -86,6 +87,8 @@ Result<GatewayOptions> gateway_options(const config::Config& config)
     return fail(ErrorKind::invalid, "gateway.threads must be between 1 and 100000, not {}", threads);
   }
   out.threads = static_cast<int>(threads);
+  out.max_connections_per_client =
+    static_cast<size_t>(std::max<int64_t>(0, config.get_int("gateway.max_connections_per_client")));
   return out;
 }
 
@@ -104,7 +107,10 @@ Gateway::Gateway(GatewayOptions options)
           return parse_health_answer(*answer);
         },
         m_options.health_interval),
-      m_spool("swarm-gateway"), m_proxy(m_monitor, m_upstreams, m_spool.path()), m_server(server_options(m_options))
+      m_spool("swarm-gateway"),
+      m_proxy(m_monitor, m_upstreams, m_spool.path(),
+              static_cast<size_t>(std::max(m_options.threads / 2, m_options.threads - std::max(8, m_options.threads / 4)))),
+      m_server(server_options(m_options))
 {
   add_routes();
 }
@@ -129,7 +135,8 @@ void Gateway::add_routes()
     m_proxy.forward_stream(request, response, body);
   };
   m_server.get(api, buffered); // HEAD too
-  m_server.del(api, buffered);
+  // Bodies are read only once the caller is known (Proxy::admit_body).
+  m_server.del_stream(api, net::ServerOptions{}.max_body_bytes, streamed);
   m_server.post_stream(api, net::ServerOptions{}.max_body_bytes, streamed);
   m_server.put_stream(api, k_max_spooled_upload, streamed);
   // The wrapper has no PATCH route; the protocol uses none, but the proxy passes every method.

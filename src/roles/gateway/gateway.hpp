@@ -27,6 +27,7 @@ struct GatewayOptions {
   std::chrono::milliseconds health_interval{2'000};
   std::chrono::milliseconds health_timeout{1'000};
   int threads = 128;
+  size_t max_connections_per_client = 256; // 0: any
 };
 
 // The gateway.* keys checked and converted; invalid with a one-line message otherwise.

@@ -4,7 +4,10 @@
 #include <cmath>
 #include <optional>
 
+#include <cerrno>
+
 #include "core/fs.hpp"
+#include "core/hash.hpp"
 #include "core/log.hpp"
 #include "core/strings.hpp"
 
@@ -66,6 +69,24 @@ std::chrono::milliseconds upstream_timeout(std::string_view wait_param)
   return std::chrono::milliseconds(static_cast<int64_t>(capped * 1000)) + k_long_poll_margin;
 }
 
+std::string without_wait(std::string_view target)
+{
+  const size_t question = target.find('?');
+  if (question == std::string_view::npos) {
+    return std::string(target);
+  }
+  std::string out(target.substr(0, question + 1));
+  bool first = true;
+  for (const auto& parameter : strings::split(target.substr(question + 1), '&')) {
+    if (!first) {
+      out += '&';
+    }
+    first = false;
+    out += std::string_view(parameter).starts_with("wait=") ? std::string_view("wait=0") : std::string_view(parameter);
+  }
+  return out;
+}
+
 bool is_idempotent(std::string_view method)
 {
   return method == "GET" || method == "HEAD";
@@ -92,9 +113,69 @@ struct Proxy::Body {
   std::optional<fs::AtomicFileWriter> spool;
 };
 
-Proxy::Proxy(HealthMonitor& monitor, const std::vector<net::HttpClient>& upstreams, std::filesystem::path spool_dir)
-    : m_monitor(monitor), m_upstreams(upstreams), m_spool_dir(std::move(spool_dir))
+Proxy::Proxy(HealthMonitor& monitor, const std::vector<net::HttpClient>& upstreams, std::filesystem::path spool_dir,
+             size_t max_long_polls)
+    : m_monitor(monitor), m_upstreams(upstreams), m_spool_dir(std::move(spool_dir)), m_max_long_polls(max_long_polls)
 {}
+
+bool Proxy::admit_body(const httplib::Request& request, httplib::Response& response) const
+{
+  const auto authorization = request.get_header_value("Authorization");
+  if (authorization.empty()) {
+    net::error_response(response, Error{ErrorKind::unauthorized, "a token is required"});
+    return false;
+  }
+  const auto key = hash::hex_digest(hash::Algo::sha256, authorization);
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(m_mutex);
+    if (auto it = m_admitted.find(key); it != m_admitted.end() && it->second > now) {
+      return true;
+    }
+  }
+  const auto active = m_monitor.active();
+  if (!active) {
+    unavailable(response, "no healthy orchestrator");
+    return false;
+  }
+  net::CallOptions call;
+  call.on_http_error = net::OnHttpError::return_response;
+  call.timeout = std::chrono::milliseconds{10'000};
+  auto answer =
+    m_upstreams.at(active->index)
+      .request("GET", "/api/v1/whoami", {}, {{"Authorization", authorization}, {"Accept", "application/json"}}, call);
+  if (!answer) {
+    if (answer.error().kind == ErrorKind::unavailable) {
+      m_monitor.mark_down(active->index, answer.error().message);
+    }
+    unavailable(response,
+                fmt::format("cannot check the caller with orchestrator {}: {}", active->url, answer.error().message));
+    return false;
+  }
+  if (answer->status == 200) {
+    std::lock_guard lock(m_mutex);
+    if (m_admitted.size() >= 4096) {
+      m_admitted.clear();
+    }
+    m_admitted[key] = now + k_admitted_ttl;
+    return true;
+  }
+  if (answer->status == 401 || answer->status == 403) {
+    response.status = answer->status;
+    for (const auto& [name, value] : answer->headers) {
+      if (is_forwarded_response_header(name)) {
+        response.set_header(name, value);
+      }
+    }
+    response.set_content(std::move(answer->body), "application/json");
+    return false;
+  }
+  net::json_response(response, 502,
+                     {{"error", fmt::format("orchestrator {} cannot check the caller (HTTP {} from /api/v1/whoami)",
+                                            active->url, answer->status)},
+                      {"kind", "unavailable"}});
+  return false;
+}
 
 void Proxy::forward(const httplib::Request& request, httplib::Response& response) const
 {
@@ -110,9 +191,22 @@ void Proxy::forward_stream(const httplib::Request& request, httplib::Response& r
     unavailable(response, "no healthy orchestrator");
     return;
   }
+  if (body.has_body() && !admit_body(request, response)) {
+    return;
+  }
   auto read = read_body(request, body);
   if (!read) {
-    net::error_response(response, read.error());
+    const auto& error = read.error();
+    if (error.message.find(fs::errno_text(ENOSPC)) != std::string::npos ||
+        error.message.find(fs::errno_text(EDQUOT)) != std::string::npos) {
+      LOG_ERROR("no space left in the gateway's spool {}: {}", m_spool_dir.string(), error.message);
+      response.set_header("Retry-After", "60");
+      net::json_response(
+        response, 507,
+        {{"error", fmt::format("no space left in the gateway's spool: {}", error.message)}, {"kind", "no_space"}});
+      return;
+    }
+    net::error_response(response, error);
     return;
   }
   send(request, response, *read);
@@ -156,6 +250,26 @@ void Proxy::send(const httplib::Request& request, httplib::Response& response, c
   if (!target) {
     net::error_response(response, target.error());
     return;
+  }
+  // A long-poll holds a thread here for its whole wait: past the cap, it is asked not to wait.
+  struct LongPoll {
+    std::atomic<size_t>& count;
+    bool active = false;
+    ~LongPoll()
+    {
+      if (active) {
+        --count;
+      }
+    }
+  } long_poll{m_long_polls};
+  const auto wait = strings::parse_double(request.get_param_value("wait"));
+  if (m_max_long_polls > 0 && wait && *wait > 0) {
+    if (++m_long_polls > m_max_long_polls) {
+      --m_long_polls;
+      *target = without_wait(*target);
+    } else {
+      long_poll.active = true;
+    }
   }
   const auto headers = forwarded_request_headers(request.headers);
   net::CallOptions call;

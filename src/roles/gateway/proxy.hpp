@@ -6,11 +6,14 @@
 // cannot reach its orchestrator marks it down at once; an idempotent one is retried once on the
 // next healthy orchestrator.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <httplib.h>
@@ -42,6 +45,12 @@ bool is_forwarded_response_header(std::string_view name);
 // long-poll gets its wait plus k_long_poll_margin, anything else k_default_upstream_timeout.
 std::chrono::milliseconds upstream_timeout(std::string_view wait_param);
 
+// How long the gateway trusts a credential the orchestrator accepted (GET /api/v1/whoami).
+inline constexpr std::chrono::seconds k_admitted_ttl{30};
+
+// `target` with its `wait` query parameter set to 0 (a long-poll answered at once).
+std::string without_wait(std::string_view target);
+
 // GET and HEAD: safe to send again to another orchestrator.
 bool is_idempotent(std::string_view method);
 
@@ -51,8 +60,11 @@ Result<std::string> upstream_target(std::string_view decoded_path, std::string_v
 
 class Proxy {
 public:
-  // `upstreams[i]` talks to orchestrator i of `monitor`; spool files go to `spool_dir`.
-  Proxy(HealthMonitor& monitor, const std::vector<net::HttpClient>& upstreams, std::filesystem::path spool_dir);
+  // `upstreams[i]` talks to orchestrator i of `monitor`; spool files go to `spool_dir`. At most
+  // `max_long_polls` calls with a `wait` wait at once (0: any); the others are passed on with
+  // wait=0, so that long-polls cannot take every server thread.
+  Proxy(HealthMonitor& monitor, const std::vector<net::HttpClient>& upstreams, std::filesystem::path spool_dir,
+        size_t max_long_polls = 0);
 
   // A call whose body, if any, is already in request.body (GET, HEAD, DELETE).
   void forward(const httplib::Request& request, httplib::Response& response) const;
@@ -63,10 +75,18 @@ private:
   struct Body;
   void send(const httplib::Request& request, httplib::Response& response, const Body& body) const;
   Result<Body> read_body(const httplib::Request& request, net::RequestBody& body) const;
+  // Before a byte of a body is read: the caller's credential must be one the orchestrator
+  // accepts (GET /api/v1/whoami, remembered for k_admitted_ttl). False when refused (answered).
+  bool admit_body(const httplib::Request& request, httplib::Response& response) const;
 
   HealthMonitor& m_monitor;
   const std::vector<net::HttpClient>& m_upstreams;
   std::filesystem::path m_spool_dir;
+  size_t m_max_long_polls;
+  mutable std::atomic<size_t> m_long_polls{0};
+  mutable std::mutex m_mutex;
+  // SHA-256 of an accepted Authorization header → until when it is trusted.
+  mutable std::unordered_map<std::string, std::chrono::steady_clock::time_point> m_admitted;
 };
 
 } // namespace swarm::roles::gateway

@@ -15,6 +15,8 @@ json NextAction::to_json() const
 
 /*
  * The first rule that matches wins:
+ *  0. the orchestrator has no space for uploads (it answers 507; drones keep their artifacts and
+ *     retry) → free space there; builds resume by themselves;
  *  1. paused → `swarm resume`;
  *  2. blocked packages → `swarm fix-blocked` (they will not build by themselves);
  *  3. an online drone on another Portage tree than the plan → `swarm sync-verify`;
@@ -34,6 +36,24 @@ NextAction next_action(const json& status, const json& releases)
   const size_t left = status_count(status, "needed") + status_count(status, "delegated");
   const auto drones = status.value("drones", json::array());
 
+  if (const auto full = status.value("disk_full", json()); full.is_object()) {
+    std::vector<std::string> paths;
+    for (const auto& path : full.value("paths", json::array())) {
+      if (path.is_string()) {
+        paths.push_back(path.get<std::string>());
+      }
+    }
+    out = {"disk-full",
+           true,
+           fmt::format("no space left on the orchestrator for {} ({}): uploads are refused (507) and wait on the "
+                       "drones; free space there and builds resume by themselves",
+                       fmt::join(paths, ", "), full.value("detail", std::string("?"))),
+           {}};
+    for (const auto& path : paths) {
+      out.commands.push_back("df -h " + path);
+    }
+    return out;
+  }
   if (status.value("paused", false)) {
     out = {"paused", true, "the orchestrator is paused: no drone gets work", {"swarm resume"}};
     return out;

@@ -3,6 +3,11 @@
 #include "roles/orch/api.hpp"
 #include "roles/orch/api_context.hpp"
 
+#include <cerrno>
+#include <chrono>
+
+#include "core/fs.hpp"
+#include "core/log.hpp"
 #include "core/secure.hpp"
 #include "net/protocol_version.hpp"
 #include "roles/orch/coordinator.hpp"
@@ -27,6 +32,7 @@ std::vector<Route> route_table(const ApiOptions& options)
     // health and identity
     {get, "/healthz", anyone, 0, h::healthz},
     {get, "/api/v1/info", reader, 0, h::info},
+    {get, "/api/v1/whoami", token, 0, h::whoami},
     // drones (docs/protocol.md, "Drones")
     {post, "/api/v1/drones/register", drone, k_json_limit, h::register_drone},
     {post, "/api/v1/drones/heartbeat", drone, k_json_limit, h::heartbeat},
@@ -176,6 +182,90 @@ std::string Api::profile_param(const Call& call) const
     throw Fatal{Error{ErrorKind::invalid, fmt::format("\"{}\" is not a profile name", profile)}};
   }
   return profile;
+}
+
+bool Api::enter_long_poll()
+{
+  if (options.max_long_polls <= 0) {
+    return true;
+  }
+  int current = m_long_polls.load();
+  while (current < options.max_long_polls) {
+    if (m_long_polls.compare_exchange_weak(current, current + 1)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void Api::leave_long_poll()
+{
+  if (options.max_long_polls > 0) {
+    --m_long_polls;
+  }
+}
+
+bool Api::begin_lease_upload(const std::string& lease)
+{
+  std::lock_guard lock(m_mutex);
+  return m_uploading.insert(lease).second;
+}
+
+void Api::end_lease_upload(const std::string& lease)
+{
+  std::lock_guard lock(m_mutex);
+  m_uploading.erase(lease);
+}
+
+void Api::note_disk_full(const std::string& where, const std::string& detail)
+{
+  const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  std::lock_guard lock(m_mutex);
+  auto [it, added] = m_disk_full.try_emplace(where, detail, now);
+  if (added) {
+    LOG_ERROR("no space left for {}: {} (answering 507 until space returns)", where, detail);
+  } else {
+    it->second.first = detail;
+  }
+}
+
+void Api::clear_disk_full(const std::string& where)
+{
+  std::lock_guard lock(m_mutex);
+  if (m_disk_full.erase(where) > 0) {
+    LOG_INFO("space is back for {}", where);
+  }
+}
+
+json Api::disk_full() const
+{
+  std::lock_guard lock(m_mutex);
+  if (m_disk_full.empty()) {
+    return nullptr;
+  }
+  json paths = json::array();
+  std::string detail;
+  double since = 0;
+  for (const auto& [where, entry] : m_disk_full) {
+    paths.push_back(where);
+    detail = entry.first;
+    since = since == 0 ? entry.second : std::min(since, entry.second);
+  }
+  return json{{"paths", paths}, {"detail", detail}, {"since", since}};
+}
+
+bool is_no_space(const Error& error)
+{
+  return error.message.find(fs::errno_text(ENOSPC)) != std::string::npos ||
+         error.message.find(fs::errno_text(EDQUOT)) != std::string::npos;
+}
+
+void reply_no_space(Api& api, const Call& call, const std::string& where, const Error& error)
+{
+  api.note_disk_full(where, error.message);
+  call.response.set_header("Retry-After", "60");
+  call.reply(507, json{{"error", fmt::format("no space left on the orchestrator for {}: {}", where, error.message)},
+                       {"kind", "no_space"}});
 }
 
 json Api::info() const

@@ -26,6 +26,9 @@ struct ApiOptions {
   std::filesystem::path data_dir; // each profile's staging, releases and production (roles/orch/profiles.hpp)
   int keep_releases = 5;          // orch.keep_releases
   int risk_threshold = 15;        // orch.risk_threshold
+  // Claims that wait at once (each holds a server worker); a claim past it is answered at once
+  // without waiting, so that uploads, reports and /healthz always find a worker. 0: no cap.
+  int max_long_polls = 0;
 };
 
 // URLs derived from the public URL: the default profile's at /staging/ID and /production, another

@@ -4,11 +4,14 @@
 // headers and refuses it before any body is read, and a handler reads its typed body through
 // Call::read<T>(), whose errors (malformed JSON, a field of the wrong type or range) answer 400.
 
+#include <atomic>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -94,10 +97,32 @@ public:
   // The "profile" query parameter of a request, validated ("default" when absent).
   std::string profile_param(const Call& call) const;
 
+  // A claim about to wait takes a long-poll place; false when every place is taken
+  // (ApiOptions::max_long_polls).
+  bool enter_long_poll();
+  void leave_long_poll();
+  // One upload per lease at a time: false when one to `lease` is in progress.
+  bool begin_lease_upload(const std::string& lease);
+  void end_lease_upload(const std::string& lease);
+  // A write refused for want of space (answered 507): logged, and shown by status until a
+  // write to the same place succeeds again.
+  void note_disk_full(const std::string& where, const std::string& detail);
+  void clear_disk_full(const std::string& where);
+  // {"paths": [...], "detail": "...", "since": unix seconds}, or null.
+  json disk_full() const;
+
 private:
-  std::mutex m_mutex;
+  mutable std::mutex m_mutex;
   std::map<std::string, std::unique_ptr<ReleaseStore>> m_releases;
+  std::atomic<int> m_long_polls{0};
+  std::set<std::string> m_uploading;
+  std::map<std::string, std::pair<std::string, double>> m_disk_full; // where → detail, since
 };
+
+// Whether an I/O error is a full disk or quota (ENOSPC, EDQUOT): answered 507.
+bool is_no_space(const Error& error);
+// Answers 507 Insufficient Storage for a write to `where` that found no space, and records it.
+void reply_no_space(Api& api, const Call& call, const std::string& where, const Error& error);
 
 enum class Method { get, post, put };
 using RouteHandler = std::function<void(Api&, const Call&)>;
@@ -136,6 +161,7 @@ void local_build(Api& api, const Call& call);
 // api_views.cpp: health, read-only views, binhosts
 void healthz(Api& api, const Call& call);
 void info(Api& api, const Call& call);
+void whoami(Api& api, const Call& call);
 void status(Api& api, const Call& call);
 void profiles(Api& api, const Call& call);
 void drones(Api& api, const Call& call);

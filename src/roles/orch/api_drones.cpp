@@ -52,6 +52,7 @@ Result<ArtifactInfo> ingest(net::RequestBody& body, const httplib::Request& requ
   const auto path = ticket.incoming_dir / fmt::format("{}-{}.part", lease, random::hex_token(4));
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (!fd) {
+    status = errno == ENOSPC || errno == EDQUOT ? 507 : 0;
     return fail(ErrorKind::io, "cannot create {}: {}", path.string(), std::strerror(errno));
   }
   auto remove_file = [&] {
@@ -69,6 +70,7 @@ Result<ArtifactInfo> ingest(net::RequestBody& body, const httplib::Request& requ
         if (errno == EINTR) {
           continue;
         }
+        status = errno == ENOSPC || errno == EDQUOT ? 507 : 0;
         return fail(ErrorKind::io, "writing the upload: {}", std::strerror(errno));
       }
       data += written;
@@ -77,14 +79,17 @@ Result<ArtifactInfo> ingest(net::RequestBody& body, const httplib::Request& requ
     return {};
   });
   const bool synced = ::fsync(fd.get()) == 0;
+  const int sync_errno = synced ? 0 : errno;
   fd.reset();
   if (!received) {
     remove_file();
     return fail(received.error());
   }
   if (!synced) {
+    const int error_number = sync_errno;
     remove_file();
-    return fail(ErrorKind::io, "cannot fsync the upload");
+    status = error_number == ENOSPC || error_number == EDQUOT ? 507 : 0;
+    return fail(ErrorKind::io, "cannot fsync the upload: {}", std::strerror(error_number));
   }
   const auto digests = hasher.finish();
   if (digests.at(hash::Algo::sha256) != declared_sha256 || digests.at(hash::Algo::xxh3_128) != declared_xxh3) {
@@ -170,7 +175,30 @@ void claim(Api& api, const Call& call)
     }
     wait = *parsed;
   }
-  call.reply(api.coordinator.claim(call.caller.drone, wait));
+  // A waiting claim holds a server worker: past the long-poll cap it is answered at once, with a
+  // lease if one is free now, else with "claim again" (the drone pauses, then claims again).
+  bool waiting = false;
+  if (wait > 0) {
+    waiting = api.enter_long_poll();
+  }
+  struct Leave {
+    Api& api;
+    bool active;
+    ~Leave()
+    {
+      if (active) {
+        api.leave_long_poll();
+      }
+    }
+  } leave{api, waiting};
+  const bool capped = wait > 0 && !waiting;
+  auto reply = api.coordinator.claim(call.caller.drone, capped ? 0 : wait);
+  if (reply && capped && !reply->lease) {
+    reply->reason += reply->reason.empty() ? "" : "; ";
+    reply->reason += "every long-poll place is taken: claim again";
+    call.response.set_header("Retry-After", "1");
+  }
+  call.reply(reply);
 }
 
 void upload_artifact(Api& api, const Call& call)
@@ -180,9 +208,29 @@ void upload_artifact(Api& api, const Call& call)
   if (!ticket) {
     return call.fail(ticket.error());
   }
+  // One upload per lease at a time: a second one (a retry while the first is still being
+  // received) would race it into the same staging path.
+  if (!api.begin_lease_upload(lease)) {
+    call.response.set_header("Retry-After", "5");
+    return call.reply(409, json{{"error", fmt::format("an upload to lease {} is already in progress", lease)},
+                                {"kind", "conflict"},
+                                {"upload_in_progress", true}});
+  }
+  struct Done {
+    Api& api;
+    const std::string& lease;
+    ~Done() { api.end_lease_upload(lease); }
+  } done{api, lease};
   int status = 0;
   std::vector<std::string> differences;
   auto artifact = ingest(call.body(), call.request, *ticket, lease, status, differences);
+  const auto staging = ticket->incoming_dir.parent_path().string();
+  if (!artifact && (status == 507 || is_no_space(artifact.error()))) {
+    return reply_no_space(api, call, staging, artifact.error());
+  }
+  if (artifact) {
+    api.clear_disk_full(staging);
+  }
   if (!artifact) {
     if (!differences.empty()) {
       // Counted against the drone, never against the package.
@@ -199,6 +247,9 @@ void upload_artifact(Api& api, const Call& call)
   }
   auto accepted = api.coordinator.accept_artifact(lease, call.caller.drone, *artifact);
   if (!accepted) {
+    if (is_no_space(accepted.error())) {
+      return reply_no_space(api, call, staging, accepted.error());
+    }
     return call.fail(accepted.error());
   }
   call.reply(accepted->duplicate ? 200 : 201, json(*accepted));
@@ -234,6 +285,9 @@ void append_log(Api& api, const Call& call)
     return call.fail({ErrorKind::io, "cannot open the build log"});
   }
   const auto written = ::write(fd.get(), text->data(), text->size());
+  if (written < 0 && (errno == ENOSPC || errno == EDQUOT)) {
+    return reply_no_space(api, call, path->parent_path().string(), {ErrorKind::io, std::strerror(errno)});
+  }
   call.reply(json{{"stored", written == static_cast<ssize_t>(text->size())}});
 }
 

@@ -26,10 +26,26 @@ std::string binhost_profile(const Call& call)
   return profile.empty() ? std::string(k_default_profile) : profile;
 }
 
+// A whole-number query parameter from `least` up: `fallback` when absent, 400 when it is not a
+// number or is below `least`.
+int64_t int_param(const Call& call, const char* name, int64_t fallback, int64_t least)
+{
+  if (!call.request.has_param(name)) {
+    return fallback;
+  }
+  const auto text = call.param(name);
+  const auto parsed = strings::parse_int(text);
+  if (!parsed || *parsed < least) {
+    throw Fatal{Error{ErrorKind::invalid, fmt::format("query parameter '{}' must be a whole number from {}, not \"{}\"",
+                                                      name, least, text.substr(0, 64))}};
+  }
+  return *parsed;
+}
+
+// "limit": at least 1, at most `most` (larger values give `most`).
 size_t limit_param(const Call& call, int64_t fallback, int64_t most)
 {
-  const auto limit = strings::parse_int(call.param("limit")).value_or(fallback);
-  return static_cast<size_t>(std::clamp<int64_t>(limit, 1, most));
+  return static_cast<size_t>(std::min<int64_t>(int_param(call, "limit", fallback, 1), most));
 }
 
 } // namespace
@@ -48,10 +64,17 @@ void info(Api& api, const Call& call)
   call.reply(api.info());
 }
 
+void whoami(Api&, const Call& call)
+{
+  const bool admin = call.caller.role == Caller::Role::admin;
+  call.reply(json{{"role", admin ? "admin" : "drone"}, {"drone", admin ? json(nullptr) : json(call.caller.drone)}});
+}
+
 void status(Api& api, const Call& call)
 {
   const auto profile = api.profile_param(call);
   auto body = api.coordinator.status(profile);
+  body["disk_full"] = api.disk_full();
   body["orchestrator"] = api.info();
   body["staging_url"] = staging_url(api.options, profile);
   body["production_url"] = production_url(api.options, profile);
@@ -84,7 +107,7 @@ void package(Api& api, const Call& call)
 
 void events(Api& api, const Call& call)
 {
-  const auto since = strings::parse_int(call.param("since")).value_or(0);
+  const auto since = int_param(call, "since", 0, 0);
   call.reply(api.coordinator.events_view(since, limit_param(call, 500, 5000)));
 }
 
@@ -100,7 +123,7 @@ void logs(Api& api, const Call& call)
   if (!path) {
     return call.fail(path.error());
   }
-  const auto offset = strings::parse_uint(call.param("offset")).value_or(0);
+  const auto offset = static_cast<uint64_t>(int_param(call, "offset", 0, 0));
   std::string text;
   if (UniqueFd fd(::open(path->c_str(), O_RDONLY | O_CLOEXEC)); fd) {
     char buffer[65536];
@@ -122,7 +145,7 @@ void staging_index(Api& api, const Call& call)
 {
   auto [text, timestamp] = api.coordinator.staging_index(binhost_profile(call));
   const auto modified = std::chrono::system_clock::time_point(std::chrono::seconds(timestamp));
-  if (call.request.has_header("If-Modified-Since")) {
+  if (call.request.has_header("If-Modified-Since") && !call.request.has_header("If-None-Match")) {
     if (auto since = net::parse_http_date(call.request.get_header_value("If-Modified-Since"));
         since && modified <= *since) {
       call.response.status = 304;

@@ -169,6 +169,11 @@ int run_daemon(const config::Config& config)
   server_options.threads = static_cast<int>(std::max<int64_t>(8, config.get_int("orch.threads")));
   server_options.read_timeout = std::chrono::milliseconds(60'000);
   server_options.write_timeout = std::chrono::milliseconds(60'000);
+  server_options.max_connections_per_client =
+    static_cast<size_t>(std::max<int64_t>(0, config.get_int("orch.max_connections_per_client")));
+  server_options.header_timeout =
+    std::chrono::milliseconds(static_cast<int64_t>(std::max(0.1, config.get_seconds("orch.header_timeout")) * 1000));
+  server_options.min_transfer_rate = std::max<uint64_t>(1, config.get_bytes("orch.min_transfer_rate"));
   server_options.tls_cert_file = config.get("orch.tls_cert");
   server_options.tls_key_file = config.get("orch.tls_key");
   net::HttpServer server(server_options);
@@ -196,6 +201,11 @@ int run_daemon(const config::Config& config)
   api.data_dir = data_dir;
   api.keep_releases = static_cast<int>(config.get_int("orch.keep_releases"));
   api.risk_threshold = static_cast<int>(config.get_int("orch.risk_threshold"));
+  api.max_long_polls = static_cast<int>(config.get_int("orch.max_long_polls"));
+  if (api.max_long_polls <= 0) {
+    const int threads = server_options.threads;
+    api.max_long_polls = std::max(threads / 2, threads - std::max(8, threads / 4));
+  }
   options.staging_url = staging_url(api);
   Coordinator coordinator(**store, std::move(options));
   if (auto loaded = coordinator.load(); !loaded) {

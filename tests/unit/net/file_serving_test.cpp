@@ -127,11 +127,20 @@ TEST_CASE("file_serving: byte ranges")
     }
     CHECK(answer->header("Content-Range") == c.content_range);
   }
-  // HEAD with a range: the partial headers, no body.
+  // Invalid Range syntax is ignored (RFC 9110 14.2): the whole file, never 416.
+  for (const char* invalid : {"bytes=abc", "bytes=5-3", "items=0-1", "bytes=", "bytes=-", "bytes=1-2-3"}) {
+    CAPTURE(invalid);
+    auto whole = binhost.get(path, {{"Range", invalid}});
+    REQUIRE(whole.has_value());
+    CHECK(whole->status == 200);
+    CHECK(whole->body == "0123456789");
+    CHECK(whole->header("Content-Range").empty());
+  }
+  // Range is defined for GET only: HEAD answers as a whole GET would (RFC 9110 14.2).
   auto head = binhost.get(path, {{"Range", "bytes=2-4"}}, "HEAD");
   REQUIRE(head.has_value());
-  CHECK(head->status == 206);
-  CHECK(head->header("Content-Length") == "3");
+  CHECK(head->status == 200);
+  CHECK(head->header("Content-Length") == "10");
   CHECK(head->body.empty());
   // If-Range with the current date honours the range; with another date it sends everything.
   CHECK(binhost.get(path, {{"Range", "bytes=2-4"}, {"If-Range", "Tue, 14 Nov 2023 22:13:20 GMT"}})->status == 206);
@@ -153,6 +162,12 @@ TEST_CASE("file_serving: If-Modified-Since")
   CHECK(older->status == 200);
   CHECK(older->body == "VERSION: 0\n");
   CHECK(binhost.get(path, {{"If-Modified-Since", "not a date"}})->status == 200);
+  CHECK(binhost.get(path, {{"If-Modified-Since", "Tue, 14 Nov 2023 22:13:20 XYZ"}})->status == 200);
+  CHECK(binhost.get(path, {{"If-Modified-Since", "Tue, 14 Nov 2023 22:13:20 GMT, Wed"}})->status == 200);
+  // If-None-Match present: If-Modified-Since is ignored (RFC 9110 13.1.3).
+  CHECK(
+    binhost.get(path, {{"If-Modified-Since", "Tue, 14 Nov 2023 22:13:20 GMT"}, {"If-None-Match", "\"x\""}})->status ==
+    200);
 }
 
 TEST_CASE("file_serving: traversal, absolute paths, escapes and directories are refused")

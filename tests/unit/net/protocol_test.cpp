@@ -140,3 +140,26 @@ TEST_CASE("protocol: heartbeat keeps 'tree unchanged' apart from 'tree empty'")
   REQUIRE(wire.get<HeartbeatRequest>().tree_timestamp.has_value());
   CHECK(refusal<HeartbeatRequest>(json{{"leases", {1, 2}}}) == "field 'leases' must be a list of strings");
 }
+
+TEST_CASE("protocol: huge numbers, long texts and long lists are refused")
+{
+  CHECK(refusal<RegisterRequest>(json{{"ram_bytes", 18446744073709551615ull}}) ==
+        "field 'ram_bytes' must be a whole number from 0 to 1152921504606846976");
+  CHECK(refusal<RegisterRequest>(json{{"ram_bytes", 1e308}}) ==
+        "field 'ram_bytes' must be a whole number, not negative");
+  CHECK(refusal<RegisterRequest>(json{{"ram_bytes", "16G"}}) ==
+        "field 'ram_bytes' must be a whole number, not negative");
+  CHECK(refusal<HeartbeatRequest>(json{{"disk_free_bytes", 1ull << 61}}) != "");
+  CHECK(refusal<HeartbeatRequest>(json{{"cpu_percent", 1e308}}) ==
+        "field 'cpu_percent' must be a number from 0 to 1000");
+  CHECK(refusal<HeartbeatRequest>(json{{"load1", "high"}}) == "field 'load1' must be a number");
+  CHECK(refusal<RegisterRequest>(json{{"name", std::string(70'000, 'd')}}) ==
+        "field 'name' is longer than 65536 bytes");
+  CHECK(refusal<UnblockRequest>(json{{"packages", json::array({std::string(70'000, 'p')})}}) ==
+        "field 'packages' has an entry longer than 65536 bytes");
+  CHECK(refusal<UnblockRequest>(json{{"packages", json(std::vector<std::string>(100'001, "a/b-1"))}}) ==
+        "field 'packages' has more than 100000 entries");
+  // A log tail may be long (it is cut to its end later), within its own limit.
+  const auto report = json{{"result", "failure"}, {"log_tail", std::string(1u << 20, 'x')}}.get<ReportRequest>();
+  CHECK(report.log_tail.size() == 1u << 20);
+}

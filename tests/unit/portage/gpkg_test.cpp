@@ -463,3 +463,156 @@ TEST_CASE("gpkg: a large image streams through the hashers")
   CHECK(report.valid);
   CHECK(report.size > (24u << 20));
 }
+
+namespace {
+
+// An image.tar.zst with the given entries (content empty).
+std::string image_tar(const std::vector<TarWriteEntry>& entries)
+{
+  stream::StringSink sink;
+  TarWriter writer(sink, TarDialect::gnu);
+  for (const auto& entry : entries) {
+    REQUIRE(writer.add(entry).has_value());
+  }
+  REQUIRE(writer.finish().has_value());
+  auto compressed = compress(Compression::zstd, sink.data());
+  REQUIRE(compressed.has_value());
+  return *compressed;
+}
+
+TarWriteEntry image_entry(std::string name, TarEntryType type = TarEntryType::regular, std::string link = {})
+{
+  TarWriteEntry entry;
+  entry.name = std::move(name);
+  entry.type = type;
+  entry.linkname = std::move(link);
+  return entry;
+}
+
+TarMember image_member_of(std::string name, TarEntryType type = TarEntryType::regular, std::string link = {})
+{
+  TarMember out;
+  out.name = std::move(name);
+  out.type = type;
+  out.linkname = std::move(link);
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("gpkg: image members that must not be installed")
+{
+  using enum TarEntryType;
+  CHECK_FALSE(unsafe_image_member(image_member_of("image/")).has_value());
+  CHECK_FALSE(unsafe_image_member(image_member_of("image/usr/bin/hello")).has_value());
+  CHECK_FALSE(unsafe_image_member(image_member_of("./image/usr/", directory)).has_value());
+  CHECK_FALSE(unsafe_image_member(image_member_of("image/usr/lib/libfoo.so", symlink, "libfoo.so.1")).has_value());
+  CHECK_FALSE(unsafe_image_member(image_member_of("image/usr/lib/libfoo.so", symlink, "../../usr/lib64/x")).has_value());
+  CHECK_FALSE(unsafe_image_member(image_member_of("image/etc/localtime", symlink, "/usr/share/zoneinfo/UTC")).has_value());
+  CHECK_FALSE(unsafe_image_member(image_member_of("image/usr/bin/b", hardlink, "image/usr/bin/a")).has_value());
+
+  struct Case {
+    TarMember m;
+    const char* says;
+  };
+  for (const auto& c : {
+         Case{image_member_of("/etc/passwd"), "absolute"},
+         Case{image_member_of("image/../../etc/passwd"), "'..'"},
+         Case{image_member_of("etc/passwd"), "not below image/"},
+         Case{image_member_of("imagex/passwd"), "not below image/"},
+         Case{image_member_of("image/dev/sda", block_device), "block-device"},
+         Case{image_member_of("image/dev/tty", char_device), "char-device"},
+         Case{image_member_of("image/run/fifo", fifo), "fifo"},
+         Case{image_member_of("image/x", other), "other"},
+         Case{image_member_of("image/usr/lib/evil", symlink, "../../../etc/shadow"), "outside the image"},
+         Case{image_member_of("image/evil", symlink, ".."), "outside the image"},
+         Case{image_member_of("image/usr/empty", symlink, ""), "no target"},
+         Case{image_member_of("image/usr/bin/b", hardlink, "/etc/shadow"), "absolute"},
+         Case{image_member_of("image/usr/bin/b", hardlink, "image/../etc/shadow"), "'..'"},
+         Case{image_member_of("image/usr/bin/b", hardlink, "etc/shadow"), "not below image/"},
+       }) {
+    CAPTURE(c.m.name);
+    const auto problem = unsafe_image_member(c.m);
+    REQUIRE(problem.has_value());
+    CHECK(contains(*problem, c.says));
+  }
+}
+
+TEST_CASE("gpkg: uploads with unsafe image members or decompression bombs are refused")
+{
+  fs::TempDir dir("gpkg-image");
+  auto metadata = compress(Compression::zstd, metadata_tar(k_good_metadata));
+  REQUIRE(metadata.has_value());
+  const auto package = [&](const std::string& image) {
+    return craft({{"foo-1-1/gpkg-1", ""}, {"foo-1-1/metadata.tar.zst", *metadata}, {"foo-1-1/image.tar.zst", image}});
+  };
+  using enum TarEntryType;
+  const auto good = image_tar({image_entry("image/", directory), image_entry("image/usr/", directory),
+                               image_entry("image/usr/a"), image_entry("image/usr/b", symlink, "a")});
+  CHECK(validate_bytes(dir, package(good)).valid);
+
+  for (const auto& [entry, says] : std::vector<std::pair<TarWriteEntry, std::string>>{
+         {image_entry("/etc/cron.d/evil"), "absolute"},
+         {image_entry("image/../../root/.ssh/authorized_keys"), "'..'"},
+         {image_entry("image/dev/sda", block_device), "block-device"},
+         {image_entry("image/dev/mem", char_device), "char-device"},
+         {image_entry("image/run/pipe", fifo), "fifo"},
+         {image_entry("image/usr/lib/x", symlink, "../../../../etc/shadow"), "outside the image"},
+         {image_entry("image/usr/bin/x", hardlink, "/etc/shadow"), "absolute"},
+       }) {
+    CAPTURE(entry.name);
+    const auto report = validate_bytes(dir, package(image_tar({image_entry("image/", directory), entry})));
+    CHECK_FALSE(report.valid);
+    CHECK(contains(report.reason, says));
+    CHECK(contains(report.reason, "image.tar.zst"));
+  }
+
+  // Decompressed sizes are limited while streaming: a small package that inflates past them.
+  stream::StringSink big_tar;
+  {
+    TarWriter writer(big_tar, TarDialect::gnu);
+    auto entry = image_entry("image/zeros");
+    const std::string zeros(8u << 20, '\0');
+    REQUIRE(writer.add(entry, zeros).has_value());
+    REQUIRE(writer.finish().has_value());
+  }
+  auto bomb = compress(Compression::zstd, big_tar.data());
+  REQUIRE(bomb.has_value());
+  CHECK(bomb->size() < (64u << 10));
+  GpkgOptions options;
+  options.max_image_bytes = 1u << 20;
+  auto report = validate_bytes(dir, package(*bomb), options);
+  CHECK_FALSE(report.valid);
+  CAPTURE(report.reason);
+  CHECK(contains(report.reason, "larger than 1048576 bytes once decompressed"));
+  CHECK(validate_bytes(dir, package(*bomb)).valid); // within the default limit
+
+  options = {};
+  options.max_image_members = 2;
+  report = validate_bytes(dir, package(good), options);
+  CHECK_FALSE(report.valid);
+  CHECK(contains(report.reason, "more than 2 members"));
+
+  // Metadata: a skipped member (environment.bz2) still counts towards the decompressed limit,
+  // and a text value held in memory has its own small limit.
+  auto keys = k_good_metadata;
+  keys["environment.bz2"] = std::string(4u << 20, 'e');
+  auto big_metadata = compress(Compression::zstd, metadata_tar(keys));
+  REQUIRE(big_metadata.has_value());
+  const auto with_metadata = [&](const std::string& meta) {
+    return craft({{"foo-1-1/gpkg-1", ""}, {"foo-1-1/metadata.tar.zst", meta}, {"foo-1-1/image.tar.zst", good}});
+  };
+  CHECK(validate_bytes(dir, with_metadata(*big_metadata)).valid);
+  options = {};
+  options.max_metadata_bytes = 1u << 20;
+  report = validate_bytes(dir, with_metadata(*big_metadata), options);
+  CHECK_FALSE(report.valid);
+  CHECK(contains(report.reason, "metadata.tar.zst is larger than 1048576 bytes once decompressed"));
+  keys = k_good_metadata;
+  keys["DESCRIPTION"] = std::string(2u << 20, 'd');
+  auto long_value = compress(Compression::zstd, metadata_tar(keys));
+  REQUIRE(long_value.has_value());
+  report = validate_bytes(dir, with_metadata(*long_value));
+  CHECK_FALSE(report.valid);
+  CHECK(contains(report.reason, "metadata value DESCRIPTION"));
+}

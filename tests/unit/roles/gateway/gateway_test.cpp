@@ -53,6 +53,15 @@ public:
                           {"cookie", request.get_header_value("Cookie")},
                           {"body", request.body}});
     };
+    // The caller check the gateway makes before reading a body: "Bearer bad" is refused.
+    m_server.get("/api/v1/whoami", [this](const httplib::Request& request, httplib::Response& response) {
+      ++m_whoami;
+      if (request.get_header_value("Authorization") == "Bearer bad") {
+        net::error_response(response, {ErrorKind::unauthorized, "unknown token"});
+        return;
+      }
+      net::json_response(response, 200, {{"role", "admin"}, {"drone", nullptr}});
+    });
     m_server.get("/api/.*", echo);
     m_server.post("/api/.*", echo);
     m_server.del("/api/.*", echo);
@@ -81,10 +90,12 @@ public:
   std::string url() const { return fmt::format("http://127.0.0.1:{}", m_server.port()); }
   void kill() { m_server.stop(); }
   int calls() const { return m_calls; }
+  int whoami_calls() const { return m_whoami; }
 
 private:
   std::string m_id;
   std::atomic<int> m_calls{0};
+  std::atomic<int> m_whoami{0};
   net::HttpServer m_server;
 };
 
@@ -109,10 +120,11 @@ net::CallOptions raw_answers()
   return call;
 }
 
-net::HttpClient client_for(const Gateway& gateway)
+net::HttpClient client_for(const Gateway& gateway, std::string token = "")
 {
   net::ClientOptions options;
   options.base_url = fmt::format("http://127.0.0.1:{}", gateway.port());
+  options.token = std::move(token);
   options.timeout = 10s;
   return net::HttpClient(options);
 }
@@ -200,7 +212,7 @@ TEST_CASE("gateway: proxies to the active orchestrator and passes method, target
   CHECK(echoed["cookie"] == "");
 
   auto posted = client.request("POST", "/api/v1/control/pause?status=409", R"({"a": 1})",
-                               {{"Content-Type", "application/json"}}, raw_answers());
+                               {{"Content-Type", "application/json"}, {"Authorization", "Bearer tok"}}, raw_answers());
   REQUIRE(posted);
   CHECK(posted->status == 409);
   auto posted_json = json_of(posted);
@@ -212,7 +224,7 @@ TEST_CASE("gateway: proxies to the active orchestrator and passes method, target
   CHECK(head->status == 200);
   CHECK(head->body.empty());
 
-  auto deleted = json_of(client.request("DELETE", "/api/v1/thing"));
+  auto deleted = json_of(client.request("DELETE", "/api/v1/thing", {}, {{"Authorization", "Bearer tok"}}));
   CHECK(deleted["method"] == "DELETE");
 
   auto status = json_of(client.request("GET", "/status"));
@@ -251,7 +263,7 @@ TEST_CASE("gateway: uploads bigger than the spool threshold are streamed through
   FakeOrch orch("only");
   Gateway gateway(options_for({{orch.url(), 0}}));
   REQUIRE(gateway.start());
-  const auto client = client_for(gateway);
+  const auto client = client_for(gateway, "tok");
 
   fs::TempDir dir("gateway-test");
   const auto file = dir / "big.gpkg.tar";
@@ -301,7 +313,8 @@ TEST_CASE("gateway: an unreachable orchestrator is marked down at once; GET retr
 
   standby.kill();
   const auto raw = raw_answers();
-  auto post = client.request("POST", "/api/v1/claim?wait=1", "{}", {{"Content-Type", "application/json"}}, raw);
+  auto post = client.request("POST", "/api/v1/claim?wait=1", "{}",
+                             {{"Content-Type", "application/json"}, {"Authorization", "Bearer tok"}}, raw);
   REQUIRE(post);
   CHECK(post->status == 503);
   CHECK(json_of(post)["kind"] == "unavailable");
@@ -314,5 +327,49 @@ TEST_CASE("gateway: an unreachable orchestrator is marked down at once; GET retr
   REQUIRE(binhost);
   CHECK(binhost->status == 503);
   CHECK(json_of(client.request("GET", "/healthz"))["active"].is_null());
+  gateway.stop();
+}
+
+TEST_CASE("gateway: no byte of a body is read before the caller is authenticated")
+{
+  FakeOrch orch("only");
+  Gateway gateway(options_for({{orch.url(), 0}}));
+  REQUIRE(gateway.start());
+  const auto anonymous = client_for(gateway);
+  const auto raw = raw_answers();
+
+  // No credential: 401 from the gateway itself, nothing reaches the orchestrator.
+  auto refused = anonymous.request("POST", "/api/v1/plan", R"({"plan": {}})", {}, raw);
+  REQUIRE(refused);
+  CHECK(refused->status == 401);
+  CHECK(refused->header("WWW-Authenticate") == "Basic realm=\"swarm\"");
+  CHECK(json_of(refused)["kind"] == "unauthorized");
+  CHECK(orch.calls() == 0);
+  CHECK(orch.whoami_calls() == 0);
+
+  // A credential the orchestrator refuses: its 401 is passed back, the call never forwarded.
+  auto bad = client_for(gateway, "bad").request("POST", "/api/v1/plan", R"({"plan": {}})", {}, raw);
+  REQUIRE(bad);
+  CHECK(bad->status == 401);
+  CHECK(json_of(bad)["error"] == "unknown token");
+  CHECK(orch.calls() == 0);
+  CHECK(orch.whoami_calls() == 1);
+
+  // An accepted one is checked once, then trusted for a while.
+  const auto good = client_for(gateway, "tok");
+  for (int i = 0; i < 3; ++i) {
+    auto posted = good.request("POST", "/api/v1/plan", R"({"plan": {}})", {}, raw);
+    REQUIRE(posted);
+    CHECK(posted->status == 200);
+  }
+  CHECK(orch.calls() == 3);
+  CHECK(orch.whoami_calls() == 2);
+
+  // A GET has no body to protect and is passed on as before.
+  CHECK(anonymous.request("GET", "/api/v1/status", {}, {}, raw)->status == 200);
+
+  // A claim past the long-poll cap is passed on without its wait.
+  CHECK(without_wait("/api/v1/claim?wait=25&x=1") == "/api/v1/claim?wait=0&x=1");
+  CHECK(without_wait("/api/v1/claim") == "/api/v1/claim");
   gateway.stop();
 }
