@@ -19,18 +19,23 @@ pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
 pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
 pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
+# The full-screen `swarm monitor`: wide-character ncurses (UTF-8 text) and its tinfo, found as
+# libraries (NCURSES_LINK_LIBRARIES: full paths, the static archives first for SWARM_STATIC).
+# Its pkg-config cflags (-D_XOPEN_SOURCE=600) are left out on purpose: only monitor_tui.cpp
+# includes curses.h and needs none of the wide-character API they unlock.
+pkg_check_modules(NCURSES REQUIRED ncursesw)
 
 add_library(swarm_deps INTERFACE)
 target_link_libraries(swarm_deps INTERFACE
   SQLiteCpp CLI11::CLI11 nlohmann_json::nlohmann_json
   $<IF:$<BOOL:${SWARM_STATIC}>,fmt::fmt-header-only,fmt::fmt>
-  PkgConfig::HTTPLIB PkgConfig::CURL PkgConfig::XXHASH PkgConfig::ZSTD
+  PkgConfig::HTTPLIB PkgConfig::CURL PkgConfig::XXHASH PkgConfig::ZSTD ${NCURSES_LINK_LIBRARIES}
   OpenSSL::Crypto OpenSSL::SSL ZLIB::ZLIB BZip2::BZip2 LibLZMA::LibLZMA Threads::Threads)
 
 # SWARM_STATIC: link libstdc++/libgcc statically and prefer the static archives Debian ships
-# (sqlite3, SQLiteCpp, xxhash, zstd, lzma, bz2, z, crypto, ssl). Debian 12 ships no static
-# cpp-httplib and several of libcurl's dependencies have none, so those stay shared there; on a
-# distribution that ships them (Gentoo with USE=static-libs) the result is fully static.
+# (sqlite3, SQLiteCpp, xxhash, zstd, lzma, bz2, z, crypto, ssl, ncursesw, tinfo). Debian 12
+# ships no static cpp-httplib and several of libcurl's dependencies have none, so those stay
+# shared there; on a distribution that ships them (Gentoo with USE=static-libs) the result is fully static.
 function(swarm_link_static target)
   if(SWARM_STATIC)
     target_link_options(${target} PRIVATE -static-libstdc++ -static-libgcc)

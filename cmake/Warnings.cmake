@@ -1,6 +1,8 @@
-# Warnings for our own targets (ccache's StandardWarnings, mold's CI).
+# Warnings for our own targets (ccache's StandardWarnings, mold's CI). Shadowing is checked
+# between locals only: a parameter named like a namespace-scope name (`json`) is fine, and unity
+# batches must not turn one file's `using` into another file's error.
 function(swarm_warnings target)
-  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow=local -Wnon-virtual-dtor)
   if(SWARM_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()

@@ -97,6 +97,18 @@ Result<std::string> read_file(const Path& path, uint64_t max_bytes)
   }
 }
 
+std::string read_first_line(const Path& path)
+{
+  auto text = read_file(path, 64 * 1024);
+  if (!text) {
+    return {};
+  }
+  const std::string_view first = std::string_view(*text).substr(0, text->find('\n'));
+  const auto begin = first.find_first_not_of(" \t\r");
+  const auto end = first.find_last_not_of(" \t\r");
+  return begin == std::string_view::npos ? std::string{} : std::string(first.substr(begin, end - begin + 1));
+}
+
 AtomicFileWriter::AtomicFileWriter(Path path, Path temp, UniqueFd fd, unsigned mode)
     : m_path(std::move(path)), m_temp(std::move(temp)), m_fd(std::move(fd)), m_mode(mode)
 {}

@@ -23,6 +23,10 @@ std::string errno_text(int error_number);
 // Reads a whole (small) file. Fails with too_large when it holds more than `max_bytes`.
 Result<std::string> read_file(const Path& path, uint64_t max_bytes = 256ull << 20);
 
+// The first line of a small text file (a repository's timestamp.chk or repo_name), without
+// surrounding blanks; empty when the file is missing or unreadable.
+std::string read_first_line(const Path& path);
+
 // Replaces `path` with `content` so that readers see the old file or the new one, never a part,
 // and the new content survives a crash once this returns. `mode` is applied to the new file.
 Result<> write_file_atomic(const Path& path, std::string_view content, unsigned mode = 0644);

@@ -89,15 +89,6 @@ std::map<std::string, std::string> env_assignments(std::string_view text)
   return out;
 }
 
-std::string first_line(const std::filesystem::path& path)
-{
-  auto text = fs::read_file(path, 4096);
-  if (!text) {
-    return "";
-  }
-  return std::string(strings::trim(text->substr(0, text->find('\n'))));
-}
-
 Result<std::string> portageq(const CaptureOptions& options, subprocess::ProcessRunner& runner,
                              std::vector<std::string> args)
 {
@@ -401,7 +392,7 @@ Result<BuildProfile> capture_build_profile(const CaptureOptions& options, subpro
     }
     const std::filesystem::path path(std::string(strings::trim(*location)));
     locations.emplace_back(name, path);
-    profile.repositories.push_back({name, first_line(path / "metadata" / "timestamp.chk")});
+    profile.repositories.push_back({name, fs::read_first_line(path / "metadata" / "timestamp.chk")});
   }
   std::sort(profile.repositories.begin(), profile.repositories.end(),
             [](const auto& a, const auto& b) { return a.name < b.name; });

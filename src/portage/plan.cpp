@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/fs.hpp"
 #include "core/strings.hpp"
 #include "portage/atom.hpp"
 #include "portage/dep_string.hpp"
@@ -222,19 +223,6 @@ const std::string& block_value(const IndexBlock& block, const std::string& key)
   static const std::string k_empty;
   const auto it = block.find(key);
   return it == block.end() ? k_empty : it->second;
-}
-
-// The first line of a small text file, trimmed; empty when missing.
-std::string first_line(const std::filesystem::path& path)
-{
-  std::ifstream in(path);
-  std::string line;
-  if (!in || !std::getline(in, line)) {
-    return {};
-  }
-  const auto begin = line.find_first_not_of(" \t\r");
-  const auto end = line.find_last_not_of(" \t\r");
-  return begin == std::string::npos ? std::string{} : line.substr(begin, end - begin + 1);
 }
 
 nlohmann::json number_json(double value)
@@ -513,8 +501,8 @@ Result<Plan> plan_from_emerge(std::string_view emerge_pv_output, const std::file
   Plan plan;
   plan.source = "emerge --pretend output";
   plan.merge_order = true;
-  plan.tree_timestamp = first_line(repo_dir / "metadata" / "timestamp.chk");
-  const auto repo_name = first_line(repo_dir / "profiles" / "repo_name");
+  plan.tree_timestamp = fs::read_first_line(repo_dir / "metadata" / "timestamp.chk");
+  const auto repo_name = fs::read_first_line(repo_dir / "profiles" / "repo_name");
 
   struct Work {
     const MergeEntry* entry;

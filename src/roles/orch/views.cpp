@@ -3,6 +3,7 @@
 // compare with a fresh load. Each takes the lock only to read.
 #include "roles/orch/coordinator.hpp"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -31,7 +32,9 @@ json drone_json(const Drone& drone, const Block& block, int running, const Lease
                           {"cpv", row ? row->cpv : ""},
                           {"state", to_string(lease->state)},
                           {"started", lease->created},
-                          {"expires", lease->expires}});
+                          {"expires", lease->expires},
+                          {"elapsed", std::max(0.0, now - lease->created)},
+                          {"expected_seconds", row ? plan.expected_seconds(*row) : 0.0}});
   }
   json refused = json::object();
   for (const auto& [profile, reason] : drone.refused) {
@@ -93,6 +96,44 @@ json package_json(const PackageRow& row, const PlanState& plan)
                        {"released_in", row.released_in}};
   }
   return out;
+}
+
+// What is left of `profile`'s plan over the expected durations: the longest chain of packages
+// still to build (a running build counts what is left of its expected time), and the sum of
+// them. Blocked and dep-failed packages count nothing: they are not built until unblocked.
+json remaining_json(const PlanState& plan, const LeaseBook& leases, const std::string& profile, double now)
+{
+  std::map<int64_t, double> running_since;
+  for (const auto& [id, lease] : leases.all()) {
+    if (lease.state == LeaseState::active) {
+      running_since[lease.package] = lease.created;
+    }
+  }
+  const auto& packages = plan.packages();
+  std::vector<double> left(packages.size(), 0.0);
+  double work = 0;
+  for (const auto& row : packages) {
+    if (!row.in_plan || row.profile != profile) {
+      continue;
+    }
+    double seconds = 0;
+    if (row.state == PkgState::needed) {
+      seconds = plan.expected_seconds(row);
+    } else if (row.state == PkgState::delegated) {
+      const auto since = running_since.find(row.id);
+      const double elapsed = since == running_since.end() ? 0.0 : now - since->second;
+      seconds = std::max(0.0, plan.expected_seconds(row) - elapsed);
+    }
+    left[plan.node_of(row)] = seconds;
+    work += seconds;
+  }
+  double critical = 0;
+  if (work > 0) {
+    for (const double level : plan.graph().bottom_levels(left)) {
+      critical = std::max(critical, level);
+    }
+  }
+  return json{{"critical_path_seconds", critical}, {"work_seconds", work}};
 }
 
 json build_json(const BuildRow& build, const std::string& drone, const std::string& cpv)
@@ -196,6 +237,7 @@ json Coordinator::status(const std::string& profile)
                 {"edges", edges},
                 {"warnings", m_plan.warnings()}}},
               {"drones", drones},
+              {"remaining", remaining_json(m_plan, m_leases, profile, now())},
               {"last_event", m_store.last_event_id()}};
 }
 
