@@ -29,7 +29,7 @@ struct MonitorOptions {
   bool once = false;
   bool json = false;
   bool lines = false;
-  std::string profile = std::string(operator_cli::k_default_profile);
+  std::string profile; // empty: the default profile
 };
 
 constexpr size_t k_snapshot_width = 100;
@@ -38,12 +38,11 @@ constexpr size_t k_snapshot_width = 100;
 int done_code(const operator_cli::Progress& progress, bool print, const std::string& profile)
 {
   if (print) {
-    fmt::print("{}\n", progress.stuck()
-                         ? fmt::format("plan stopped: blocked packages remain — run `{}`",
-                                       operator_cli::profile_command("swarm fix-blocked", profile))
-                         : fmt::format("plan complete — next: `{}`, then `{}`",
-                                       operator_cli::profile_command("swarm verify", profile),
-                                       operator_cli::profile_command("swarm finalize", profile)));
+    fmt::print("{}\n", progress.stuck() ? fmt::format("plan stopped: blocked packages remain — run `{}`",
+                                                      operator_cli::profile_command("swarm fix-blocked", profile))
+                                        : fmt::format("plan complete — next: `{}`, then `{}`",
+                                                      operator_cli::profile_command("swarm verify", profile),
+                                                      operator_cli::profile_command("swarm finalize", profile)));
   }
   return progress.stuck() ? exit_code::k_status_attention : exit_code::k_ok;
 }
@@ -76,11 +75,15 @@ int run_follow(const net::HttpClient& client, const MonitorOptions& options, con
 
 int run_monitor(const VerbContext& context, const MonitorOptions& options)
 {
+  if (!options.profile.empty() && !net::is_valid_profile_name(options.profile)) {
+    throw Fatal{Error{ErrorKind::invalid, fmt::format("\"{}\" is not a profile name", options.profile)}};
+  }
   const auto client = operator_cli::make_client(context.config);
   if (options.json || options.lines) {
-    return run_follow(client, options, operator_cli::profile_path("/api/v1/status", options.profile));
+    return run_follow(client, options,
+                      options.profile.empty() ? "/api/v1/status" : "/api/v1/status?profile=" + options.profile);
   }
-  operator_cli::monitor::Feed feed(client, options.profile == operator_cli::k_default_profile ? "" : options.profile);
+  operator_cli::monitor::Feed feed(client, options.profile);
   if (auto started = feed.start(); !started) {
     throw Fatal{started.error()};
   }

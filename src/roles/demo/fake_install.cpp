@@ -13,6 +13,7 @@
 #include "net/url.hpp"
 #include "portage/gpkg.hpp"
 #include "portage/packages_index.hpp"
+#include "portage/pkgdir.hpp"
 #include "roles/demo/fake_common.hpp"
 
 namespace swarm::roles::demo::fake {
