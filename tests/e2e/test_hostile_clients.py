@@ -15,7 +15,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import SWARM, TREE, Swarm, http  # noqa: E402
+from harness import SWARM, TREE, Orch, Swarm, http  # noqa: E402
 
 THREADS = 16
 SLOW = 200
@@ -261,7 +261,12 @@ sw.wait_until(lambda: not spool_files(), 10, "the spool file is removed")
 # 8 threads, at most 2 waiting claims (each waits up to 20 s): of 8 claims sent at once, those past the cap are answered
 # without waiting ("claim again"), and /healthz is served meanwhile.
 os.environ.update({"SWARM_ORCH_THREADS": "8", "SWARM_ORCH_MAX_LONG_POLLS": "2"})
-orch2 = sw.start_orch("orch2", extra=["--claim-wait", "20s"])  # the waits surely overlap
+data2 = os.path.join(sw.dir, "orch2")
+args2 = ["--data-dir", data2, "--claim-wait", "20s"]  # long: the waits surely overlap
+proc2 = sw.spawn("orch2", [SWARM, "orch", "--listen", "127.0.0.1:0", *args2])
+orch2 = Orch(proc2, data2, int(proc2.wait_for_line(r"orch ready on 127\.0\.0\.1:(\d+)").group(1)), args2)
+sw.wait_until(lambda: http("GET", orch2.url + "/healthz").status == 200, 10, "orch2 /healthz")
+sw.secrets.append(orch2.admin_token)
 for key in ("SWARM_ORCH_THREADS", "SWARM_ORCH_MAX_LONG_POLLS"):
     del os.environ[key]
 poller_token = sw.enroll(orch2, "poller")

@@ -108,8 +108,9 @@ Gateway::Gateway(GatewayOptions options)
         },
         m_options.health_interval),
       m_spool("swarm-gateway"),
-      m_proxy(m_monitor, m_upstreams, m_spool.path(),
-              static_cast<size_t>(std::max(m_options.threads / 2, m_options.threads - std::max(8, m_options.threads / 4)))),
+      m_proxy(
+        m_monitor, m_upstreams, m_spool.path(),
+        static_cast<size_t>(std::max(m_options.threads / 2, m_options.threads - std::max(8, m_options.threads / 4)))),
       m_server(server_options(m_options))
 {
   add_routes();

@@ -507,8 +507,10 @@ TEST_CASE("gpkg: image members that must not be installed")
   CHECK_FALSE(unsafe_image_member(image_member_of("image/usr/bin/hello")).has_value());
   CHECK_FALSE(unsafe_image_member(image_member_of("./image/usr/", directory)).has_value());
   CHECK_FALSE(unsafe_image_member(image_member_of("image/usr/lib/libfoo.so", symlink, "libfoo.so.1")).has_value());
-  CHECK_FALSE(unsafe_image_member(image_member_of("image/usr/lib/libfoo.so", symlink, "../../usr/lib64/x")).has_value());
-  CHECK_FALSE(unsafe_image_member(image_member_of("image/etc/localtime", symlink, "/usr/share/zoneinfo/UTC")).has_value());
+  CHECK_FALSE(
+    unsafe_image_member(image_member_of("image/usr/lib/libfoo.so", symlink, "../../usr/lib64/x")).has_value());
+  CHECK_FALSE(
+    unsafe_image_member(image_member_of("image/etc/localtime", symlink, "/usr/share/zoneinfo/UTC")).has_value());
   CHECK_FALSE(unsafe_image_member(image_member_of("image/usr/bin/b", hardlink, "image/usr/bin/a")).has_value());
 
   struct Case {
