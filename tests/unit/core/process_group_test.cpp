@@ -16,7 +16,7 @@ using namespace std::chrono_literals;
 namespace {
 
 // Gone, or a zombie nobody reaped yet (PID 1 of a container may not reap).
-bool process_gone(pid_t pid)
+bool pgid_process_gone(pid_t pid)
 {
   if (::kill(pid, 0) != 0) {
     return errno == ESRCH;
@@ -87,7 +87,7 @@ TEST_CASE("process group: a recorded group left running is found and ended, the 
   CHECK(*ended == 2);
   CHECK(process_group::members(group.record).empty());
   for (const auto pid : members) {
-    CHECK(process_gone(pid));
+    CHECK(pgid_process_gone(pid));
   }
   const auto outcome = group.process.wait_until(std::nullopt);
   REQUIRE(outcome.has_value());
@@ -106,7 +106,7 @@ TEST_CASE("process group: a record never names a process it did not record")
   reused.start_ticks -= 1;
   CHECK(process_group::members(reused).empty());
   CHECK(process_group::end_group(reused, 1s).value() == 0);
-  CHECK_FALSE(process_gone(group.record.pgid));
+  CHECK_FALSE(pgid_process_gone(group.record.pgid));
   // A group that is gone: nothing to do.
   group.process.kill(0ms);
   CHECK(process_group::end_group(group.record, 1s).value() == 0);

@@ -110,11 +110,11 @@ TEST_CASE("build profile: captures settings, make.profile, package files and rep
 
 TEST_CASE("build profile: a profile naming files outside etc/portage's package files is refused")
 {
-  auto json = build_profile_to_json(BuildProfile{});
-  json["files"]["../../etc/passwd"] = "x";
-  CHECK_FALSE(build_profile_from_json(json).has_value());
-  json["files"] = {{"make.conf", "PKGDIR=/"}};
-  CHECK_FALSE(build_profile_from_json(json).has_value());
+  auto profile_json = build_profile_to_json(BuildProfile{});
+  profile_json["files"]["../../etc/passwd"] = "x";
+  CHECK_FALSE(build_profile_from_json(profile_json).has_value());
+  profile_json["files"] = {{"make.conf", "PKGDIR=/"}};
+  CHECK_FALSE(build_profile_from_json(profile_json).has_value());
   CHECK_FALSE(build_profile_from_json(nlohmann::json::array()).has_value());
 }
 
