@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """portageq as `swarm` calls it, for e2e tests without Portage: `envvar -v VAR…`,
-`get_repos EROOT` and `get_repo_path EROOT NAME`, answered from a configuration root
+`repos_config EROOT`, `get_repos EROOT` and `get_repo_path EROOT NAME`, answered from a configuration root
 (PORTAGE_CONFIGROOT, else FAKE_PORTAGEQ_ROOT): etc/portage/make.conf's simple VAR="value" lines
 are the settings, etc/portage/repos.conf's [NAME] / location = PATH the repositories. EROOT is the
 configuration root. Not Portage: no profile stacking, no incremental USE."""
@@ -55,6 +55,15 @@ def main(argv):
         for name in names:
             if name in settings:
                 print(f"{name}={shlex.quote(settings[name])}")
+        return 0
+    if len(argv) == 2 and argv[0] == "repos_config":
+        repos = repositories(root)
+        text = ""
+        if repos:
+            text += f"[DEFAULT]\nmain-repo = {sorted(repos)[0]}\n\n"
+        for name, location in sorted(repos.items()):
+            text += f"[{name}]\nlocation = {location}\n\n"
+        print(text, end="")
         return 0
     if len(argv) == 2 and argv[0] == "get_repos":
         print(" ".join(sorted(repositories(root))))

@@ -261,6 +261,18 @@ class Swarm:
         env.update(extra_env or {})
         return env
 
+    def drone_portage(self, name, repo, settings=None):
+        """What drone `name`'s own Portage says of itself (tests/fake-emerge/portageq reads its
+        --portage-configroot): CHOST x86_64-pc-linux-gnu, `repo`, DISTDIR and PORTAGE_TMPDIR of its
+        own, plus `settings`. Without it a test drone knows no CHOST and refuses build profiles."""
+        base = os.path.join(self.dir, "drones", name)
+        values = {"CHOST": "x86_64-pc-linux-gnu", "DISTDIR": os.path.join(base, "distfiles"),
+                  "PORTAGE_TMPDIR": os.path.join(base, "tmp")}
+        values.update(settings or {})
+        for key in ("DISTDIR", "PORTAGE_TMPDIR"):
+            os.makedirs(values[key], exist_ok=True)
+        return write_config_root(os.path.join(base, "configroot"), repo, values)
+
     def start_drone(self, url, name, token, plan_file, slots=1, fail=None, time_scale=None, tree=TREE,
                     extra=(), extra_env=None, min_free_disk="1M"):
         base = os.path.join(self.dir, "drones", name)

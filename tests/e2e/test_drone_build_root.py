@@ -45,7 +45,8 @@ sw.check(any("build root: host" in line and "WARN" in line for line in drone.out
          "the drone warns in its log that it builds on its own system")
 sw.wait_until(lambda: sw.status(orch)["counts"].get("received", 0) == 3, timeout=120, what="every package received")
 shown = swarm("drones", "--url", orch.url, "--token", orch.admin_token)
-sw.check(shown.returncode == 0 and "warning: builds on its own system (--build-root host)" in shown.stdout,
+sw.check(shown.returncode == 0 and "host (!)" in shown.stdout
+         and "warning: drone d1 builds in its host's root (build_root host)" in shown.stderr,
          f"`swarm drones` warns about it ({shown.stdout.strip()[-300:]}{shown.stderr.strip()[-200:]})")
 listed = json.loads(swarm("drones", "--url", orch.url, "--token", orch.admin_token, "--json").stdout)
 sw.check([d["build_root"] for d in listed] == ["host"], f"the registration says build_root host ({listed})")

@@ -89,6 +89,9 @@ def main():
 
     token = sw.enroll(orch, "d1")
     superset = sw.write_plan(plan, "drone-plan.json")
+    # The drone's own Portage: the client's CHOST and repository, other USE — it builds in the
+    # plan's build profile, not in this.
+    sw.drone_portage("d1", repo, {"USE": "amd64 -ssl"})
     sw.start_drone(orch.url, "d1", token, superset, slots=3)
     try:
         sw.wait_until(lambda: sw.status(orch)["counts"]["received"] == 10, 60, "all 10 built")

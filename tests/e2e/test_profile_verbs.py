@@ -220,6 +220,7 @@ def main():
     sw.check(status.get("profile") == "desktop" and status["counts"].get("needed") == 2,
              f"status --profile desktop ({status.get('profile')}, {status.get('counts')})")
     token = sw.enroll(orch, "d1")
+    sw.drone_portage("d1", repo, {"USE": "amd64"})
     sw.start_drone(orch.url, "d1", token, sw.write_plan(plan, "drone-plan.json"), slots=2, time_scale=0.001)
     try:
         sw.wait_until(lambda: orch.api("GET", "/api/v1/status?profile=desktop").json()["counts"]["received"] == 2,

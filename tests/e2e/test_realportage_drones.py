@@ -104,7 +104,7 @@ sw.wait_until(lambda: [e for e in events("refused") if e.get("drone") == "strang
               what="the stranger's refusal", interval=0.5)
 shown = subprocess.run([SWARM, "drones", "--url", orch.url, "--token", orch.admin_token], capture_output=True,
                        text=True, timeout=60)
-sw.check(shown.returncode == 0 and "refused profile default: repository_missing" in shown.stdout
+sw.check(shown.returncode == 0 and "stranger refuses profile default: repository_missing" in shown.stdout
          and "swarm_test" in shown.stdout,
          f"`swarm drones` shows the refusal and why ({shown.returncode}: {shown.stdout.strip()[-400:]}"
          f"{shown.stderr.strip()[-300:]})")
