@@ -83,7 +83,8 @@ int run_drones(const VerbContext& context, const DronesOptions& options)
                root.empty() ? "-" : (root == "host" ? "host (!)" : root),
                list_or(d.value("profiles", json::array()), "all"), tree.empty() ? "-" : tree,
                utc_time(d.value("last_seen", 0.0)), d.value("reason", std::string()));
-    for (const auto& [profile, reason] : d.value("refused", json::object()).items()) {
+    const auto refused = d.value("refused", json::object()); // items() must not outlive it
+    for (const auto& [profile, reason] : refused.items()) {
       notes.push_back(fmt::format("{} refuses profile {}: {}", name, profile,
                                   reason.is_string() ? reason.get<std::string>() : reason.dump()));
     }
