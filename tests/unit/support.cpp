@@ -1,5 +1,7 @@
 #include "support.hpp"
 
+#include <cerrno>
+#include <csignal>
 #include <fstream>
 #include <random>
 
@@ -23,6 +25,18 @@ nlohmann::json load_vectors(const std::string& name)
   std::ifstream in(portage_data("vectors/") + name);
   REQUIRE_MESSAGE(in.good(), "missing test vectors ", name);
   return nlohmann::json::parse(in);
+}
+
+bool process_gone(pid_t pid)
+{
+  if (::kill(pid, 0) != 0) {
+    return errno == ESRCH;
+  }
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  const size_t close = line.rfind(')');
+  return close != std::string::npos && line.size() > close + 2 && line[close + 2] == 'Z';
 }
 
 TempRepo::TempRepo()

@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include <sys/types.h>
+
 #include <nlohmann/json_fwd.hpp>
 
 namespace swarm::test {
@@ -16,6 +18,9 @@ std::string portage_data(std::string_view relative = "");
 std::string gpkg_sample(std::string_view relative);
 // One of Portage's test vectors (tests/data/portage/vectors/NAME); fails the test when absent.
 nlohmann::json load_vectors(const std::string& name);
+
+// PID is gone, or a zombie nobody reaped yet (PID 1 of a container may not reap).
+bool process_gone(pid_t pid);
 
 // A scratch ebuild repository (metadata/md5-cache, profiles/) removed when it goes out of scope.
 struct TempRepo {

@@ -121,6 +121,18 @@ bool is_safe_relative(const std::filesystem::path& path)
 
 } // namespace
 
+std::set<std::string> profile_repositories(const portage::BuildProfile* profile)
+{
+  std::set<std::string> names;
+  if (profile) {
+    for (const auto& repository : profile->repositories) {
+      names.insert(repository.name);
+    }
+    names.insert(profile->make_profile_repo);
+  }
+  return names;
+}
+
 std::optional<Refusal> check_profile(const portage::BuildProfile& profile, const DroneFacts& facts,
                                      std::string_view base_chost)
 {
@@ -276,15 +288,8 @@ Result<> write_config_root(const std::filesystem::path& dir, const ConfigRootInp
 
   // repos.conf as a file: what Portage reads, and all the realportage launcher reads too.
   if (facts.known) {
-    std::set<std::string> wanted;
-    if (profile) {
-      for (const auto& repository : profile->repositories) {
-        wanted.insert(repository.name);
-      }
-      wanted.insert(profile->make_profile_repo);
-    }
-    if (auto written =
-          write(etc / "repos.conf", repos_conf_for(facts, wanted, profile ? profile->make_profile_repo : ""));
+    if (auto written = write(etc / "repos.conf", repos_conf_for(facts, profile_repositories(profile),
+                                                                profile ? profile->make_profile_repo : ""));
         !written) {
       return written;
     }

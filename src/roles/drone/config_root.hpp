@@ -14,6 +14,7 @@
 
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -37,6 +38,10 @@ std::optional<Refusal> check_profile(const portage::BuildProfile& profile, const
                                      std::string_view base_chost);
 
 // The drone's make.conf as Portage reads it: CONFIGROOT/etc/make.conf, then
+// The repositories a build with `profile` reads: those it names and its make.profile's; empty
+// (every repository of the drone) without a profile.
+std::set<std::string> profile_repositories(const portage::BuildProfile* profile);
+
 // CONFIGROOT/etc/portage/make.conf (a file, or a directory of files in name order).
 Result<std::string> read_machine_make_conf(const std::filesystem::path& configroot);
 

@@ -52,13 +52,7 @@ std::vector<isolation::Bind> LeaseSetup::binds(const portage::BuildProfile* prof
   add_bind(out, facts.portage_tmpdir, Access::read_write);
   // The repositories, read-only: a build reads its ebuild and eclasses, it never edits them.
   if (facts.known) {
-    std::set<std::string> wanted;
-    if (profile) {
-      for (const auto& repository : profile->repositories) {
-        wanted.insert(repository.name);
-      }
-      wanted.insert(profile->make_profile_repo);
-    }
+    const auto wanted = profile_repositories(profile);
     for (const auto& repository : facts.repositories.repositories) {
       if (wanted.empty() || wanted.contains(repository.name)) {
         add_bind(out, facts.repositories.location(repository.name), Access::read_only);

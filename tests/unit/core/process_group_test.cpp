@@ -2,31 +2,18 @@
 
 #include <cerrno>
 #include <csignal>
-#include <fstream>
 #include <memory>
 
 #include <unistd.h>
 
 #include "core/process_group.hpp"
 #include "core/subprocess.hpp"
+#include "support.hpp"
 
 using namespace swarm;
 using namespace std::chrono_literals;
 
 namespace {
-
-// Gone, or a zombie nobody reaped yet (PID 1 of a container may not reap).
-bool pgid_process_gone(pid_t pid)
-{
-  if (::kill(pid, 0) != 0) {
-    return errno == ESRCH;
-  }
-  std::ifstream stat(fmt::format("/proc/{}/stat", pid));
-  std::string line;
-  std::getline(stat, line);
-  const size_t close = line.rfind(')');
-  return close != std::string::npos && line.size() > close + 2 && line[close + 2] == 'Z';
-}
 
 // A real process group of two sleeps, as an emerge and its children would be: the leader
 // (subprocess puts every child in a group of its own) and one it started.
@@ -87,7 +74,7 @@ TEST_CASE("process group: a recorded group left running is found and ended, the 
   CHECK(*ended == 2);
   CHECK(process_group::members(group.record).empty());
   for (const auto pid : members) {
-    CHECK(pgid_process_gone(pid));
+    CHECK(swarm::test::process_gone(pid));
   }
   const auto outcome = group.process.wait_until(std::nullopt);
   REQUIRE(outcome.has_value());
@@ -106,7 +93,7 @@ TEST_CASE("process group: a record never names a process it did not record")
   reused.start_ticks -= 1;
   CHECK(process_group::members(reused).empty());
   CHECK(process_group::end_group(reused, 1s).value() == 0);
-  CHECK_FALSE(pgid_process_gone(group.record.pgid));
+  CHECK_FALSE(swarm::test::process_gone(group.record.pgid));
   // A group that is gone: nothing to do.
   group.process.kill(0ms);
   CHECK(process_group::end_group(group.record, 1s).value() == 0);

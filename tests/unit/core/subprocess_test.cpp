@@ -3,7 +3,6 @@
 #include <atomic>
 #include <cerrno>
 #include <csignal>
-#include <fstream>
 #include <stop_token>
 #include <thread>
 
@@ -13,27 +12,11 @@
 #include "core/fs.hpp"
 #include "core/strings.hpp"
 #include "core/subprocess.hpp"
+#include "support.hpp"
 
 using namespace swarm;
 using namespace swarm::subprocess;
 using namespace std::chrono_literals;
-
-namespace {
-
-// A process that is gone, or a zombie nobody reaped (PID 1 of a container may not reap).
-bool process_gone(pid_t pid)
-{
-  if (::kill(pid, 0) != 0) {
-    return errno == ESRCH;
-  }
-  std::ifstream stat(fmt::format("/proc/{}/stat", pid));
-  std::string line;
-  std::getline(stat, line);
-  const size_t close = line.rfind(')');
-  return close != std::string::npos && line.size() > close + 2 && line[close + 2] == 'Z';
-}
-
-} // namespace
 
 TEST_CASE("subprocess: argv reaches the child verbatim, no shell")
 {
@@ -196,7 +179,7 @@ TEST_CASE("subprocess: a timeout kills the whole process tree")
   CHECK(outcome->describe().starts_with("timed out after"));
   const auto pid = strings::parse_int(grandchild);
   REQUIRE(pid.has_value());
-  CHECK(process_gone(static_cast<pid_t>(*pid)));
+  CHECK(swarm::test::process_gone(static_cast<pid_t>(*pid)));
 }
 
 TEST_CASE("subprocess: a tree ignoring SIGTERM gets SIGKILL after the grace")
@@ -213,7 +196,7 @@ TEST_CASE("subprocess: a tree ignoring SIGTERM gets SIGKILL after the grace")
   CHECK(outcome->signal == SIGKILL);
   const auto pid = strings::parse_int(grandchild);
   REQUIRE(pid.has_value());
-  CHECK(process_gone(static_cast<pid_t>(*pid)));
+  CHECK(swarm::test::process_gone(static_cast<pid_t>(*pid)));
 }
 
 TEST_CASE("subprocess: a stop request kills the build")
