@@ -33,6 +33,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FAKE_EMERGE = os.path.join(HERE, "..", "fake-emerge", "emerge")
 FAKE_PORTAGEQ = os.path.join(HERE, "fake_portageq.py")  # answers from a config root's make.conf
 TREE = "Tue, 01 Dec 2026 00:00:00 +0000"
+# Sanitizer runs (tools/sanitize.sh) are several times slower: every wait and the orchestrator's
+# liveness timeouts stretch by this factor, so a slow run is not taken for a dead drone.
+TIME_SCALE = float(os.environ.get("SWARM_TEST_TIME_SCALE", "1"))
 BAD_OUTPUT = re.compile(r"internal error|AddressSanitizer|UndefinedBehaviorSanitizer|ThreadSanitizer|runtime error:")
 
 _CHILDREN = []
@@ -82,6 +85,7 @@ class Proc:
 
     def wait_for_line(self, pattern, timeout=30):
         regex = re.compile(pattern)
+        timeout *= TIME_SCALE
         deadline = time.monotonic() + timeout
         seen = 0
         while time.monotonic() < deadline:
@@ -115,7 +119,7 @@ class Proc:
             pass
 
     def wait(self, timeout=30):
-        return self.popen.wait(timeout=timeout)
+        return self.popen.wait(timeout=timeout * TIME_SCALE)
 
     def bad_lines(self):
         return [line for line in self.output() if BAD_OUTPUT.search(line)]
@@ -142,7 +146,7 @@ def http(method, url, body=None, token=None, headers=None, timeout=30):
         all_headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout * TIME_SCALE) as response:
             return HttpResult(response.status, response.read(), dict(response.headers))
     except urllib.error.HTTPError as error:
         return HttpResult(error.code, error.read(), dict(error.headers))
@@ -202,6 +206,7 @@ class Swarm:
         sys.exit(0)
 
     def wait_until(self, predicate, timeout=60, what="condition", interval=0.05):
+        timeout *= TIME_SCALE
         deadline = time.monotonic() + timeout
         last_error = None
         while time.monotonic() < deadline:
@@ -222,8 +227,9 @@ class Swarm:
     # -- roles ----------------------------------------------------------------------------------
     def start_orch(self, name="orch", extra=(), data_dir=None, port=0):
         data_dir = data_dir or os.path.join(self.dir, name)
-        args = ["--data-dir", data_dir, "--lease-ttl", "3s", "--heartbeat-interval", "0.5s",
-                "--claim-wait", "2s", "--maintenance-interval", "1s", "--drone-timeout", "3s", *extra]
+        args = ["--data-dir", data_dir, "--lease-ttl", f"{3 * TIME_SCALE:g}s", "--heartbeat-interval", "0.5s",
+                "--claim-wait", "2s", "--maintenance-interval", "1s", "--drone-timeout", f"{3 * TIME_SCALE:g}s",
+                *extra]
         proc = self.spawn(name, [SWARM, "orch", "--listen", f"127.0.0.1:{port}", *args])
         port = int(proc.wait_for_line(r"orch ready on 127\.0\.0\.1:(\d+)").group(1))
         orch = Orch(proc, data_dir, port, args)
