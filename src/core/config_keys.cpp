@@ -14,6 +14,7 @@ constexpr KeyDef k_keys[] = {
   // --- command-line client (operator verbs, cron) ---
   {"client.url", string, "http://127.0.0.1:7000", "Gateway (or orchestrator) URL the operator verbs talk to"},
   {"client.token", string, "", "Admin token for control verbs (or the orchestrator's data_dir/admin.token)", true},
+  {"client.token_file", string, "", "File holding the token (first line); safer than client.token on a command line"},
   {"client.timeout", seconds, "30s", "Timeout of one API call"},
   {"client.binrepos_conf", string, "/etc/portage/binrepos.conf/swarm.conf", "File `swarm client setup` writes"},
   {"client.emerge", string, "/usr/bin/emerge", "Portage's emerge, for `fresh`, `build-local` and `client update`"},
@@ -26,6 +27,7 @@ constexpr KeyDef k_keys[] = {
   {"drone.url", string, "http://127.0.0.1:7000", "Gateway or orchestrator URL"},
   {"drone.name", string, "", "Drone name (default: the host name)"},
   {"drone.token", string, "", "This drone's token, from `swarm drone enroll NAME`", true},
+  {"drone.token_file", string, "", "File holding this drone's token (first line, mode 0600)"},
   {"drone.slots", integer, "0", "Concurrent builds (0: one per 4 cores, at least 1)"},
   {"drone.jobs", integer, "0", "MAKEOPTS -j per build (0: cores / slots)"},
   {"drone.spool", string, "/var/cache/swarm/drone", "Spool: PKGDIR, logs, artifacts waiting for upload"},
