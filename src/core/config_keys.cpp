@@ -56,6 +56,8 @@ constexpr KeyDef k_keys[] = {
   {"gateway.health_timeout", seconds, "1s", "Health-check timeout"},
   {"gateway.threads", integer, "128", "Server threads (each proxied long-poll holds one)"},
   {"gateway.max_connections_per_client", integer, "256", "Open connections one client address may hold (0: any)"},
+  {"gateway.auth_failure_limit", integer, "10",
+   "Wrong credentials one client address may send in a minute before it is answered 429 (0: no limit)"},
   {"gateway.log", string, "", "Also append the gateway's log to this file"},
 
   // --- orchestrator ---
@@ -89,6 +91,10 @@ constexpr KeyDef k_keys[] = {
   {"orch.risk_threshold", integer, "15", "Highest risk score finalize accepts without --force"},
   {"orch.tls_cert", string, "", "PEM certificate: serve HTTPS"},
   {"orch.tls_key", string, "", "PEM private key for orch.tls_cert"},
+  {"orch.auth_failure_limit", integer, "10",
+   "Wrong credentials one client address may send in a minute before it is answered 429 (0: no limit)"},
+  {"orch.trusted_proxies", list, "",
+   "Addresses of gateways whose X-Forwarded-For names the client (for orch.auth_failure_limit)"},
   {"orch.log", string, "", "Also append the orchestrator's log to this file"},
 };
 

@@ -70,6 +70,15 @@ std::vector<DepFlip> Coordinator::read_state()
   }
   m_drones.assign(std::move(rows));
   m_tokens.replace(std::move(tokens));
+  {
+    std::map<std::string, TokenRow> readers;
+    for (auto& row : m_store.load_tokens()) {
+      auto hash = row.token_hash;
+      readers.emplace(std::move(hash), std::move(row));
+    }
+    std::unique_lock reader_lock(m_reader_mutex);
+    m_reader_tokens = std::move(readers);
+  }
 
   m_leases.clear();
   for (auto& lease : m_store.load_open_leases()) {

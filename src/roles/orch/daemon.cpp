@@ -232,6 +232,8 @@ int run_daemon(const config::Config& config)
   api.keep_releases = static_cast<int>(config.get_int("orch.keep_releases"));
   api.risk_threshold = static_cast<int>(config.get_int("orch.risk_threshold"));
   api.max_long_polls = static_cast<int>(config.get_int("orch.max_long_polls"));
+  api.auth_failure_limit = static_cast<int>(config.get_int("orch.auth_failure_limit"));
+  api.trusted_proxies = config.get_list("orch.trusted_proxies");
   if (api.max_long_polls <= 0) {
     const int threads = server_options.threads;
     api.max_long_polls = std::max(threads / 2, threads - std::max(8, threads / 4));
