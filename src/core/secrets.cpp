@@ -109,7 +109,8 @@ std::optional<std::string> tighten(const std::filesystem::path& path, unsigned m
                      wanted);
 }
 
-ScopedUmask::ScopedUmask(unsigned mask) : m_previous(::umask(static_cast<mode_t>(mask))) {}
+ScopedUmask::ScopedUmask(unsigned mask) : m_previous(::umask(static_cast<mode_t>(mask)))
+{}
 
 ScopedUmask::~ScopedUmask()
 {

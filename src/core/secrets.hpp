@@ -22,9 +22,9 @@ Result<std::string> read_token_file(const std::filesystem::path& path);
 // How a token was found, for messages (never the token itself).
 struct TokenChoice {
   std::string token;
-  std::string source;      // "--token", "SWARM_DRONE_TOKEN", "/etc/swarm/swarm.conf:3", "file /run/x"
-  bool from_flag = false;  // given as --token on the command line (visible in `ps`)
-  std::string token_file;  // the file it was read from, if any
+  std::string source;     // "--token", "SWARM_DRONE_TOKEN", "/etc/swarm/swarm.conf:3", "file /run/x"
+  bool from_flag = false; // given as --token on the command line (visible in `ps`)
+  std::string token_file; // the file it was read from, if any
 };
 
 // The token of a role whose keys are `token_key` ("drone.token") and `file_key`

@@ -1,6 +1,7 @@
 #include "net/auth_limiter.hpp"
 
 #include <algorithm>
+#include <iterator>
 
 #include <fmt/format.h>
 #include <httplib.h>
@@ -49,10 +50,10 @@ void AuthFailureLimiter::failed(const std::string& address, Clock::time_point no
   }
   std::lock_guard lock(m_mutex);
   if (m_failures.size() >= m_options.max_addresses && !m_failures.contains(address)) {
-    std::erase_if(m_failures, [&](auto& entry) {
-      forget_old(entry.second, now);
-      return entry.second.empty();
-    });
+    for (auto it = m_failures.begin(); it != m_failures.end();) {
+      forget_old(it->second, now);
+      it = it->second.empty() ? m_failures.erase(it) : std::next(it);
+    }
     if (m_failures.size() >= m_options.max_addresses) {
       return; // every remembered address is failing now: this one is not remembered
     }

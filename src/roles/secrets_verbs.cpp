@@ -139,9 +139,8 @@ void list_flags(CLI::App& app, ConfigFlags& flags, JsonOptions& options)
 
 void add_secrets_verbs(std::vector<Verb>& verbs)
 {
-  verbs.push_back(make_verb<JsonOptions>("drone list",
-                                         "The enrolled drones: state, when enrolled, last seen, whether revoked",
-                                         list_flags, run_drone_list));
+  verbs.push_back(make_verb<JsonOptions>(
+    "drone list", "The enrolled drones: state, when enrolled, last seen, whether revoked", list_flags, run_drone_list));
   verbs.push_back(make_verb<NameOptions>(
     "drone revoke", "Take a drone's token away at once (its running builds go back to the queue)",
     [](CLI::App& app, ConfigFlags& flags, NameOptions& options) {

@@ -145,9 +145,10 @@ bool Proxy::admit_body(const httplib::Request& request, httplib::Response& respo
   call.timeout = std::chrono::milliseconds{10'000};
   auto answer =
     m_upstreams.at(active->index)
-      .request("GET", "/api/v1/whoami", {},
-               {{"Authorization", authorization}, {"Accept", "application/json"}, {"X-Forwarded-For", request.remote_addr}},
-               call);
+      .request(
+        "GET", "/api/v1/whoami", {},
+        {{"Authorization", authorization}, {"Accept", "application/json"}, {"X-Forwarded-For", request.remote_addr}},
+        call);
   if (!answer) {
     if (answer.error().kind == ErrorKind::unavailable) {
       m_monitor.mark_down(active->index, answer.error().message);

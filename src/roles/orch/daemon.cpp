@@ -104,11 +104,11 @@ std::optional<DroneTokens::Snapshot> read_drone_tokens(Store& store, const std::
 void tighten_private_files(const std::filesystem::path& data_dir)
 {
   std::vector<std::pair<std::filesystem::path, unsigned>> paths{{data_dir, 0700},
-                                                                 {data_dir / "logs", 0700},
-                                                                 {data_dir / "admin.token", 0600},
-                                                                 {data_dir / "state.db", 0600},
-                                                                 {data_dir / "state.db-wal", 0600},
-                                                                 {data_dir / "state.db-shm", 0600}};
+                                                                {data_dir / "logs", 0700},
+                                                                {data_dir / "admin.token", 0600},
+                                                                {data_dir / "state.db", 0600},
+                                                                {data_dir / "state.db-wal", 0600},
+                                                                {data_dir / "state.db-shm", 0600}};
   for (const auto& [path, mode] : paths) {
     if (auto warning = secrets::tighten(path, mode)) {
       LOG_WARN("{}", *warning);
