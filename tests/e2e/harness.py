@@ -263,7 +263,7 @@ class Swarm:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(token + "\n")
-        if token not in self.secrets:
+        if token and token not in self.secrets:
             self.secrets.append(token)
         return path
 

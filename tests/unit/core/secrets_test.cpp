@@ -9,21 +9,21 @@ using namespace swarm;
 
 namespace {
 
-unsigned mode_of(const std::filesystem::path& path)
+unsigned secret_file_mode(const std::filesystem::path& path)
 {
   struct stat info {};
   REQUIRE(::stat(path.c_str(), &info) == 0);
   return info.st_mode & 07777;
 }
 
-config::Config load(std::map<std::string, std::string> flags, std::map<std::string, std::string> env,
-                    const std::optional<std::string>& file = std::nullopt)
+config::Config load_token_config(std::map<std::string, std::string> flags, std::map<std::string, std::string> env,
+                                 const std::optional<std::string>& file = std::nullopt)
 {
   config::Sources sources;
   sources.flags = std::move(flags);
   sources.env_override = &env;
   sources.file = file;
-  auto config = config::Config::load(sources);
+  auto config = config::Config::load_token_config(sources);
   REQUIRE(config);
   return *config;
 }
@@ -50,14 +50,14 @@ TEST_CASE("secrets: choose_token takes the highest source; a file beats a token 
 
   SUBCASE("nothing anywhere: empty")
   {
-    auto chosen = secrets::choose_token(load({}, {}), "drone.token", "drone.token_file", std::nullopt);
+    auto chosen = secrets::choose_token(load_token_config({}, {}), "drone.token", "drone.token_file", std::nullopt);
     REQUIRE(chosen);
     CHECK(chosen->token.empty());
   }
   SUBCASE("--token: from the flag, and said so (the warning)")
   {
-    auto chosen = secrets::choose_token(load({{"drone.token", "flag-tok"}}, {}), "drone.token", "drone.token_file",
-                                        std::string("env-tok"));
+    auto chosen = secrets::choose_token(load_token_config({{"drone.token", "flag-tok"}}, {}), "drone.token",
+                                        "drone.token_file", std::string("env-tok"));
     REQUIRE(chosen);
     CHECK(chosen->token == "flag-tok");
     CHECK(chosen->from_flag);
@@ -66,8 +66,9 @@ TEST_CASE("secrets: choose_token takes the highest source; a file beats a token 
   }
   SUBCASE("--token-file beats SWARM_TOKEN and the config's token")
   {
-    auto chosen = secrets::choose_token(load({{"drone.token_file", file}}, {{"SWARM_DRONE_TOKEN", "env-key"}}),
-                                        "drone.token", "drone.token_file", std::string("env-tok"));
+    auto chosen =
+      secrets::choose_token(load_token_config({{"drone.token_file", file}}, {{"SWARM_DRONE_TOKEN", "env-key"}}),
+                            "drone.token", "drone.token_file", std::string("env-tok"));
     REQUIRE(chosen);
     CHECK(chosen->token == "from-file");
     CHECK_FALSE(chosen->from_flag);
@@ -75,14 +76,15 @@ TEST_CASE("secrets: choose_token takes the highest source; a file beats a token 
   }
   SUBCASE("SWARM_TOKEN when nothing more specific is set")
   {
-    auto chosen = secrets::choose_token(load({}, {}), "client.token", "client.token_file", std::string(" env-tok\n"));
+    auto chosen =
+      secrets::choose_token(load_token_config({}, {}), "client.token", "client.token_file", std::string(" env-tok\n"));
     REQUIRE(chosen);
     CHECK(chosen->token == "env-tok");
     CHECK(chosen->source == "SWARM_TOKEN");
   }
   SUBCASE("the key's own variable beats SWARM_TOKEN")
   {
-    auto chosen = secrets::choose_token(load({}, {{"SWARM_CLIENT_TOKEN", "key-tok"}}), "client.token",
+    auto chosen = secrets::choose_token(load_token_config({}, {{"SWARM_CLIENT_TOKEN", "key-tok"}}), "client.token",
                                         "client.token_file", std::string("env-tok"));
     REQUIRE(chosen);
     CHECK(chosen->token == "key-tok");
@@ -90,21 +92,21 @@ TEST_CASE("secrets: choose_token takes the highest source; a file beats a token 
   SUBCASE("SWARM_TOKEN beats the config file")
   {
     REQUIRE(fs::write_file_atomic(dir.path() / "swarm.conf", "[drone]\ntoken = conf-tok\n", 0600));
-    auto chosen = secrets::choose_token(load({}, {}, (dir.path() / "swarm.conf").string()), "drone.token",
+    auto chosen = secrets::choose_token(load_token_config({}, {}, (dir.path() / "swarm.conf").string()), "drone.token",
                                         "drone.token_file", std::string("env-tok"));
     REQUIRE(chosen);
     CHECK(chosen->token == "env-tok");
   }
   SUBCASE("both on the command line: an error")
   {
-    auto chosen = secrets::choose_token(load({{"drone.token", "t"}, {"drone.token_file", file}}, {}), "drone.token",
-                                        "drone.token_file", std::nullopt);
+    auto chosen = secrets::choose_token(load_token_config({{"drone.token", "t"}, {"drone.token_file", file}}, {}),
+                                        "drone.token", "drone.token_file", std::nullopt);
     REQUIRE_FALSE(chosen);
     CHECK(chosen.error().kind == ErrorKind::invalid);
   }
   SUBCASE("an unreadable token file is an error naming it")
   {
-    auto chosen = secrets::choose_token(load({{"drone.token_file", file + ".missing"}}, {}), "drone.token",
+    auto chosen = secrets::choose_token(load_token_config({{"drone.token_file", file + ".missing"}}, {}), "drone.token",
                                         "drone.token_file", std::nullopt);
     REQUIRE_FALSE(chosen);
     CHECK(chosen.error().message.find("token.missing") != std::string::npos);
@@ -119,17 +121,17 @@ TEST_CASE("secrets: tighten removes the extra permission bits and says so")
   auto warning = secrets::tighten(file, 0600);
   REQUIRE(warning);
   CHECK(warning->find("0644") != std::string::npos);
-  CHECK(mode_of(file) == 0600);
+  CHECK(secret_file_mode(file) == 0600);
   CHECK_FALSE(secrets::tighten(file, 0600)); // already private
   REQUIRE(fs::write_file_atomic(file, "x", 0400));
   CHECK_FALSE(secrets::tighten(file, 0600)); // stricter is left alone
-  CHECK(mode_of(file) == 0400);
+  CHECK(secret_file_mode(file) == 0400);
   CHECK_FALSE(secrets::tighten(dir.path() / "missing", 0600));
   const auto sub = dir.path() / "data";
   std::filesystem::create_directory(sub);
   ::chmod(sub.c_str(), 0755);
   CHECK(secrets::tighten(sub, 0700));
-  CHECK(mode_of(sub) == 0700);
+  CHECK(secret_file_mode(sub) == 0700);
 }
 
 TEST_CASE("secrets: ScopedUmask restores the previous mask")
@@ -142,7 +144,7 @@ TEST_CASE("secrets: ScopedUmask restores the previous mask")
     FILE* f = std::fopen(path.c_str(), "w");
     REQUIRE(f);
     std::fclose(f);
-    CHECK(mode_of(path) == 0600);
+    CHECK(secret_file_mode(path) == 0600);
   }
   CHECK(::umask(before) == 022);
 }
