@@ -327,6 +327,17 @@ Result<std::pair<Drone*, LeaseRow>> Coordinator::owned_lease(const std::string& 
 Drone* Coordinator::find_or_load_drone(const std::string& name)
 {
   if (auto* drone = m_drones.find(name)) {
+    if (drone->row.revoked_at > 0) {
+      // Enrolled again by `swarm drone enroll` in another process: the revocation is over.
+      try {
+        if (auto row = m_store.load_drone(name); row && row->revoked_at == 0) {
+          drone->row.token_hash = row->token_hash;
+          drone->row.revoked_at = 0;
+        }
+      } catch (const std::exception& e) {
+        LOG_WARN("cannot read drone {}: {}", name, e.what());
+      }
+    }
     return drone;
   }
   // Enrolled by `swarm drone enroll` in another process since this one loaded.

@@ -23,7 +23,7 @@ config::Config load_token_config(std::map<std::string, std::string> flags, std::
   sources.flags = std::move(flags);
   sources.env_override = &env;
   sources.file = file;
-  auto config = config::Config::load_token_config(sources);
+  auto config = config::Config::load(sources);
   REQUIRE(config);
   return *config;
 }
