@@ -14,6 +14,7 @@ constexpr KeyDef k_keys[] = {
   // --- command-line client (operator verbs, cron) ---
   {"client.url", string, "http://127.0.0.1:7000", "Gateway (or orchestrator) URL the operator verbs talk to"},
   {"client.token", string, "", "Admin token for control verbs (or the orchestrator's data_dir/admin.token)", true},
+  {"client.token_file", string, "", "File holding the token (first line); safer than client.token on a command line"},
   {"client.timeout", seconds, "30s", "Timeout of one API call"},
   {"client.binrepos_conf", string, "/etc/portage/binrepos.conf/swarm.conf", "File `swarm client setup` writes"},
   {"client.emerge", string, "/usr/bin/emerge", "Portage's emerge, for `fresh`, `build-local` and `client update`"},
@@ -26,6 +27,7 @@ constexpr KeyDef k_keys[] = {
   {"drone.url", string, "http://127.0.0.1:7000", "Gateway or orchestrator URL"},
   {"drone.name", string, "", "Drone name (default: the host name)"},
   {"drone.token", string, "", "This drone's token, from `swarm drone enroll NAME`", true},
+  {"drone.token_file", string, "", "File holding this drone's token (first line, mode 0600)"},
   {"drone.slots", integer, "0", "Concurrent builds (0: one per 4 cores, at least 1)"},
   {"drone.jobs", integer, "0", "MAKEOPTS -j per build (0: cores / slots)"},
   {"drone.spool", string, "/var/cache/swarm/drone", "Spool: PKGDIR, logs, artifacts waiting for upload"},
@@ -54,6 +56,8 @@ constexpr KeyDef k_keys[] = {
   {"gateway.health_timeout", seconds, "1s", "Health-check timeout"},
   {"gateway.threads", integer, "128", "Server threads (each proxied long-poll holds one)"},
   {"gateway.max_connections_per_client", integer, "256", "Open connections one client address may hold (0: any)"},
+  {"gateway.auth_failure_limit", integer, "10",
+   "Wrong credentials one client address may send in a minute before it is answered 429 (0: no limit)"},
   {"gateway.log", string, "", "Also append the gateway's log to this file"},
 
   // --- orchestrator ---
@@ -87,6 +91,10 @@ constexpr KeyDef k_keys[] = {
   {"orch.risk_threshold", integer, "15", "Highest risk score finalize accepts without --force"},
   {"orch.tls_cert", string, "", "PEM certificate: serve HTTPS"},
   {"orch.tls_key", string, "", "PEM private key for orch.tls_cert"},
+  {"orch.auth_failure_limit", integer, "10",
+   "Wrong credentials one client address may send in a minute before it is answered 429 (0: no limit)"},
+  {"orch.trusted_proxies", list, "",
+   "Addresses of gateways whose X-Forwarded-For names the client (for orch.auth_failure_limit)"},
   {"orch.log", string, "", "Also append the orchestrator's log to this file"},
 };
 

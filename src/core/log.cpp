@@ -6,6 +6,8 @@
 #include <mutex>
 #include <vector>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -78,12 +80,30 @@ bool enabled(Level level)
 
 void set_file(const std::string& path)
 {
-  auto& s = state();
-  std::lock_guard lock(s.mutex);
-  if (s.file) {
-    fclose(s.file);
+  std::string warning;
+  {
+    auto& s = state();
+    std::lock_guard lock(s.mutex);
+    if (s.file) {
+      fclose(s.file);
+    }
+    // Logs name hosts, packages and paths: readable by the owner only, from creation on.
+    const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    s.file = fd >= 0 ? fdopen(fd, "a") : nullptr;
+    if (fd >= 0 && !s.file) {
+      ::close(fd);
+    }
+    struct stat info {};
+    if (s.file && ::fstat(fd, &info) == 0 && (info.st_mode & 077) != 0) {
+      const unsigned old_mode = info.st_mode & 07777;
+      const bool changed = ::fchmod(fd, old_mode & 0700) == 0;
+      warning = fmt::format("log file {} had mode {:04o}, more open than 0600{}", path, old_mode,
+                            changed ? "; changed it to 0600" : ", and cannot be changed");
+    }
   }
-  s.file = fopen(path.c_str(), "a");
+  if (!warning.empty()) {
+    write(Level::warn, warning);
+  }
 }
 
 void add_secret(std::string_view secret)

@@ -17,6 +17,7 @@
 #include "core/exit_codes.hpp"
 #include "core/log.hpp"
 #include "core/mount_table.hpp"
+#include "core/secrets.hpp"
 #include "core/strings.hpp"
 #include "core/subprocess.hpp"
 #include "net/url.hpp"
@@ -45,6 +46,7 @@ void add_drone_options(CLI::App& app, ConfigFlags& flags)
   bind_config_flag(app, flags, "--url", "drone.url");
   bind_config_flag(app, flags, "--name", "drone.name");
   bind_config_flag(app, flags, "--token", "drone.token");
+  bind_config_flag(app, flags, "--token-file", "drone.token_file");
   bind_config_flag(app, flags, "--slots", "drone.slots");
   bind_config_flag(app, flags, "--jobs", "drone.jobs");
   bind_config_flag(app, flags, "--spool", "drone.spool");
@@ -211,13 +213,26 @@ private:
 int run_drone(const VerbContext& context)
 {
   const auto& config = context.config;
-  const auto token = config.get("drone.token");
+  auto chosen = secrets::choose_token(config, "drone.token", "drone.token_file", config::env_get(secrets::k_token_env));
+  if (!chosen) {
+    print_error(chosen.error().message);
+    return exit_code::k_usage;
+  }
+  const auto token = chosen->token;
   if (token.empty()) {
-    print_error("no drone token: pass --token, or set SWARM_DRONE_TOKEN or drone.token (`swarm drone enroll NAME` "
-                "prints one)");
+    print_error("no drone token: pass --token-file FILE, or set SWARM_TOKEN or drone.token_file (`swarm drone enroll "
+                "NAME` prints one)");
     return exit_code::k_usage;
   }
   log::add_secret(token);
+  if (chosen->from_flag) {
+    fmt::print(stderr, "swarm: {}\n", secrets::token_flag_warning());
+  }
+  if (!chosen->token_file.empty()) {
+    if (auto warning = secrets::tighten(chosen->token_file, 0600)) {
+      fmt::print(stderr, "swarm: warning: {}\n", *warning);
+    }
+  }
   if (const auto& log_file = config.get("drone.log"); !log_file.empty()) {
     log::set_file(log_file);
   }

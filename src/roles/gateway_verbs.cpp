@@ -16,6 +16,7 @@ void add_gateway_verbs(std::vector<Verb>& verbs)
                      bind_config_flag(app, flags, "--health-interval", "gateway.health_interval");
                      bind_config_flag(app, flags, "--health-timeout", "gateway.health_timeout");
                      bind_config_flag(app, flags, "--threads", "gateway.threads");
+                     bind_config_flag(app, flags, "--auth-failure-limit", "gateway.auth_failure_limit");
                      bind_config_flag(app, flags, "--log", "gateway.log");
                    },
                    [](const VerbContext& context) { return gateway::run_gateway(context.config); }});

@@ -37,6 +37,8 @@ void add_orch_options(CLI::App& app, ConfigFlags& flags)
     {"--risk-threshold", "orch.risk_threshold"},
     {"--tls-cert", "orch.tls_cert"},
     {"--tls-key", "orch.tls_key"},
+    {"--auth-failure-limit", "orch.auth_failure_limit"},
+    {"--trusted-proxies", "orch.trusted_proxies"},
     {"--log", "orch.log"},
   };
   for (const auto& [flag, key] : k_flags) {

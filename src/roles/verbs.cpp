@@ -60,6 +60,7 @@ const std::vector<Verb>& all_verbs()
     add_orch_verbs(out);
     add_gateway_verbs(out);
     add_drone_verbs(out);
+    add_secrets_verbs(out);
     add_operator_verbs(out);
     add_view_verbs(out);
     add_profile_verbs(out);

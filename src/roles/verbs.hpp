@@ -94,6 +94,7 @@ void add_status_verbs(std::vector<Verb>& verbs);   // status
 void add_release_verbs(std::vector<Verb>& verbs);  // verify, finalize, releases, rollback, release
 void add_monitor_verbs(std::vector<Verb>& verbs);  // monitor
 void add_demo_verbs(std::vector<Verb>& verbs);
+void add_secrets_verbs(std::vector<Verb>& verbs); // drone list, drone revoke, token create/list/revoke
 
 // Every verb, in help order.
 const std::vector<Verb>& all_verbs();

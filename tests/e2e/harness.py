@@ -165,6 +165,11 @@ class Orch:
         with open(os.path.join(self.data_dir, "admin.token")) as f:
             return f.read().strip()
 
+    @property
+    def admin_token_file(self):
+        """The admin token's file (mode 0600): what the CLI verbs of a test get as --token-file."""
+        return os.path.join(self.data_dir, "admin.token")
+
     def api(self, method, path, body=None, token=None, **kwargs):
         return http(method, self.url + path, body, token if token is not None else self.admin_token, **kwargs)
 
@@ -255,6 +260,19 @@ class Swarm:
         self.secrets.append(token)
         return token
 
+    def token_file(self, token, name=None):
+        """Writes `token` to a new file of mode 0600 in the test's dir and returns its path: tokens
+        reach swarm processes through files (or the environment), never the command line."""
+        directory = os.path.join(self.dir, "tokens")
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        path = os.path.join(directory, name or f"token-{len(os.listdir(directory))}")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(token + "\n")
+        if token and token not in self.secrets:
+            self.secrets.append(token)
+        return path
+
     def drone_env(self, name, plan_file, fail=None, time_scale=None, extra_env=None):
         root = os.path.join(self.dir, "drones", name, "root")
         os.makedirs(root, exist_ok=True)
@@ -283,7 +301,8 @@ class Swarm:
                     extra=(), extra_env=None, min_free_disk="1M"):
         base = os.path.join(self.dir, "drones", name)
         os.makedirs(os.path.join(base, "configroot"), exist_ok=True)
-        argv = [SWARM, "drone", "--url", url, "--name", name, "--token", token, "--slots", str(slots),
+        token_file = self.token_file(token, f"drone-{name}")
+        argv = [SWARM, "drone", "--url", url, "--name", name, "--token-file", token_file, "--slots", str(slots),
                 "--spool", os.path.join(base, "spool"), "--emerge", os.path.abspath(FAKE_EMERGE),
                 "--portage-configroot", os.path.join(base, "configroot"), "--tree-timestamp", tree,
                 "--min-free-disk", min_free_disk, *extra]

@@ -19,13 +19,14 @@ def flat_plan(cpvs, edges=(), tree=TREE, seconds=20):
 
 
 def cli(orch_or_url, *args, token=None, timeout=120):
-    """Runs `swarm ARGS --url URL --token TOKEN`: (exit code, stdout, stderr)."""
+    """Runs `swarm ARGS --url URL` with TOKEN in $SWARM_TOKEN: (exit code, stdout, stderr)."""
     url = orch_or_url if isinstance(orch_or_url, str) else orch_or_url.url
     tok = token if token is not None else (None if isinstance(orch_or_url, str) else orch_or_url.admin_token)
     argv = [SWARM, *args, "--url", url, "--timeout", "10s"]
+    env = {k: v for k, v in os.environ.items() if k not in ("SWARM_TOKEN", "SWARM_CLIENT_TOKEN")}
     if tok:
-        argv += ["--token", tok]
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        env["SWARM_TOKEN"] = tok
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, env=env)
     return result.returncode, result.stdout, result.stderr
 
 

@@ -102,13 +102,13 @@ exit ${{FAKE_EXIT:-0}}
     sw.check(missing.returncode == 1 and "cat/other" in missing.stderr,
              f"a world atom missing from the VDB afterwards fails the update ({missing.stderr[-200:]})")
 
-    info = run("info", "--url", gateway, "--token", orch.admin_token, "--json")
+    info = run("info", "--url", gateway, "--token-file", orch.admin_token_file, "--json")
     data = json.loads(info.stdout) if info.returncode == 0 else {}
     sw.check(data.get("role") == "gateway" and data.get("binhost_url") == f"{orch.url}/production",
              f"info finds the gateway and the binhost ({info.stderr.strip()[:200]})")
     sw.check(data.get("orchestrator", {}).get("data_dir") == orch.data_dir, "info names the orchestrator's data dir")
     sw.check(len(data.get("orchestrators", [])) == 1, "info lists the orchestrators")
-    text = run("info", "--url", gateway, "--token", orch.admin_token).stdout
+    text = run("info", "--url", gateway, "--token-file", orch.admin_token_file).stdout
     sw.check("staging binhost:" in text and orch.data_dir in text, "info prints where everything is")
     sw.finish()
 

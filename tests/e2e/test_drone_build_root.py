@@ -23,16 +23,16 @@ token = sw.enroll(orch, "d1")
 
 # A build base that is not there: no isolated root can be set up, the drone says so and stops.
 spool = os.path.join(sw.dir, "spool-bad")
-bad = swarm("drone", "--url", orch.url, "--name", "d1", "--token", token, "--spool", spool, "--emerge", "/bin/true",
+bad = swarm("drone", "--url", orch.url, "--name", "d1", "--token-file", sw.token_file(token), "--spool", spool, "--emerge", "/bin/true",
             "--build-base", "/nonexistent-swarm-base", "--min-free-disk", "1M")
 errors = [line for line in bad.stderr.splitlines() if line.startswith("swarm: error:")]
 sw.check(bad.returncode != 0 and len(errors) == 1 and "--build-root host" in errors[0],
          f"a drone that cannot isolate its builds refuses to start in one line naming --build-root host "
          f"({bad.returncode}: {errors or bad.stderr[-300:]})")
-bad_mode = swarm("drone", "--url", orch.url, "--token", token, "--spool", spool, "--build-root", "chroot")
+bad_mode = swarm("drone", "--url", orch.url, "--token-file", sw.token_file(token), "--spool", spool, "--build-root", "chroot")
 sw.check(bad_mode.returncode == 2 and "'isolated' or 'host'" in bad_mode.stderr,
          f"an unknown build root mode is a usage error ({bad_mode.returncode}: {bad_mode.stderr.strip()[-200:]})")
-relative = swarm("drone", "--url", orch.url, "--token", token, "--spool", spool, "--build-base", "stage3")
+relative = swarm("drone", "--url", orch.url, "--token-file", sw.token_file(token), "--spool", spool, "--build-base", "stage3")
 sw.check(relative.returncode == 2 and "absolute" in relative.stderr,
          f"a relative build base is a usage error ({relative.stderr.strip()[-200:]})")
 
@@ -44,11 +44,11 @@ drone.wait_for_line(r"drone d1 ready \(1 slots, build root host\)", timeout=60)
 sw.check(any("build root: host" in line and "WARN" in line for line in drone.output()),
          "the drone warns in its log that it builds on its own system")
 sw.wait_until(lambda: sw.status(orch)["counts"].get("received", 0) == 3, timeout=120, what="every package received")
-shown = swarm("drones", "--url", orch.url, "--token", orch.admin_token)
+shown = swarm("drones", "--url", orch.url, "--token-file", orch.admin_token_file)
 sw.check(shown.returncode == 0 and "host (!)" in shown.stdout
          and "warning: drone d1 builds in its host's root (build_root host)" in shown.stderr,
          f"`swarm drones` warns about it ({shown.stdout.strip()[-300:]}{shown.stderr.strip()[-200:]})")
-listed = json.loads(swarm("drones", "--url", orch.url, "--token", orch.admin_token, "--json").stdout)
+listed = json.loads(swarm("drones", "--url", orch.url, "--token-file", orch.admin_token_file, "--json").stdout)
 sw.check([d["build_root"] for d in listed] == ["host"], f"the registration says build_root host ({listed})")
 
 # reset-root: kept roots of one profile, or all; bad input is a usage error.

@@ -137,7 +137,7 @@ orch = sw.start_orch("orch")
 token = sw.enroll(orch, "d1")
 sw.submit(orch, plan)
 spool = os.path.join(T, "spool")
-drone_argv = [SWARM, "drone", "--url", orch.url, "--name", "d1", "--token", token, "--slots", "1", "--spool", spool,
+drone_argv = [SWARM, "drone", "--url", orch.url, "--name", "d1", "--token-file", sw.token_file(token), "--slots", "1", "--spool", spool,
               "--emerge", os.path.join(drone_root, "bin", "emerge"), "--portage-configroot", drone_root,
               "--repo-dir", repo, "--min-free-disk", "1M"]
 

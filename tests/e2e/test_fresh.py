@@ -54,7 +54,7 @@ def staged_files(orch):
 def main():
     sw = Swarm("fresh")
     orch = sw.start_orch("orch")
-    conn = ["--url", orch.url, "--token", orch.admin_token]
+    conn = ["--url", orch.url, "--token-file", orch.admin_token_file]
     plan = make_plan(10, seed=3)
     repo = os.path.join(sw.dir, "repo")
     write_repo(repo, plan, TREE)

@@ -5,6 +5,7 @@ next step); an unreachable orchestrator is exit 3 with a one-line error. The ful
 tested in test_monitor_tui.py."""
 
 import json
+import os
 import subprocess
 
 from harness import SWARM, Swarm, make_plan
@@ -17,7 +18,7 @@ sw.submit(orch, plan)
 token = sw.enroll(orch, "d1")
 sw.start_drone(orch.url, "d1", token, plan_file, slots=2, time_scale=0.002)
 
-run = subprocess.run([SWARM, "monitor", "--url", orch.url, "--token", orch.admin_token, "--interval", "0.2", "--json"],
+run = subprocess.run([SWARM, "monitor", "--url", orch.url, "--token-file", orch.admin_token_file, "--interval", "0.2", "--json"],
                      capture_output=True, text=True, timeout=60)
 lines = [json.loads(line) for line in run.stdout.splitlines()]
 sw.check(run.returncode == 0, f"monitor exits 0 when the plan completes ({run.returncode}, {run.stderr.strip()})")
@@ -25,12 +26,12 @@ sw.check(lines and lines[-1]["done"] and lines[-1]["complete"] == 12, "the last 
 sw.check(all(line["total"] == 12 for line in lines), "every update has the plan's total")
 sw.check(all(a["complete"] <= b["complete"] for a, b in zip(lines, lines[1:])), "progress never goes backwards")
 
-human = subprocess.run([SWARM, "monitor", "--url", orch.url, "--token", orch.admin_token, "--once"],
+human = subprocess.run([SWARM, "monitor", "--url", orch.url, "--token-file", orch.admin_token_file, "--once"],
                        capture_output=True, text=True, timeout=30)
 sw.check(human.returncode == 0 and "12/12 complete" in human.stdout and "swarm verify" in human.stdout,
          f"a human-readable update names the next step: {human.stdout.strip()!r}")
 # Without a terminal (and without --once) the same: one snapshot, and the command ends.
-snapshot = subprocess.run([SWARM, "monitor", "--url", orch.url, "--token", orch.admin_token],
+snapshot = subprocess.run([SWARM, "monitor", "--url", orch.url, "--token-file", orch.admin_token_file],
                           capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
 sw.check(snapshot.returncode == 0 and "12/12 complete" in snapshot.stdout and "swarm verify" in snapshot.stdout,
          f"without a terminal monitor prints one snapshot and ends ({snapshot.returncode}, {snapshot.stderr!r})")
@@ -46,7 +47,7 @@ sw.submit(orch, stuck)
 root = stuck["packages"][0]["cpv"]
 token2 = sw.enroll(orch, "d2")
 sw.start_drone(orch.url, "d2", token2, stuck_file, slots=1, time_scale=0.002, fail=root)
-run = subprocess.run([SWARM, "monitor", "--url", orch.url, "--token", orch.admin_token, "--interval", "0.2",
+run = subprocess.run([SWARM, "monitor", "--url", orch.url, "--token-file", orch.admin_token_file, "--interval", "0.2",
                       "--lines"], capture_output=True, text=True, timeout=60)
 counts = sw.status(orch)["counts"]
 sw.check(run.returncode == 1 and counts["blocked"] == 1 and counts["dep-failed"] == 4,
@@ -54,13 +55,13 @@ sw.check(run.returncode == 1 and counts["blocked"] == 1 and counts["dep-failed"]
 sw.check("swarm fix-blocked" in run.stdout, "and says to run `swarm fix-blocked`")
 sw.check(run.stdout.count("complete (") >= 1, "--lines prints progress lines")
 
-bad = subprocess.run([SWARM, "monitor", "--url", orch.url, "--token", orch.admin_token, "--profile", "no/such"],
+bad = subprocess.run([SWARM, "monitor", "--url", orch.url, "--token-file", orch.admin_token_file, "--profile", "no/such"],
                      capture_output=True, text=True, timeout=30)
 sw.check(bad.returncode != 0 and bad.stderr.startswith("swarm:") and bad.stderr.count("\n") == 1,
          f"a bad --profile is one error line ({bad.returncode}, {bad.stderr!r})")
 
-down = subprocess.run([SWARM, "monitor", "--url", "http://127.0.0.1:9", "--token", "x", "--once"],
-                      capture_output=True, text=True, timeout=30)
+down = subprocess.run([SWARM, "monitor", "--url", "http://127.0.0.1:9", "--once"],
+                      capture_output=True, text=True, timeout=30, env={**os.environ, "SWARM_TOKEN": "x"})
 sw.check(down.returncode == 3 and down.stderr.startswith("swarm: error:") and down.stderr.count("\n") == 1,
          f"unreachable: exit 3 and one error line ({down.returncode}, {down.stderr!r})")
 sw.finish()

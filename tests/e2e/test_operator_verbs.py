@@ -63,7 +63,7 @@ def check_balance(sw):
     slowed down by a loaded machine is not taken for a silent one (2 heartbeats missed)."""
     heartbeat = 2
     orch = start_patient_orch(sw, "orch-balance", heartbeat)
-    conn = ["--url", orch.url, "--token", orch.admin_token]
+    conn = ["--url", orch.url, "--token-file", orch.admin_token_file]
 
     def swarm(*args):
         return subprocess.run([SWARM, *args, *conn], capture_output=True, text=True, timeout=60)
@@ -105,7 +105,7 @@ def check_balance(sw):
 def main():
     sw = Swarm("operator")
     orch = sw.start_orch("orch")
-    conn = ["--url", orch.url, "--token", orch.admin_token]
+    conn = ["--url", orch.url, "--token-file", orch.admin_token_file]
 
     def swarm(*args, env=None, ok=True):
         result = subprocess.run([SWARM, *args, *conn], capture_output=True, text=True, timeout=60, env=env)

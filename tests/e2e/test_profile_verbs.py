@@ -67,7 +67,7 @@ def main():
 
     orch = sw.start_orch("orch")
     gateway = sw.start_gateway([orch.url])
-    conn = ["--url", orch.url, "--token", orch.admin_token, "--portageq", FAKE_PORTAGEQ]
+    conn = ["--url", orch.url, "--token-file", orch.admin_token_file, "--portageq", FAKE_PORTAGEQ]
 
     cpvs = ["app-misc/lib-1", "app-misc/viewer-1"]
     plan = flat_plan(cpvs, edges=[("app-misc/viewer-1", "app-misc/lib-1")], seconds=1)
@@ -191,7 +191,7 @@ def main():
     sw.check(http("GET", gateway + "/binhost?profile=desktop").json()["url"] == orch.url + "/p/desktop/production",
              "gateway /binhost?profile=desktop")
     sw.check(http("GET", gateway + "/binhost?profile=..").status == 400, "gateway /binhost?profile=.. is 400")
-    info = as_json(sw, swarm("info", "--url", gateway, "--token", orch.admin_token, "--json"), "info --json")
+    info = as_json(sw, swarm("info", "--url", gateway, "--token-file", orch.admin_token_file, "--json"), "info --json")
     urls = {p["name"]: p["binhost_url"] for p in info.get("profiles", [])}
     sw.check(urls == {"default": orch.url + "/production", "desktop": orch.url + "/p/desktop/production",
                       "server": orch.url + "/p/server/production"}, f"info --json lists the profiles' binhosts ({urls})")

@@ -88,7 +88,7 @@ def main():
 
     builder = prefix("builder")
     orch = sw.start_orch("orch")
-    conn = ["--url", orch.url, "--token", orch.admin_token]
+    conn = ["--url", orch.url, "--token-file", orch.admin_token_file]
 
     # swarm fresh with the real emerge and portageq: the plan and the captured build profile.
     fresh = run([SWARM, "fresh", *conn, "--emerge", os.path.join(builder, "bin", "emerge"), "--portageq",

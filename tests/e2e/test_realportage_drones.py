@@ -83,7 +83,7 @@ sw.check(len(profile_hash) == 64, f"the default profile names its build profile 
 
 def drone_argv(name, token, prefix_dir, emerge=None, extra=(), repo_dir=repo):
     emerge = emerge or os.path.join(prefix_dir, "bin", "emerge")
-    return [SWARM, "drone", "--url", orch.url, "--name", name, "--token", token, "--slots", "1",
+    return [SWARM, "drone", "--url", orch.url, "--name", name, "--token-file", sw.token_file(token), "--slots", "1",
             "--spool", os.path.join(T, "spool-" + name), "--emerge", emerge,
             "--portage-configroot", prefix_dir, "--repo-dir", repo_dir, "--min-free-disk", "1M", *extra]
 
@@ -102,7 +102,7 @@ stranger = sw.spawn("drone-stranger", drone_argv("stranger", sw.enroll(orch, "st
 stranger.wait_for_line(r"drone stranger ready", timeout=300)
 sw.wait_until(lambda: [e for e in events("refused") if e.get("drone") == "stranger"], timeout=300,
               what="the stranger's refusal", interval=0.5)
-shown = subprocess.run([SWARM, "drones", "--url", orch.url, "--token", orch.admin_token], capture_output=True,
+shown = subprocess.run([SWARM, "drones", "--url", orch.url, "--token-file", orch.admin_token_file], capture_output=True,
                        text=True, timeout=60)
 sw.check(shown.returncode == 0 and "stranger refuses profile default: repository_missing" in shown.stdout
          and "swarm_test" in shown.stdout,
@@ -164,7 +164,7 @@ sw.check(not [e for e in events("misbuilt") if e["drone"] != "rogue"],
          f"no upload of d1 or d2 was refused as mis-built (successful builds by {sorted(b for b in builders if b)})")
 
 # --- verify, finalize, and a fresh client installs @world from production only -------------------
-conn = ["--url", orch.url, "--token", orch.admin_token]
+conn = ["--url", orch.url, "--token-file", orch.admin_token_file]
 verify = subprocess.run([SWARM, "verify", *conn, "--json"], capture_output=True, text=True, timeout=300)
 sw.check(verify.returncode == 0, f"verify passes ({verify.stdout[-500:]}{verify.stderr[-300:]})")
 final = subprocess.run([SWARM, "finalize", *conn, "--yes", "--json"], capture_output=True, text=True, timeout=300)

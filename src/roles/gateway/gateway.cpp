@@ -89,6 +89,7 @@ Result<GatewayOptions> gateway_options(const config::Config& config)
   out.threads = static_cast<int>(threads);
   out.max_connections_per_client =
     static_cast<size_t>(std::max<int64_t>(0, config.get_int("gateway.max_connections_per_client")));
+  out.auth_failure_limit = static_cast<int>(std::max<int64_t>(0, config.get_int("gateway.auth_failure_limit")));
   return out;
 }
 
@@ -121,6 +122,22 @@ Gateway::~Gateway()
   stop();
 }
 
+template <class Forward>
+void Gateway::limited(const httplib::Request& request, httplib::Response& response, Forward&& forward)
+{
+  const bool has_credential = request.has_header("Authorization");
+  if (has_credential) {
+    if (auto wait = m_auth_failures.blocked(request.remote_addr)) {
+      net::too_many_failures_response(response, *wait);
+      return;
+    }
+  }
+  forward();
+  if (has_credential && response.status == 401) {
+    m_auth_failures.failed(request.remote_addr);
+  }
+}
+
 void Gateway::add_routes()
 {
   m_server.get("/healthz", [this](const httplib::Request&, httplib::Response& response) { healthz(response); });
@@ -130,10 +147,10 @@ void Gateway::add_routes()
 
   const std::string api = "/api/.*";
   const auto buffered = [this](const httplib::Request& request, httplib::Response& response) {
-    m_proxy.forward(request, response);
+    limited(request, response, [&] { m_proxy.forward(request, response); });
   };
   const auto streamed = [this](const httplib::Request& request, httplib::Response& response, net::RequestBody& body) {
-    m_proxy.forward_stream(request, response, body);
+    limited(request, response, [&] { m_proxy.forward_stream(request, response, body); });
   };
   m_server.get(api, buffered); // HEAD too
   // Bodies are read only once the caller is known (Proxy::admit_body).
@@ -145,7 +162,7 @@ void Gateway::add_routes()
     api, [this](const httplib::Request& request, httplib::Response& response, const httplib::ContentReader& reader) {
       net::RequestBody body(request, reader, net::ServerOptions{}.max_body_bytes);
       try {
-        m_proxy.forward_stream(request, response, body);
+        limited(request, response, [&] { m_proxy.forward_stream(request, response, body); });
       } catch (const std::exception& exception) {
         LOG_ERROR("{} {}: internal error: {}", request.method, request.path, exception.what());
         response = httplib::Response();

@@ -12,6 +12,7 @@
 #include "core/config.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "net/auth_limiter.hpp"
 #include "net/http_client.hpp"
 #include "net/http_server.hpp"
 #include "roles/gateway/health_monitor.hpp"
@@ -28,6 +29,7 @@ struct GatewayOptions {
   std::chrono::milliseconds health_timeout{1'000};
   int threads = 128;
   size_t max_connections_per_client = 256; // 0: any
+  int auth_failure_limit = 10;             // wrong credentials per client address and minute (0: any)
 };
 
 // The gateway.* keys checked and converted; invalid with a one-line message otherwise.
@@ -56,6 +58,9 @@ private:
   // GET /binhost[?profile=NAME]: the active orchestrator's production URL for the profile
   // (default: `default`); 400 for a malformed name, 503 without a healthy orchestrator.
   void binhost(const httplib::Request& request, httplib::Response& response) const;
+  // /api/* through the proxy, unless the client's address sent too many wrong credentials.
+  template <class Forward>
+  void limited(const httplib::Request& request, httplib::Response& response, Forward&& forward);
 
   GatewayOptions m_options;
   std::vector<net::HttpClient> m_upstreams;
@@ -63,6 +68,8 @@ private:
   fs::TempDir m_spool;
   Proxy m_proxy;
   net::HttpServer m_server;
+  // Clients sending wrong credentials (answered 401 upstream) are answered 429 for a while.
+  net::AuthFailureLimiter m_auth_failures{{.max_failures = std::max(0, m_options.auth_failure_limit)}};
 };
 
 // `swarm gateway`: runs until SIGTERM or SIGINT, printing `gateway ready on HOST:PORT` once

@@ -6,6 +6,8 @@
 
 #include <cerrno>
 
+#include <nlohmann/json.hpp>
+
 #include "core/fs.hpp"
 #include "core/hash.hpp"
 #include "core/log.hpp"
@@ -143,7 +145,10 @@ bool Proxy::admit_body(const httplib::Request& request, httplib::Response& respo
   call.timeout = std::chrono::milliseconds{10'000};
   auto answer =
     m_upstreams.at(active->index)
-      .request("GET", "/api/v1/whoami", {}, {{"Authorization", authorization}, {"Accept", "application/json"}}, call);
+      .request(
+        "GET", "/api/v1/whoami", {},
+        {{"Authorization", authorization}, {"Accept", "application/json"}, {"X-Forwarded-For", request.remote_addr}},
+        call);
   if (!answer) {
     if (answer.error().kind == ErrorKind::unavailable) {
       m_monitor.mark_down(active->index, answer.error().message);
@@ -153,6 +158,12 @@ bool Proxy::admit_body(const httplib::Request& request, httplib::Response& respo
     return false;
   }
   if (answer->status == 200) {
+    // A read-only token may not send bodies anywhere: refused here, before any is spooled.
+    const auto who = nlohmann::json::parse(answer->body, nullptr, false);
+    if (who.is_object() && who.value("role", "") == "reader") {
+      net::error_response(response, Error{ErrorKind::forbidden, "a read-only token cannot do this"});
+      return false;
+    }
     std::lock_guard lock(m_mutex);
     if (m_admitted.size() >= 4096) {
       m_admitted.clear();
@@ -271,7 +282,9 @@ void Proxy::send(const httplib::Request& request, httplib::Response& response, c
       long_poll.active = true;
     }
   }
-  const auto headers = forwarded_request_headers(request.headers);
+  auto headers = forwarded_request_headers(request.headers);
+  // The client's address, for the orchestrator's failed-authentication limit (orch.trusted_proxies).
+  headers.emplace_back("X-Forwarded-For", request.remote_addr);
   net::CallOptions call;
   call.on_http_error = net::OnHttpError::return_response;
   if (!body.spool) {

@@ -4,12 +4,14 @@
 #include <cstdio>
 #include <ctime>
 #include <iostream>
+#include <mutex>
 
 #include <unistd.h>
 
 #include <fmt/format.h>
 
 #include "core/fs.hpp"
+#include "core/secrets.hpp"
 #include "core/strings.hpp"
 #include "net/protocol_version.hpp"
 
@@ -19,14 +21,24 @@ void add_client_flags(CLI::App& app, ConfigFlags& flags)
 {
   bind_config_flag(app, flags, "--url", "client.url");
   bind_config_flag(app, flags, "--token", "client.token");
+  bind_config_flag(app, flags, "--token-file", "client.token_file");
   bind_config_flag(app, flags, "--timeout", "client.timeout");
   bind_config_flag(app, flags, "--orch-data-dir", "client.orch_data_dir");
 }
 
 std::string admin_token(const config::Config& config)
 {
-  if (!config.get("client.token").empty()) {
-    return config.get("client.token");
+  auto chosen =
+    secrets::choose_token(config, "client.token", "client.token_file", config::env_get(secrets::k_token_env));
+  if (!chosen) {
+    throw Fatal{chosen.error()};
+  }
+  if (!chosen->token.empty()) {
+    if (chosen->from_flag) {
+      static std::once_flag warned;
+      std::call_once(warned, [] { fmt::print(stderr, "swarm: {}\n", secrets::token_flag_warning()); });
+    }
+    return chosen->token;
   }
   const auto path = std::filesystem::path(config.get("client.orch_data_dir")) / "admin.token";
   std::error_code ec;

@@ -3,12 +3,15 @@
 #include "roles/orch/api.hpp"
 #include "roles/orch/api_context.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 
 #include "core/fs.hpp"
 #include "core/log.hpp"
 #include "core/secure.hpp"
+#include "core/strings.hpp"
+#include "net/auth_limiter.hpp"
 #include "net/protocol_version.hpp"
 #include "roles/orch/coordinator.hpp"
 #include "roles/orch/profiles.hpp"
@@ -45,6 +48,10 @@ std::vector<Route> route_table(const ApiOptions& options)
     {get, "/api/v1/profiles/([0-9a-f]{64})", token, 0, h::build_profile},
     // plan and control
     {post, "/api/v1/drones/enroll", admin, k_json_limit, h::enroll},
+    {post, "/api/v1/drones/revoke", admin, k_json_limit, h::revoke_drone},
+    {post, "/api/v1/tokens", admin, k_json_limit, h::create_token},
+    {get, "/api/v1/tokens", admin, 0, h::list_tokens},
+    {post, "/api/v1/tokens/revoke", admin, k_json_limit, h::revoke_token},
     {post, "/api/v1/plan", admin, k_json_limit, h::submit_plan},
     {post, "/api/v1/control/pause", admin, k_json_limit, h::pause},
     {post, "/api/v1/control/resume", admin, k_json_limit, h::resume},
@@ -93,7 +100,22 @@ Caller identify(const Api& api, const httplib::Request& request)
   if (auto drone = api.coordinator.drone_for_token(credential->token)) {
     return {Caller::Role::drone, *drone};
   }
+  if (auto reader = api.coordinator.reader_for_token(credential->token)) {
+    return {Caller::Role::reader, *reader};
+  }
   return {};
+}
+
+// Whose failed authentications a request counts as: its peer, or the client a trusted proxy
+// (a gateway) names as the last X-Forwarded-For entry.
+std::string client_address(const httplib::Request& request, const std::vector<std::string>& trusted_proxies)
+{
+  if (std::find(trusted_proxies.begin(), trusted_proxies.end(), request.remote_addr) == trusted_proxies.end()) {
+    return request.remote_addr;
+  }
+  const auto forwarded = request.get_header_value("X-Forwarded-For");
+  const auto last = strings::trim(std::string_view(forwarded).substr(forwarded.rfind(',') + 1));
+  return last.empty() ? request.remote_addr : std::string(last);
 }
 
 // The refusal of a caller a route does not admit, or nothing when it may proceed.
@@ -117,14 +139,16 @@ std::optional<Error> refusal(Access access, const Caller& caller, const ApiOptio
     if (caller.role == Role::drone) {
       return std::nullopt;
     }
-    return caller.role == Role::none ? Error{ErrorKind::unauthorized, "a drone token is required"}
-                                     : Error{ErrorKind::forbidden, "this endpoint is for drones"};
+    return caller.role == Role::none     ? Error{ErrorKind::unauthorized, "a drone token is required"}
+           : caller.role == Role::reader ? Error{ErrorKind::forbidden, "a read-only token cannot do this"}
+                                         : Error{ErrorKind::forbidden, "this endpoint is for drones"};
   case Access::admin:
     if (caller.role == Role::admin) {
       return std::nullopt;
     }
-    return caller.role == Role::none ? Error{ErrorKind::unauthorized, "the admin token is required"}
-                                     : Error{ErrorKind::forbidden, "this endpoint needs the admin token"};
+    return caller.role == Role::none     ? Error{ErrorKind::unauthorized, "the admin token is required"}
+           : caller.role == Role::reader ? Error{ErrorKind::forbidden, "a read-only token cannot do this"}
+                                         : Error{ErrorKind::forbidden, "this endpoint needs the admin token"};
   }
   return Error{ErrorKind::forbidden, "not allowed"};
 }
@@ -293,13 +317,28 @@ std::string production_url(const ApiOptions& options, const std::string& profile
 void install_routes(net::HttpServer& server, Coordinator& coordinator, const ApiOptions& options)
 {
   auto api = std::make_shared<Api>(coordinator, options);
+  auto limiter = std::make_shared<net::AuthFailureLimiter>(
+    net::AuthFailureLimiter::Options{.max_failures = std::max(0, options.auth_failure_limit)});
 
   for (auto& route : route_table(options)) {
     // Who is calling is known from the headers alone: a caller the route does not admit is
     // answered before a byte of its body is read (the server drains or closes after that).
-    auto admit = [api, access = route.access](const httplib::Request& request, httplib::Response& response,
-                                              Caller& caller) {
+    auto admit = [api, limiter, access = route.access](const httplib::Request& request, httplib::Response& response,
+                                                       Caller& caller) {
+      const auto address = client_address(request, api->options.trusted_proxies);
+      if (access != Access::anyone) {
+        if (auto wait = limiter->blocked(address)) {
+          net::too_many_failures_response(response, *wait);
+          return false;
+        }
+      }
       caller = identify(*api, request);
+      if (caller.role == Caller::Role::none && access != Access::anyone) {
+        if (const auto credential = net::credential(request); credential && !credential->token.empty()) {
+          limiter->failed(address);
+          LOG_DEBUG("wrong credential from {} for {} {}", address, request.method, request.path);
+        }
+      }
       if (auto refused = refusal(access, caller, api->options)) {
         net::error_response(response, *refused);
         return false;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace swarm::net {
 class HttpServer;
@@ -29,6 +30,10 @@ struct ApiOptions {
   // Claims that wait at once (each holds a server worker); a claim past it is answered at once
   // without waiting, so that uploads, reports and /healthz always find a worker. 0: no cap.
   int max_long_polls = 0;
+  // Wrong credentials a client address may send in a minute before it gets 429 (0: no limit);
+  // requests from a trusted proxy (a gateway) count against the address its X-Forwarded-For names.
+  int auth_failure_limit = 10;
+  std::vector<std::string> trusted_proxies;
 };
 
 // URLs derived from the public URL: the default profile's at /staging/ID and /production, another

@@ -28,16 +28,16 @@ using nlohmann::json;
 // Who may call a route.
 enum class Access {
   anyone, // no credential (health, public binhost)
-  reader, // any valid token, or anyone with orch.public_status
-  token,  // any valid token (the staging binhost)
+  reader, // any valid token (read-only ones too), or anyone with orch.public_status
+  token,  // any valid token, read-only ones too (the staging binhost)
   drone,  // a drone token (403 for the admin)
   admin,  // the admin token
 };
 
 struct Caller {
-  enum class Role { none, admin, drone };
+  enum class Role { none, admin, drone, reader };
   Role role = Role::none;
-  std::string drone; // with Role::drone
+  std::string drone; // with Role::drone; the token's name with Role::reader
 };
 
 // One request being answered.
@@ -173,6 +173,11 @@ void logs(Api& api, const Call& call);
 void staging_index(Api& api, const Call& call);
 void staging_file(Api& api, const Call& call);
 void production_file(Api& api, const Call& call);
+// api_tokens.cpp: revoking drones, read-only tokens
+void revoke_drone(Api& api, const Call& call);
+void create_token(Api& api, const Call& call);
+void list_tokens(Api& api, const Call& call);
+void revoke_token(Api& api, const Call& call);
 // api_release.cpp: verify and releases
 void verify(Api& api, const Call& call);
 void finalize(Api& api, const Call& call);

@@ -66,8 +66,14 @@ void info(Api& api, const Call& call)
 
 void whoami(Api&, const Call& call)
 {
-  const bool admin = call.caller.role == Caller::Role::admin;
-  call.reply(json{{"role", admin ? "admin" : "drone"}, {"drone", admin ? json(nullptr) : json(call.caller.drone)}});
+  switch (call.caller.role) {
+  case Caller::Role::admin:
+    return call.reply(json{{"role", "admin"}, {"drone", nullptr}});
+  case Caller::Role::reader:
+    return call.reply(json{{"role", "reader"}, {"drone", nullptr}, {"token", call.caller.drone}});
+  default:
+    return call.reply(json{{"role", "drone"}, {"drone", call.caller.drone}});
+  }
 }
 
 void status(Api& api, const Call& call)

@@ -70,6 +70,15 @@ std::vector<DepFlip> Coordinator::read_state()
   }
   m_drones.assign(std::move(rows));
   m_tokens.replace(std::move(tokens));
+  {
+    std::map<std::string, TokenRow> readers;
+    for (auto& row : m_store.load_tokens()) {
+      auto hash = row.token_hash;
+      readers.emplace(std::move(hash), std::move(row));
+    }
+    std::unique_lock reader_lock(m_reader_mutex);
+    m_reader_tokens = std::move(readers);
+  }
 
   m_leases.clear();
   for (auto& lease : m_store.load_open_leases()) {
@@ -318,6 +327,17 @@ Result<std::pair<Drone*, LeaseRow>> Coordinator::owned_lease(const std::string& 
 Drone* Coordinator::find_or_load_drone(const std::string& name)
 {
   if (auto* drone = m_drones.find(name)) {
+    if (drone->row.revoked_at > 0) {
+      // Enrolled again by `swarm drone enroll` in another process: the revocation is over.
+      try {
+        if (auto row = m_store.load_drone(name); row && row->revoked_at == 0) {
+          drone->row.token_hash = row->token_hash;
+          drone->row.revoked_at = 0;
+        }
+      } catch (const std::exception& e) {
+        LOG_WARN("cannot read drone {}: {}", name, e.what());
+      }
+    }
     return drone;
   }
   // Enrolled by `swarm drone enroll` in another process since this one loaded.

@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -103,6 +104,16 @@ public:
   Result<std::string> enroll(const std::string& name);
   // The drone a token belongs to. Never takes the coordinator's lock.
   std::optional<std::string> drone_for_token(const std::string& token);
+  // Takes a drone's token away at once (its next call gets 401), cancels its leases back into
+  // the queue and marks it revoked; `swarm drone enroll` gives it a new token. The leases requeued.
+  Result<int> revoke(const std::string& name);
+  // A read-only token named `name` (a new one replaces the old): shown once, stored hashed.
+  Result<std::string> create_reader_token(const std::string& name);
+  Result<> delete_reader_token(const std::string& name);
+  // The read-only token's name, when `token` is one. Never takes the coordinator's lock.
+  std::optional<std::string> reader_for_token(const std::string& token) const;
+  // [{"name", "role", "created_at"}], never a token or its hash.
+  nlohmann::json tokens_view();
   Result<net::Registration> register_drone(const std::string& drone, const net::RegisterRequest& hello);
   Result<net::HeartbeatReply> heartbeat(const std::string& drone, const net::HeartbeatRequest& beat);
   // Long-poll: returns a lease as soon as one is possible, or after `wait` seconds with the
@@ -244,6 +255,8 @@ private:
   DroneRegistry m_drones;
   LeaseBook m_leases;
   DroneTokens m_tokens;
+  mutable std::shared_mutex m_reader_mutex;
+  std::map<std::string, TokenRow> m_reader_tokens; // by token hash (read-only tokens)
   bool m_paused = false;
 
   uint64_t m_generation = 1; // bumps when any staging content changes

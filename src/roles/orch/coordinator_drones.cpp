@@ -24,6 +24,7 @@ Result<std::string> Coordinator::enroll(const std::string& name)
       // Re-enrolling replaces the token (the old one stops working at once).
       m_store.set_drone_token(existing->row.id, hash);
       existing->row.token_hash = hash;
+      existing->row.revoked_at = 0;
       event(tx, "re-enrolled", name, "", "new token issued");
     } else {
       DroneRow row;

@@ -11,6 +11,7 @@
 #include "core/fs.hpp"
 #include "core/log.hpp"
 #include "core/random.hpp"
+#include "core/secrets.hpp"
 #include "core/strings.hpp"
 #include "net/http_server.hpp"
 #include "net/protocol.hpp"
@@ -98,6 +99,30 @@ std::optional<DroneTokens::Snapshot> read_drone_tokens(Store& store, const std::
   }
 }
 
+// The data dir 0700; the database (with its -wal and -shm), the admin token and the log 0600:
+// a looser mode found at start-up is tightened, with a warning.
+void tighten_private_files(const std::filesystem::path& data_dir)
+{
+  std::vector<std::pair<std::filesystem::path, unsigned>> paths{{data_dir, 0700},
+                                                                {data_dir / "logs", 0700},
+                                                                {data_dir / "admin.token", 0600},
+                                                                {data_dir / "state.db", 0600},
+                                                                {data_dir / "state.db-wal", 0600},
+                                                                {data_dir / "state.db-shm", 0600}};
+  for (const auto& [path, mode] : paths) {
+    if (auto warning = secrets::tighten(path, mode)) {
+      LOG_WARN("{}", *warning);
+    }
+  }
+}
+
+// The state database, created private (SQLite gives its -wal and -shm the database's mode).
+Result<std::unique_ptr<Store>> open_private_store(const std::filesystem::path& path)
+{
+  const secrets::ScopedUmask private_files(077);
+  return Store::open(path.string());
+}
+
 // Blocks SIGTERM/SIGINT in every thread (call before starting any) and waits for one.
 sigset_t termination_signals()
 {
@@ -116,12 +141,17 @@ int run_daemon(const config::Config& config)
     log::set_file(config.get("orch.log"));
   }
   const std::filesystem::path data_dir = config.get("orch.data_dir");
-  for (const auto& dir : {data_dir, data_dir / "staging" / ".incoming", data_dir / "logs", data_dir / "releases"}) {
-    if (auto made = fs::make_dirs(dir); !made) {
-      print_error(fmt::format("cannot create {}: {}", dir.string(), made.error().message));
-      return exit_code::k_usage;
+  {
+    // The data dir holds the database, the admin token and build logs: private from creation.
+    const secrets::ScopedUmask private_files(077);
+    for (const auto& dir : {data_dir, data_dir / "staging" / ".incoming", data_dir / "logs", data_dir / "releases"}) {
+      if (auto made = fs::make_dirs(dir); !made) {
+        print_error(fmt::format("cannot create {}: {}", dir.string(), made.error().message));
+        return exit_code::k_usage;
+      }
     }
   }
+  tighten_private_files(data_dir);
   // Partial uploads of a previous run: their drones will send them again.
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(data_dir / "staging" / ".incoming", ec)) {
@@ -140,7 +170,7 @@ int run_daemon(const config::Config& config)
   }
   log::add_secret(*token);
 
-  auto store = Store::open((data_dir / "state.db").string());
+  auto store = open_private_store(data_dir / "state.db");
   if (!store) {
     print_error(store.error().message);
     return exit_code::k_failure;
@@ -152,7 +182,7 @@ int run_daemon(const config::Config& config)
   }
   // Token lookups read enrollments made by `swarm drone enroll` through their own connection,
   // so a client sending unknown tokens never waits for (or holds) the coordinator's lock.
-  auto token_store = Store::open((data_dir / "state.db").string());
+  auto token_store = open_private_store(data_dir / "state.db");
   if (!token_store) {
     print_error(token_store.error().message);
     return exit_code::k_failure;
@@ -202,6 +232,8 @@ int run_daemon(const config::Config& config)
   api.keep_releases = static_cast<int>(config.get_int("orch.keep_releases"));
   api.risk_threshold = static_cast<int>(config.get_int("orch.risk_threshold"));
   api.max_long_polls = static_cast<int>(config.get_int("orch.max_long_polls"));
+  api.auth_failure_limit = static_cast<int>(config.get_int("orch.auth_failure_limit"));
+  api.trusted_proxies = config.get_list("orch.trusted_proxies");
   if (api.max_long_polls <= 0) {
     const int threads = server_options.threads;
     api.max_long_polls = std::max(threads / 2, threads - std::max(8, threads / 4));

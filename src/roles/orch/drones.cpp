@@ -39,6 +39,9 @@ bool Drone::serves(const std::string& profile) const
 
 std::string Drone::state(double now) const
 {
+  if (row.revoked_at > 0) {
+    return "revoked";
+  }
   if (row.slots == 0) {
     return "enrolled";
   }

@@ -34,7 +34,7 @@ struct Drone {
   double speed() const;
   // It builds for this profile (it serves all when it named none).
   bool serves(const std::string& profile) const;
-  // "online", "offline", "grounded", "probation" or "enrolled" (never registered).
+  // "online", "offline", "grounded", "probation", "enrolled" (never registered) or "revoked".
   std::string state(double now) const;
 };
 

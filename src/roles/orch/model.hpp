@@ -79,6 +79,15 @@ struct DroneRow {
   std::vector<std::string> profiles; // swarm profiles it builds for; empty: all
   std::string build_root;            // "isolated" or "host" (as it registered)
   std::string chost;
+  double revoked_at = 0; // when `swarm drone revoke` took its token away (0: not revoked)
+};
+
+// A token that is not a drone's: today a read-only one (`swarm token create --read-only`).
+struct TokenRow {
+  std::string name;
+  std::string token_hash; // SHA-256 hex of the token
+  std::string role;       // "reader"
+  double created_at = 0;
 };
 
 struct LeaseRow {

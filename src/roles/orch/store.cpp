@@ -38,7 +38,10 @@ CREATE TABLE IF NOT EXISTS drones (
   version TEXT NOT NULL, last_seen REAL NOT NULL, online INTEGER NOT NULL,
   consecutive_failures INTEGER NOT NULL, grounded_until REAL NOT NULL, probation INTEGER NOT NULL,
   cpu_percent REAL NOT NULL, mem_percent REAL NOT NULL, load1 REAL NOT NULL,
-  profiles TEXT NOT NULL DEFAULT '[]', build_root TEXT NOT NULL DEFAULT '', chost TEXT NOT NULL DEFAULT '');
+  profiles TEXT NOT NULL DEFAULT '[]', build_root TEXT NOT NULL DEFAULT '', chost TEXT NOT NULL DEFAULT '',
+  revoked_at REAL NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS tokens (
+  name TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, role TEXT NOT NULL, created_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS leases (
   id TEXT PRIMARY KEY, package INTEGER NOT NULL, drone INTEGER NOT NULL,
   created REAL NOT NULL, expires REAL NOT NULL, state TEXT NOT NULL, build INTEGER NOT NULL);
@@ -113,6 +116,17 @@ void Store::migrate()
     migrate_from_1();
   }
   m_db.exec(k_schema);
+  // Added to schema 2 later: a database from before gets the column.
+  bool has_revoked_at = false;
+  {
+    SQLite::Statement columns(m_db, "PRAGMA table_info(drones)");
+    while (columns.executeStep()) {
+      has_revoked_at = has_revoked_at || columns.getColumn(1).getString() == "revoked_at";
+    }
+  }
+  if (!has_revoked_at) {
+    m_db.exec("ALTER TABLE drones ADD COLUMN revoked_at REAL NOT NULL DEFAULT 0");
+  }
   set_meta("schema_version", std::to_string(k_schema_version));
   transaction.commit();
 }
@@ -426,7 +440,7 @@ namespace {
 constexpr const char* k_drone_columns =
   "SELECT id, name, token_hash, enrolled_at, cores, slots, ram_bytes, disk_free_bytes, tree_timestamp, version, "
   "last_seen, online, consecutive_failures, grounded_until, probation, cpu_percent, mem_percent, load1, profiles, "
-  "build_root, chost FROM drones ";
+  "build_root, chost, revoked_at FROM drones ";
 
 DroneRow drone_from(SQLite::Statement& q)
 {
@@ -453,6 +467,7 @@ DroneRow drone_from(SQLite::Statement& q)
   row.profiles = from_json_text<std::vector<std::string>>(q.getColumn(c++).getString());
   row.build_root = q.getColumn(c++).getString();
   row.chost = q.getColumn(c++).getString();
+  row.revoked_at = q.getColumn(c++).getDouble();
   return row;
 }
 
@@ -482,14 +497,48 @@ std::optional<DroneRow> Store::load_drone(const std::string& name)
   return drone_from(q);
 }
 
-void Store::set_drone_token(int64_t id, const std::string& token_hash)
+void Store::set_drone_token(int64_t id, const std::string& token_hash, double revoked_at)
 {
   before_write("set_drone_token");
-  auto& q = statement("UPDATE drones SET token_hash = ? WHERE id = ?");
+  auto& q = statement("UPDATE drones SET token_hash = ?, revoked_at = ? WHERE id = ?");
   const ResetOnExit reset_q{q};
   q.bind(1, token_hash);
-  q.bind(2, id);
+  q.bind(2, revoked_at);
+  q.bind(3, id);
   q.exec();
+}
+
+std::vector<TokenRow> Store::load_tokens()
+{
+  std::vector<TokenRow> out;
+  auto& q = statement("SELECT name, token_hash, role, created_at FROM tokens ORDER BY name");
+  const ResetOnExit reset_q{q};
+  while (q.executeStep()) {
+    out.push_back(TokenRow{q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString(),
+                           q.getColumn(3).getDouble()});
+  }
+  return out;
+}
+
+void Store::save_token(const TokenRow& row)
+{
+  before_write("save_token");
+  auto& q = statement("INSERT OR REPLACE INTO tokens (name, token_hash, role, created_at) VALUES (?, ?, ?, ?)");
+  const ResetOnExit reset_q{q};
+  q.bind(1, row.name);
+  q.bind(2, row.token_hash);
+  q.bind(3, row.role);
+  q.bind(4, row.created_at);
+  q.exec();
+}
+
+bool Store::delete_token(const std::string& name)
+{
+  before_write("delete_token");
+  auto& q = statement("DELETE FROM tokens WHERE name = ?");
+  const ResetOnExit reset_q{q};
+  q.bind(1, name);
+  return q.exec() > 0;
 }
 
 void Store::save_drone(DroneRow& row)

@@ -57,7 +57,11 @@ public:
   // Inserts when row.id == 0 (with its token hash); an update never touches the token hash, so a
   // daemon saving a drone it loaded before a `swarm drone enroll` cannot undo the new token.
   void save_drone(DroneRow& row);
-  void set_drone_token(int64_t id, const std::string& token_hash);
+  void set_drone_token(int64_t id, const std::string& token_hash, double revoked_at = 0);
+  // Tokens that are not a drone's (read-only ones), by name; saving a name replaces its token.
+  std::vector<TokenRow> load_tokens();
+  void save_token(const TokenRow& row);
+  bool delete_token(const std::string& name);
 
   // Leases that may still matter: active, uploaded or expired (a late result may arrive).
   std::vector<LeaseRow> load_open_leases();

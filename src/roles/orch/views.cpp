@@ -55,6 +55,8 @@ json drone_json(const Drone& drone, const Block& block, int running, const Lease
               {"tree_matches", tree.empty() || drone.row.tree_timestamp == tree},
               {"version", drone.row.version},
               {"last_seen", drone.row.last_seen},
+              {"enrolled_at", drone.row.enrolled_at},
+              {"revoked_at", drone.row.revoked_at},
               {"cpu_percent", drone.row.cpu_percent},
               {"mem_percent", drone.row.mem_percent},
               {"load1", drone.row.load1},

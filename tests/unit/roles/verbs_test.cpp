@@ -216,7 +216,10 @@ TEST_CASE("verbs: an answer that is not the protocol's message is one error line
     net::json_response(response, 200, {{"action", "pause"}, {"paused", true}});
   });
   server.start();
-  const auto balance = run_swarm({"balance", "--url", server.url(), "--token", "t0k"});
+  const fs::TempDir dir("swarm-verbs-token");
+  const auto token_file = (dir.path() / "token").string();
+  REQUIRE(fs::write_file_atomic(token_file, "t0k\n", 0600));
+  const auto balance = run_swarm({"balance", "--url", server.url(), "--token-file", token_file});
   INFO("stderr: " << balance.err);
   CHECK(balance.code == exit_code::k_failure);
   CHECK(balance.out.empty());
@@ -224,9 +227,9 @@ TEST_CASE("verbs: an answer that is not the protocol's message is one error line
   CHECK(balance.err.find("'moved'") != std::string::npos);
   CHECK(std::count(balance.err.begin(), balance.err.end(), '\n') == 1);
 
-  const auto pause = run_swarm({"pause", "--url", server.url(), "--token", "t0k"});
+  const auto pause = run_swarm({"pause", "--url", server.url(), "--token-file", token_file});
   CHECK(pause.code == exit_code::k_ok);
   CHECK(pause.out == "paused: drones get no new work (running builds finish)\n");
-  const auto as_json = run_swarm({"pause", "--url", server.url(), "--token", "t0k", "--json"});
+  const auto as_json = run_swarm({"pause", "--url", server.url(), "--token-file", token_file, "--json"});
   CHECK(nlohmann::json::parse(as_json.out) == nlohmann::json{{"action", "pause"}, {"paused", true}});
 }
