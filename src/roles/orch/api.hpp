@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 namespace swarm::net {
@@ -14,6 +15,7 @@ class HttpServer;
 namespace swarm::roles::orch {
 
 class Coordinator;
+class BinhostSigner;
 
 struct ApiOptions {
   std::string admin_token;
@@ -29,6 +31,8 @@ struct ApiOptions {
   // Claims that wait at once (each holds a server worker); a claim past it is answered at once
   // without waiting, so that uploads, reports and /healthz always find a worker. 0: no cap.
   int max_long_polls = 0;
+  // Signs accepted GPKGs and serves the public key (roles/orch/signing.hpp); null: unsigned.
+  std::shared_ptr<BinhostSigner> signer;
 };
 
 // URLs derived from the public URL: the default profile's at /staging/ID and /production, another

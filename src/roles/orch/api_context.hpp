@@ -173,6 +173,8 @@ void logs(Api& api, const Call& call);
 void staging_index(Api& api, const Call& call);
 void staging_file(Api& api, const Call& call);
 void production_file(Api& api, const Call& call);
+// api_signing.cpp: the binhost's public OpenPGP key(s), armoured
+void binhost_key(Api& api, const Call& call);
 // api_release.cpp: verify and releases
 void verify(Api& api, const Call& call);
 void finalize(Api& api, const Call& call);
