@@ -79,7 +79,8 @@ std::string ultimate_ownertrust(std::string_view colons_output)
     } else if (line.starts_with("fpr:") && primary) {
       const auto fields = strings::split(line, ':');
       if (fields.size() > 9 && fields[9].size() == 40) {
-        out += std::string(fields[9]) + ":6:\n";
+        out.append(fields[9]);
+        out.append(":6:\n");
       }
       primary = false;
     }
