@@ -149,8 +149,8 @@ Result<std::filesystem::path> engine_home_for(const std::filesystem::path& home)
   if (home.string().size() + 1 + k_socket_name <= k_socket_room) {
     return home;
   }
-  const auto alias = std::filesystem::path("/tmp") /
-                     ("swarm-gpg-" + hash::hex_digest(hash::Algo::sha256, home.string()).substr(0, 16));
+  const auto alias =
+    std::filesystem::path("/tmp") / ("swarm-gpg-" + hash::hex_digest(hash::Algo::sha256, home.string()).substr(0, 16));
   std::error_code ec;
   struct stat info {};
   if (::lstat(alias.c_str(), &info) == 0) {
@@ -215,8 +215,7 @@ Result<std::unique_ptr<Keyring>> Keyring::open(const std::filesystem::path& home
     // Portage signs with SHA-512 (BINPKG_GPG_SIGNING_DIGEST); so does this home.
     const auto conf = home / "gpg.conf";
     if (!std::filesystem::exists(conf, ec)) {
-      if (auto written = fs::write_file_atomic(conf, "digest-algo SHA512\ncert-digest-algo SHA512\n", 0600);
-          !written) {
+      if (auto written = fs::write_file_atomic(conf, "digest-algo SHA512\ncert-digest-algo SHA512\n", 0600); !written) {
         return fail(written.error());
       }
     }
@@ -369,8 +368,7 @@ Result<> Keyring::remove_key(const std::string& fingerprint_in)
     return fail(active.error());
   }
   if (*active && (*active)->fingerprint == fingerprint) {
-    return fail(ErrorKind::conflict, "{} is the active signing key: create or activate another one first",
-                fingerprint);
+    return fail(ErrorKind::conflict, "{} is the active signing key: create or activate another one first", fingerprint);
   }
   std::lock_guard lock(m_mutex);
   Context ctx;
@@ -441,8 +439,8 @@ Result<std::string> Keyring::sign(stream::ByteSource& source, SignMode mode, con
   if (auto error = gpgme_data_new(&out.data); error != 0) {
     return fail(ErrorKind::internal, "GPGME: {}", error_text(error));
   }
-  const auto error = gpgme_op_sign(ctx.get(), in.data, out.data,
-                                   mode == SignMode::clear ? GPGME_SIG_MODE_CLEAR : GPGME_SIG_MODE_DETACH);
+  const auto error =
+    gpgme_op_sign(ctx.get(), in.data, out.data, mode == SignMode::clear ? GPGME_SIG_MODE_CLEAR : GPGME_SIG_MODE_DETACH);
   if (feed.error) {
     return fail(*feed.error);
   }

@@ -114,6 +114,10 @@ std::vector<std::string> install_binhost_keys(const std::filesystem::path& home,
   for (const auto* name : {"pubring.kbx", "trustdb.gpg"}) {
     ::chmod((home / name).c_str(), 0644);
   }
+  // gpg starts an agent when it creates a keyring: none is left behind.
+  if (std::filesystem::exists(home / "S.gpg-agent", ec)) {
+    (void)subprocess::run_capture({"gpgconf", "--homedir", home.string(), "--kill", "gpg-agent"});
+  }
   std::vector<std::string> fingerprints;
   for (const auto& line : strings::split(trust, '\n')) {
     if (line.size() > 40) {

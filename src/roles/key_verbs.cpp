@@ -196,13 +196,14 @@ int key_change(const VerbContext& context, const KeyFingerprintOptions& options,
   if (!done) {
     print_error(done.error().message);
     return done.error().kind == ErrorKind::internal || done.error().kind == ErrorKind::io ? exit_code::k_failure
-                                                                                            : exit_code::k_usage;
+                                                                                          : exit_code::k_usage;
   }
   const auto fingerprint = openpgp::normalize_fingerprint(options.fingerprint);
   if (options.json) {
     fmt::print("{}\n", nlohmann::json{{"fingerprint", fingerprint}, {retire ? "retired" : "active", true}}.dump());
   } else {
-    fmt::print("{} {}\n", fingerprint, retire ? "retired (removed from the binhost's keyring)" : "now signs the binhost");
+    fmt::print("{} {}\n", fingerprint,
+               retire ? "retired (removed from the binhost's keyring)" : "now signs the binhost");
   }
   return exit_code::k_ok;
 }
@@ -252,7 +253,9 @@ void add_key_verbs(std::vector<Verb>& verbs)
       add_data_dir(app, flags);
       add_json_flag(app, options.json);
     },
-    [](const VerbContext& context, const KeyFingerprintOptions& options) { return key_change(context, options, false); }));
+    [](const VerbContext& context, const KeyFingerprintOptions& options) {
+      return key_change(context, options, false);
+    }));
   verbs.push_back(make_verb<KeyFingerprintOptions>(
     "key retire", "Remove an old key from the binhost (after a rotation; never the active one)",
     [](CLI::App& app, ConfigFlags& flags, KeyFingerprintOptions& options) {
@@ -260,7 +263,9 @@ void add_key_verbs(std::vector<Verb>& verbs)
       add_data_dir(app, flags);
       add_json_flag(app, options.json);
     },
-    [](const VerbContext& context, const KeyFingerprintOptions& options) { return key_change(context, options, true); }));
+    [](const VerbContext& context, const KeyFingerprintOptions& options) {
+      return key_change(context, options, true);
+    }));
 }
 
 } // namespace swarm::roles

@@ -52,8 +52,8 @@ private:
   Mode m_mode;
   std::mutex m_mutex;
   std::unique_ptr<openpgp::Keyring> m_keyring;
-  std::optional<std::string> m_active;  // cached fingerprint
-  std::string m_active_stamp;           // what the cache was computed from
+  std::optional<std::string> m_active; // cached fingerprint
+  std::string m_active_stamp;          // what the cache was computed from
 };
 
 } // namespace swarm::roles::orch

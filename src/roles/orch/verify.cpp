@@ -89,8 +89,7 @@ ArtifactCheck check_artifact(const std::filesystem::path& staging_dir, const Pac
     }
     return check;
   }
-  if (!valid && verify_home && report &&
-      (report->signature == portage::SignatureStatus::bad || !report->is_signed)) {
+  if (!valid && verify_home && report && (report->signature == portage::SignatureStatus::bad || !report->is_signed)) {
     check.status = ArtifactStatus::bad_signature;
     check.detail = fmt::format("staging/{}: {} (the binhost signs its packages)", row.artifact_path, why);
     return check;

@@ -65,8 +65,8 @@ std::filesystem::path make_package(const std::filesystem::path& dir)
 {
   GpkgContent content;
   content.dir_name = "hello-1.2.3-r1-1";
-  content.metadata = {{"CATEGORY", "app-misc"}, {"PF", "hello-1.2.3-r1"}, {"SLOT", "0"}, {"BUILD_ID", "1"},
-                      {"EAPI", "8"}};
+  content.metadata = {
+    {"CATEGORY", "app-misc"}, {"PF", "hello-1.2.3-r1"}, {"SLOT", "0"}, {"BUILD_ID", "1"}, {"EAPI", "8"}};
   content.image["usr/bin/hello"] = ImageFile{"#!/bin/sh\necho hello\n", 0755};
   const auto path = dir / "hello-1.2.3-r1-1.gpkg.tar";
   REQUIRE(write_gpkg(path, content).has_value());
@@ -152,8 +152,8 @@ TEST_CASE("gpkg_sign: a signed package has Portage's layout and verifies with pl
   CHECK(manifest->find("DATA metadata.tar.zst.sig ") != std::string::npos);
   CHECK(manifest->find("DATA image.tar.zst.sig ") != std::string::npos);
   CHECK(manifest->find("DATA gpkg-1 0 ") != std::string::npos);
-  const auto out = run_ok({"gpg", "--homedir", verify_home.string(), "--batch", "--status-fd", "1", "--verify",
-                           (pkg / "Manifest").string()});
+  const auto out = run_ok(
+    {"gpg", "--homedir", verify_home.string(), "--batch", "--status-fd", "1", "--verify", (pkg / "Manifest").string()});
   CHECK(out.find("[GNUPG:] VALIDSIG " + keys.key.fingerprint) != std::string::npos);
 }
 
