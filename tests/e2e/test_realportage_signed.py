@@ -20,6 +20,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -227,4 +228,6 @@ for cpv, why, expect in (("sw/spell-1", "re-signed with a foreign key", "verific
     said = attempt.stdout + attempt.stderr
     sw.check(attempt.returncode != 0 and rp.vdb_cpvs(victim) == [] and expect in said,
              f"Portage refuses {cpv} {why} ({said[-1500:]})")
+orch.proc.signal(signal.SIGTERM)  # it stops the gpg-agent its signing started
+orch.proc.wait(60)
 sw.finish()
