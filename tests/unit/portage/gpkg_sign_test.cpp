@@ -1,7 +1,8 @@
 #include <doctest/doctest.h>
 
 #include <cstdlib>
-#include <fstream>
+
+#include <sys/stat.h>
 
 #include "core/byte_stream.hpp"
 #include "core/fs.hpp"
