@@ -461,6 +461,11 @@ void Keyring::stop_agent()
     return;
   }
   (void)subprocess::run_capture({"gpgconf", "--homedir", m_engine_home.string(), "--kill", "gpg-agent"});
+  // The agent removes its socket as it exits: wait for that (bounded), so that no agent is
+  // still running when the caller goes on.
+  for (int i = 0; i < 250 && std::filesystem::exists(m_home / "S.gpg-agent", ec); ++i) {
+    ::usleep(20'000);
+  }
 }
 
 } // namespace swarm::openpgp
