@@ -42,7 +42,7 @@ def agents_for(directory):
         except OSError:
             continue
         if argv and argv[0].endswith(b"gpg-agent") and any(directory.encode() in a for a in argv):
-            found.append(int(pid))
+            found.append(b" ".join(argv).decode(errors="replace"))
     return found
 
 
@@ -95,6 +95,7 @@ def main():
     verify_home = os.path.join(sw.dir, "v")
     os.makedirs(verify_home, mode=0o700)
     run("gpg", "--homedir", verify_home, "--batch", "--import", exported)
+    run("gpgconf", "--homedir", verify_home, "--kill", "gpg-agent")  # gpg starts one for a new keyring
 
     # Build three packages with a fake drone: every staged GPKG is signed by the orchestrator.
     orch = sw.start_orch("orch", data_dir=data_dir)
