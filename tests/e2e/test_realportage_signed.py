@@ -221,8 +221,8 @@ port = int(server.wait_for_line(r"port (\d+)").group(1))
 evil_url = f"http://127.0.0.1:{port}"
 sw.wait_until(lambda: http("GET", evil_url + "/Packages").status == 200, 30, "the changed binhost answers")
 
-for cpv, why, expect in (("sw/spell-1", "re-signed with a foreign key", "verification failed"),
-                         ("sw/tls-1", "image changed under its signatures", "")):
+for cpv, why, expect in (("sw/spell-1", "re-signed with a foreign key", "GnuPG verification failed"),
+                         ("sw/tls-1", "image changed under its signatures", "GnuPG verification failed")):
     victim = setup_client("victim-" + cpv.split("/")[1].split("-")[0], evil_url)
     attempt = rp.emerge(victim, "--getbinpkgonly", "--oneshot", "=" + cpv, check=False)
     said = attempt.stdout + attempt.stderr
