@@ -68,7 +68,10 @@ std::filesystem::path make_package(const std::filesystem::path& dir)
   content.dir_name = "hello-1.2.3-r1-1";
   content.metadata = {
     {"CATEGORY", "app-misc"}, {"PF", "hello-1.2.3-r1"}, {"SLOT", "0"}, {"BUILD_ID", "1"}, {"EAPI", "8"}};
-  content.image["usr/bin/hello"] = ImageFile{"#!/bin/sh\necho hello\n", 0755};
+  ImageFile hello;
+  hello.content = "#!/bin/sh\necho hello\n";
+  hello.mode = 0755;
+  content.image["usr/bin/hello"] = hello;
   const auto path = dir / "hello-1.2.3-r1-1.gpkg.tar";
   REQUIRE(write_gpkg(path, content).has_value());
   return path;
