@@ -19,6 +19,8 @@ pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
 pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
 pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
+# Signing the binhost's GPKGs (OpenPGP through GnuPG): GPGME drives the gpg binary.
+pkg_check_modules(GPGME REQUIRED IMPORTED_TARGET gpgme)
 # The full-screen `swarm monitor`: wide-character ncurses (UTF-8 text) and its tinfo, found as
 # libraries (NCURSES_LINK_LIBRARIES: full paths, the static archives first for SWARM_STATIC).
 # Its pkg-config cflags (-D_XOPEN_SOURCE=600) are left out on purpose: only monitor_tui.cpp
@@ -29,7 +31,7 @@ add_library(swarm_deps INTERFACE)
 target_link_libraries(swarm_deps INTERFACE
   SQLiteCpp CLI11::CLI11 nlohmann_json::nlohmann_json
   $<IF:$<BOOL:${SWARM_STATIC}>,fmt::fmt-header-only,fmt::fmt>
-  PkgConfig::HTTPLIB PkgConfig::CURL PkgConfig::XXHASH PkgConfig::ZSTD ${NCURSES_LINK_LIBRARIES}
+  PkgConfig::HTTPLIB PkgConfig::CURL PkgConfig::XXHASH PkgConfig::ZSTD PkgConfig::GPGME ${NCURSES_LINK_LIBRARIES}
   OpenSSL::Crypto OpenSSL::SSL ZLIB::ZLIB BZip2::BZip2 LibLZMA::LibLZMA Threads::Threads)
 
 # SWARM_STATIC: link libstdc++/libgcc statically and prefer the static archives Debian ships

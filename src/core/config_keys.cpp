@@ -17,6 +17,9 @@ constexpr KeyDef k_keys[] = {
   {"client.token_file", string, "", "File holding the token (first line); safer than client.token on a command line"},
   {"client.timeout", seconds, "30s", "Timeout of one API call"},
   {"client.binrepos_conf", string, "/etc/portage/binrepos.conf/swarm.conf", "File `swarm client setup` writes"},
+  {"client.gnupg_home", string, "/etc/portage/gnupg",
+   "Portage's binpkg verification keyring (BINPKG_GPG_VERIFY_GPG_HOME): `swarm client setup` adds a signed binhost's "
+   "key"},
   {"client.emerge", string, "/usr/bin/emerge", "Portage's emerge, for `fresh`, `build-local` and `client update`"},
   {"client.portageq", string, "/usr/bin/portageq",
    "Portage's portageq, for the build profile `fresh` and `client check` capture and `client update`'s checks"},
@@ -89,6 +92,9 @@ constexpr KeyDef k_keys[] = {
   {"orch.heavy_build_seconds", seconds, "1200s", "Packages expected to take longer prefer the biggest drones"},
   {"orch.keep_releases", integer, "5", "Releases kept after finalize"},
   {"orch.risk_threshold", integer, "15", "Highest risk score finalize accepts without --force"},
+  {"orch.signing", string, "auto",
+   "Sign accepted GPKGs with the key in data_dir/gnupg: auto (when a key exists), on (refuse uploads without one), "
+   "off"},
   {"orch.tls_cert", string, "", "PEM certificate: serve HTTPS"},
   {"orch.tls_key", string, "", "PEM private key for orch.tls_cert"},
   {"orch.auth_failure_limit", integer, "10",

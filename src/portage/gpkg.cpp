@@ -151,6 +151,10 @@ public:
   {
     if (!m_scratch.empty()) {
       std::error_code ignored;
+      // Importing into a new keyring starts a gpg-agent: end it with its home.
+      if (m_home.parent_path() == m_scratch && std::filesystem::exists(m_home / "S.gpg-agent", ignored)) {
+        (void)subprocess::run_capture({"gpgconf", "--homedir", m_home.string(), "--kill", "gpg-agent"});
+      }
       std::filesystem::remove_all(m_scratch, ignored);
     }
   }

@@ -5,6 +5,8 @@
 
 #include <cstdio>
 
+#include <sys/stat.h>
+
 #include <CLI/CLI.hpp>
 
 #include "core/exit_codes.hpp"
@@ -59,6 +61,72 @@ std::string binhost_url_for(net::HttpClient& client, const std::string& gateway,
   return profile_binhost_url(url, profile);
 }
 
+// A signed binhost's public key(s), armoured, from GET /api/v1/key; "" when the binhost does not
+// sign (404).
+std::string binhost_keys(net::HttpClient& client, const std::string& gateway)
+{
+  net::CallOptions returning;
+  returning.on_http_error = net::OnHttpError::return_response;
+  auto reply = must(client.request("GET", "/api/v1/key", {}, {}, returning));
+  if (reply.status == 404) {
+    return {};
+  }
+  if (!reply.ok() || !reply.body.starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----")) {
+    throw_error(ErrorKind::unavailable,
+                fmt::format("{}/api/v1/key answered HTTP {} without a public key", gateway, reply.status));
+  }
+  return reply.body;
+}
+
+// Makes Portage trust the binhost's keys: imported into its verification home (which Portage
+// reads as nobody, so the home and its public files are world-readable), ultimately trusted.
+// Returns the fingerprints.
+std::vector<std::string> install_binhost_keys(const std::filesystem::path& home, const std::string& keys)
+{
+  std::error_code ec;
+  const bool existed = std::filesystem::is_directory(home, ec);
+  must_do(fs::make_dirs(home));
+  if (!existed) {
+    ::chmod(home.c_str(), 0755);
+  }
+  const auto key_file = home / "swarm-binhost.asc";
+  must_do(fs::write_file_atomic(key_file, keys, 0644));
+  const auto commands = trust_key_commands(home.string(), key_file.string());
+  auto run_gpg = [&](std::vector<std::string> argv) {
+    auto outcome = must(subprocess::run_capture(argv));
+    if (!outcome.success()) {
+      throw_error(ErrorKind::io, fmt::format("`{}` failed ({}): {}", strings::join(argv, " "), outcome.describe(),
+                                             strings::trim(outcome.output).substr(0, 400)));
+    }
+    return outcome.output;
+  };
+  run_gpg(commands[0]);
+  const auto trust = ultimate_ownertrust(run_gpg(commands[1]));
+  if (trust.empty()) {
+    throw_error(ErrorKind::invalid, "the binhost's key file holds no key");
+  }
+  const auto trust_file = home / "swarm-binhost.ownertrust";
+  must_do(fs::write_file_atomic(trust_file, trust, 0644));
+  auto import_trust = commands[2];
+  import_trust.push_back(trust_file.string());
+  run_gpg(import_trust);
+  run_gpg(commands[3]);
+  for (const auto* name : {"pubring.kbx", "trustdb.gpg"}) {
+    ::chmod((home / name).c_str(), 0644);
+  }
+  // gpg starts an agent when it creates a keyring: none is left behind.
+  if (std::filesystem::exists(home / "S.gpg-agent", ec)) {
+    (void)subprocess::run_capture({"gpgconf", "--homedir", home.string(), "--kill", "gpg-agent"});
+  }
+  std::vector<std::string> fingerprints;
+  for (const auto& line : strings::split(trust, '\n')) {
+    if (line.size() > 40) {
+      fingerprints.push_back(line.substr(0, 40));
+    }
+  }
+  return fingerprints;
+}
+
 int run_client_setup(const VerbContext& context, const ClientSetupOptions& options)
 {
   const auto& config = context.config;
@@ -69,7 +137,8 @@ int run_client_setup(const VerbContext& context, const ClientSetupOptions& optio
     std::chrono::milliseconds(static_cast<int64_t>(config.get_seconds("client.timeout") * 1000.0));
   net::HttpClient client(client_options);
   const auto url = binhost_url_for(client, gateway, options.profile);
-  const auto text = must(binrepos_conf_text(url, gateway, options.profile));
+  const auto keys = binhost_keys(client, gateway);
+  const auto text = must(binrepos_conf_text(url, gateway, options.profile, !keys.empty()));
 
   // A profile without a release has no index yet: Portage would find no binhost there.
   std::string warning;
@@ -91,6 +160,12 @@ int run_client_setup(const VerbContext& context, const ClientSetupOptions& optio
     throw_error(ErrorKind::io, fmt::format("{} is a file; make it a directory (move the file into it) first",
                                            path.parent_path().string()));
   }
+  // The keys first: binrepos.conf never asks Portage to verify with keys it does not have.
+  const std::filesystem::path gnupg_home = config.get("client.gnupg_home");
+  std::vector<std::string> fingerprints;
+  if (!keys.empty()) {
+    fingerprints = install_binhost_keys(gnupg_home, keys);
+  }
   must_do(fs::make_dirs(path.parent_path()));
   must_do(fs::write_file_atomic(path, text, 0644));
   if (!warning.empty()) {
@@ -101,9 +176,19 @@ int run_client_setup(const VerbContext& context, const ClientSetupOptions& optio
                     {"profile", options.profile},
                     {"binhost_url", url},
                     {"text", text},
+                    {"verify_signature", !keys.empty()},
+                    {"gnupg_home", keys.empty() ? json(nullptr) : json(gnupg_home.string())},
+                    {"keys", fingerprints},
                     {"warnings", warning.empty() ? json::array() : json::array({warning})}});
   } else {
-    fmt::print("wrote {} (binhost {})\nnext: swarm client update\n", path.string(), url);
+    fmt::print("wrote {} (binhost {})\n", path.string(), url);
+    if (keys.empty()) {
+      fmt::print("the binhost does not sign its packages: signature verification is off for it\n");
+    } else {
+      fmt::print("Portage verifies its signatures: trusted key(s) {} in {}\n", strings::join(fingerprints, ", "),
+                 gnupg_home.string());
+    }
+    fmt::print("next: swarm client update\n");
   }
   return exit_code::k_ok;
 }
@@ -282,6 +367,7 @@ void add_client_verbs(std::vector<Verb>& verbs)
       add_client_flags(app, flags);
       add_json_flag(app, options.json);
       bind_config_flag(app, flags, "--binrepos-conf", "client.binrepos_conf");
+      bind_config_flag(app, flags, "--gnupg-home", "client.gnupg_home");
       app.add_option("--gateway", options.gateway, "Gateway (or orchestrator) URL (default client.url)");
       add_profile_option(app, options.profile, "The profile whose binhost to use (default: default)");
     },

@@ -35,6 +35,7 @@ void add_orch_options(CLI::App& app, ConfigFlags& flags)
     {"--heavy-build-seconds", "orch.heavy_build_seconds"},
     {"--keep-releases", "orch.keep_releases"},
     {"--risk-threshold", "orch.risk_threshold"},
+    {"--signing", "orch.signing"},
     {"--tls-cert", "orch.tls_cert"},
     {"--tls-key", "orch.tls_key"},
     {"--auth-failure-limit", "orch.auth_failure_limit"},

@@ -58,6 +58,7 @@ const std::vector<Verb>& all_verbs()
   static const std::vector<Verb> verbs = [] {
     std::vector<Verb> out;
     add_orch_verbs(out);
+    add_key_verbs(out);
     add_gateway_verbs(out);
     add_drone_verbs(out);
     add_secrets_verbs(out);

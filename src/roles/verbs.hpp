@@ -84,6 +84,7 @@ void add_yes_flag(CLI::App& app, Confirm& confirm);
 void add_info_verbs(std::vector<Verb>& verbs);
 void add_portage_verbs(std::vector<Verb>& verbs);
 void add_orch_verbs(std::vector<Verb>& verbs);
+void add_key_verbs(std::vector<Verb>& verbs); // key create, show, export, activate, retire
 void add_drone_verbs(std::vector<Verb>& verbs);
 void add_gateway_verbs(std::vector<Verb>& verbs);
 void add_operator_verbs(std::vector<Verb>& verbs); // plan, control, fix-blocked, build-local

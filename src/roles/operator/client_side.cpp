@@ -25,7 +25,8 @@ std::vector<std::string> client_update_argv(const std::string& emerge)
   return {emerge, "--update", "--deep", "--newuse", "--getbinpkgonly", "@world"};
 }
 
-Result<std::string> binrepos_conf_text(std::string_view binhost_url, std::string_view from, std::string_view profile)
+Result<std::string> binrepos_conf_text(std::string_view binhost_url, std::string_view from, std::string_view profile,
+                                       bool verify_signatures)
 {
   const std::string url(strings::trim(binhost_url));
   if (!(url.starts_with("http://") || url.starts_with("https://")) ||
@@ -43,10 +44,48 @@ Result<std::string> binrepos_conf_text(std::string_view binhost_url, std::string
                      "[swarm{}]\n"
                      "priority = 10\n"
                      "sync-uri = {}\n"
-                     "# swarm publishes unsigned GPKGs; binrepos.conf verifies signatures by default.\n"
-                     "verify-signature = false\n",
+                     "{}",
                      from, is_default ? std::string() : fmt::format(" of profile {}", profile),
-                     is_default ? std::string() : "-" + std::string(profile), url);
+                     is_default ? std::string() : "-" + std::string(profile), url,
+                     verify_signatures
+                       ? "# The binhost signs its GPKGs; its key is in Portage's gnupg home (swarm client setup).\n"
+                         "verify-signature = true\n"
+                       : "# This binhost does not sign its GPKGs (binrepos.conf verifies by default).\n"
+                         "verify-signature = false\n");
+}
+
+std::vector<std::vector<std::string>> trust_key_commands(const std::string& gnupg_home, const std::string& key_file)
+{
+  const std::vector<std::string> gpg{"gpg", "--homedir", gnupg_home, "--batch", "--no-tty"};
+  auto with = [&](std::vector<std::string> tail) {
+    auto argv = gpg;
+    argv.insert(argv.end(), tail.begin(), tail.end());
+    return argv;
+  };
+  return {with({"--import", key_file}), with({"--with-colons", "--import-options", "show-only", "--import", key_file}),
+          with({"--import-ownertrust"}), with({"--check-trustdb"})};
+}
+
+std::string ultimate_ownertrust(std::string_view colons_output)
+{
+  // A primary key ("pub") is followed by its "fpr" record; subkeys' fingerprints follow "sub".
+  std::string out;
+  bool primary = false;
+  for (const auto& line : strings::split(colons_output, '\n')) {
+    if (line.starts_with("pub:")) {
+      primary = true;
+    } else if (line.starts_with("sub:")) {
+      primary = false;
+    } else if (line.starts_with("fpr:") && primary) {
+      const auto fields = strings::split(line, ':');
+      if (fields.size() > 9 && fields[9].size() == 40) {
+        out.append(fields[9]);
+        out.append(":6:\n");
+      }
+      primary = false;
+    }
+  }
+  return out;
 }
 
 std::optional<std::string> binrepos_conf_profile(std::string_view text)

@@ -24,11 +24,19 @@ std::vector<std::string> client_pretend_argv(const std::string& emerge);
 std::vector<std::string> client_update_argv(const std::string& emerge);
 
 // The binrepos.conf(5) entry for a swarm profile's production binhost: section [swarm] (the
-// default profile) or [swarm-PROFILE], sync-uri, priority; signature verification off (swarm
-// publishes unsigned GPKGs, and Portage's binrepos.conf default is to verify). The URL must be
-// http(s).
+// default profile) or [swarm-PROFILE], sync-uri, priority, and verify-signature: true when the
+// binhost signs its GPKGs (its key is then in Portage's gnupg home), false for an unsigned one
+// (Portage's binrepos.conf default is to verify). The URL must be http(s).
 Result<std::string> binrepos_conf_text(std::string_view binhost_url, std::string_view from,
-                                       std::string_view profile = "default");
+                                       std::string_view profile = "default", bool verify_signatures = false);
+
+// The gpg commands that make Portage trust a binhost's public key file `key_file` in its
+// verification home `gnupg_home` (BINPKG_GPG_VERIFY_GPG_HOME): import, then ultimate owner trust
+// for each fingerprint (Portage accepts only TRUST_ULTIMATE or TRUST_FULLY signatures), then the
+// trust database update Portage's `--no-auto-check-trustdb` verification relies on.
+std::vector<std::vector<std::string>> trust_key_commands(const std::string& gnupg_home, const std::string& key_file);
+// The ownertrust lines ("FPR:6:") for the fingerprints in `gpg --with-colons` output.
+std::string ultimate_ownertrust(std::string_view colons_output);
 
 // The swarm profile a binrepos.conf written by binrepos_conf_text() is for: "default" for a
 // [swarm] section, NAME for [swarm-NAME]; nullopt when it has neither.

@@ -81,6 +81,7 @@ std::vector<Route> route_table(const ApiOptions& options)
     {get, "()" + staging + "/Packages", token, 0, h::staging_index},
     {get, "()" + staging + "/(.*)", token, 0, h::staging_file},
     {get, "()/production/(.*)", options.public_binhost ? anyone : reader, 0, h::production_file},
+    {get, "/api/v1/key", options.public_binhost ? anyone : reader, 0, h::binhost_key},
     // the same for the other profiles, under /p/NAME
     {get, "/p/" + k_profile + staging + "/Packages", token, 0, h::staging_index},
     {get, "/p/" + k_profile + staging + "/(.*)", token, 0, h::staging_file},

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@ class HttpServer;
 namespace swarm::roles::orch {
 
 class Coordinator;
+class BinhostSigner;
 
 struct ApiOptions {
   std::string admin_token;
@@ -34,6 +36,8 @@ struct ApiOptions {
   // requests from a trusted proxy (a gateway) count against the address its X-Forwarded-For names.
   int auth_failure_limit = 10;
   std::vector<std::string> trusted_proxies;
+  // Signs accepted GPKGs and serves the public key (roles/orch/signing.hpp); null: unsigned.
+  std::shared_ptr<BinhostSigner> signer;
 };
 
 // URLs derived from the public URL: the default profile's at /staging/ID and /production, another

@@ -178,6 +178,8 @@ void revoke_drone(Api& api, const Call& call);
 void create_token(Api& api, const Call& call);
 void list_tokens(Api& api, const Call& call);
 void revoke_token(Api& api, const Call& call);
+// api_signing.cpp: the binhost's public OpenPGP key(s), armoured
+void binhost_key(Api& api, const Call& call);
 // api_release.cpp: verify and releases
 void verify(Api& api, const Call& call);
 void finalize(Api& api, const Call& call);

@@ -20,6 +20,7 @@
 #include "portage/gpkg.hpp"
 #include "portage/packages_index.hpp"
 #include "roles/orch/coordinator.hpp"
+#include "roles/orch/signing.hpp"
 
 namespace swarm::roles::orch {
 
@@ -39,7 +40,8 @@ std::string lower(std::string text)
 // to take it. The file is removed on every failure; a GPKG that is not acceptable is `status` 422,
 // one built otherwise than asked also fills `differences`.
 Result<ArtifactInfo> ingest(net::RequestBody& body, const httplib::Request& request, const UploadTicket& ticket,
-                            const std::string& lease, int& status, std::vector<std::string>& differences)
+                            const std::string& lease, BinhostSigner* signer, int& status,
+                            std::vector<std::string>& differences)
 {
   const auto declared_sha256 = lower(request.get_header_value("X-Swarm-Sha256"));
   const auto declared_xxh3 = lower(request.get_header_value("X-Swarm-Xxh3-128"));
@@ -126,11 +128,35 @@ Result<ArtifactInfo> ingest(net::RequestBody& body, const httplib::Request& requ
     status = 422;
     return fail(ErrorKind::invalid, "the GPKG has no BUILD_ID (build with FEATURES=binpkg-multi-instance)");
   }
+  // A signed binhost signs the package here, in place (temporary file + rename), before it enters
+  // staging: the index then describes the signed file, and the signatures are checked once.
+  bool signed_here = false;
+  if (signer != nullptr) {
+    auto signed_ok = signer->sign(path);
+    if (!signed_ok) {
+      remove_file();
+      status = is_no_space(signed_ok.error()) ? 507 : 0;
+      return fail(signed_ok.error().kind, "cannot sign {}: {}", ticket.cpv, signed_ok.error().message);
+    }
+    if (*signed_ok) {
+      signed_here = true;
+      if (auto home = signer->verify_home()) {
+        gpkg_options.verify_signature_with = *home;
+      }
+      report = portage::validate_gpkg(path, gpkg_options);
+      if (!report || !report->valid) {
+        remove_file();
+        return fail(ErrorKind::internal, "{} does not verify after signing: {}", ticket.cpv,
+                    report ? report->reason : report.error().message);
+      }
+    }
+  }
   const auto pf = report->metadata["PF"];
   ArtifactInfo artifact;
+  artifact.signed_here = signed_here;
   artifact.incoming_path = path;
   artifact.relative_path = fmt::format("{}/{}/{}-{}.gpkg.tar", ticket.category, ticket.package, pf, *build_id);
-  artifact.sha256 = digests.at(hash::Algo::sha256);
+  artifact.sha256 = report->sha256;
   artifact.size = report->size;
   artifact.build_id = *build_id;
   auto entry = portage::index_entry_for_gpkg(path, artifact.relative_path, *report);
@@ -223,7 +249,7 @@ void upload_artifact(Api& api, const Call& call)
   } done{api, lease};
   int status = 0;
   std::vector<std::string> differences;
-  auto artifact = ingest(call.body(), call.request, *ticket, lease, status, differences);
+  auto artifact = ingest(call.body(), call.request, *ticket, lease, api.options.signer.get(), status, differences);
   const auto staging = ticket->incoming_dir.parent_path().string();
   if (!artifact && (status == 507 || is_no_space(artifact.error()))) {
     return reply_no_space(api, call, staging, artifact.error());

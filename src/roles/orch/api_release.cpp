@@ -8,6 +8,7 @@
 #include "net/protocol.hpp"
 #include "roles/orch/coordinator.hpp"
 #include "roles/orch/release.hpp"
+#include "roles/orch/signing.hpp"
 #include "roles/orch/verify.hpp"
 
 namespace swarm::roles::orch {
@@ -82,6 +83,12 @@ size_t unreleased_count(Api& api, const std::string& profile)
   return count;
 }
 
+// A signed binhost's keyring: verify and finalize check every package's signatures with it.
+std::optional<std::filesystem::path> signer_home(Api& api)
+{
+  return api.options.signer ? api.options.signer->verify_home() : std::nullopt;
+}
+
 } // namespace
 
 namespace handlers {
@@ -92,13 +99,13 @@ void verify(Api& api, const Call& call)
   if (!threshold) {
     return call.fail(threshold.error());
   }
-  call.reply(orch::verify(api.coordinator, api.profile_param(call), *threshold).to_json());
+  call.reply(orch::verify(api.coordinator, api.profile_param(call), *threshold, signer_home(api)).to_json());
 }
 
 void finalize(Api& api, const Call& call)
 {
   const auto request = call.read<net::FinalizeRequest>();
-  const auto input = gather(api.coordinator, request.profile);
+  const auto input = gather(api.coordinator, request.profile, signer_home(api));
   const auto report = score_risk(input, request.threshold.value_or(api.options.risk_threshold));
   if (!report.pass && !request.force) {
     auto out = report.to_json();

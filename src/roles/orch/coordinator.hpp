@@ -80,6 +80,9 @@ struct ArtifactInfo {
   uint64_t size = 0;
   int64_t build_id = 0;
   std::string index_entry; // JSON object: its Packages block (without PATH/MTIME: added when indexed)
+  // Signed here after upload: its sha256 differs from the drone's file, so a retried upload of
+  // the same lease is recognised by the lease, not by the hash.
+  bool signed_here = false;
 };
 
 class Coordinator {

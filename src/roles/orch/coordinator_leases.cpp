@@ -90,7 +90,8 @@ Result<net::UploadReply> Coordinator::accept_artifact(const std::string& lease_i
   }
   if (row->state == PkgState::received) {
     discard();
-    if (row->sha256 == artifact.sha256) {
+    if (row->sha256 == artifact.sha256 ||
+        (artifact.signed_here && lease->state == LeaseState::uploaded && lease->package == row->id)) {
       net::UploadReply duplicate;
       duplicate.duplicate = true;
       duplicate.path = row->artifact_path;

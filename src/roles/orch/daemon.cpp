@@ -18,6 +18,7 @@
 #include "net/url.hpp"
 #include "roles/orch/api.hpp"
 #include "roles/orch/coordinator.hpp"
+#include "roles/orch/signing.hpp"
 #include "roles/orch/store.hpp"
 #include "roles/verbs.hpp"
 
@@ -234,6 +235,18 @@ int run_daemon(const config::Config& config)
   api.max_long_polls = static_cast<int>(config.get_int("orch.max_long_polls"));
   api.auth_failure_limit = static_cast<int>(config.get_int("orch.auth_failure_limit"));
   api.trusted_proxies = config.get_list("orch.trusted_proxies");
+  auto signing_mode = BinhostSigner::parse_mode(config.get("orch.signing"));
+  if (!signing_mode) {
+    print_error(signing_mode.error().message);
+    return exit_code::k_usage;
+  }
+  api.signer = std::make_shared<BinhostSigner>(data_dir, *signing_mode);
+  if (auto key = api.signer->active_key(); !key) {
+    print_error(key.error().message);
+    return exit_code::k_usage;
+  } else if (!*key) {
+    LOG_INFO("the binhost is unsigned (no key in {}; `swarm key create` makes one)", keyring_dir(data_dir).string());
+  }
   if (api.max_long_polls <= 0) {
     const int threads = server_options.threads;
     api.max_long_polls = std::max(threads / 2, threads - std::max(8, threads / 4));
@@ -286,6 +299,7 @@ int run_daemon(const config::Config& config)
   coordinator.shutdown();
   server.stop();
   periodic.join();
+  api.signer->stop(); // no gpg-agent outlives the orchestrator
   LOG_INFO("orch stopped");
   return exit_code::k_ok;
 }

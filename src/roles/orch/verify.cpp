@@ -29,6 +29,8 @@ std::string_view kind_of(ArtifactStatus status)
     return "hash-mismatch";
   case ArtifactStatus::misbuilt:
     return "misbuilt";
+  case ArtifactStatus::bad_signature:
+    return "bad-signature";
   case ArtifactStatus::ok:
     break;
   }
@@ -52,7 +54,8 @@ double round1(double value)
 }
 
 ArtifactCheck check_artifact(const std::filesystem::path& staging_dir, const PackageRow& row,
-                             const portage::BuildProfile* build_profile)
+                             const portage::BuildProfile* build_profile,
+                             const std::optional<std::filesystem::path>& verify_home)
 {
   ArtifactCheck check;
   const auto path = staging_dir / row.artifact_path;
@@ -64,6 +67,9 @@ ArtifactCheck check_artifact(const std::filesystem::path& staging_dir, const Pac
   }
   portage::GpkgOptions options;
   options.expect_cpv = row.cpv;
+  if (verify_home) {
+    options.verify_signature_with = *verify_home;
+  }
   auto report = portage::validate_gpkg(path, options);
   std::string sha256;
   if (report && report->valid && !report->sha256.empty()) {
@@ -81,6 +87,11 @@ ArtifactCheck check_artifact(const std::filesystem::path& staging_dir, const Pac
     if (!valid) {
       check.detail += "; not a valid GPKG either: " + why;
     }
+    return check;
+  }
+  if (!valid && verify_home && report && (report->signature == portage::SignatureStatus::bad || !report->is_signed)) {
+    check.status = ArtifactStatus::bad_signature;
+    check.detail = fmt::format("staging/{}: {} (the binhost signs its packages)", row.artifact_path, why);
     return check;
   }
   if (!valid) {
@@ -217,7 +228,10 @@ VerifyReport score_risk(const VerifyInput& input, int threshold)
     if (auto it = input.artifacts.find(row.cpv);
         it != input.artifacts.end() && it->second.status != ArtifactStatus::ok) {
       add(std::string(kind_of(it->second.status)), row.cpv,
-          it->second.status == ArtifactStatus::misbuilt ? risk::k_misbuilt : risk::k_bad_artifact, it->second.detail);
+          it->second.status == ArtifactStatus::misbuilt || it->second.status == ArtifactStatus::bad_signature
+            ? risk::k_misbuilt
+            : risk::k_bad_artifact,
+          it->second.detail);
       if (it->second.also_invalid) {
         add("invalid-artifact", row.cpv, risk::k_bad_artifact, "the file no longer validates as a GPKG");
       }
@@ -257,7 +271,8 @@ VerifyReport score_risk(const VerifyInput& input, int threshold)
   return report;
 }
 
-VerifyInput gather(Coordinator& coordinator, const std::string& profile)
+VerifyInput gather(Coordinator& coordinator, const std::string& profile,
+                   const std::optional<std::filesystem::path>& verify_home)
 {
   const auto staging_dir = coordinator.staging_dir(profile);
   // Files first, records second: an upload renamed into staging in between has its record in
@@ -276,7 +291,7 @@ VerifyInput gather(Coordinator& coordinator, const std::string& profile)
     }
     if (publishable(row)) {
       input.artifacts[row.cpv] =
-        check_artifact(staging_dir, row, snapshot.build_profile ? &*snapshot.build_profile : nullptr);
+        check_artifact(staging_dir, row, snapshot.build_profile ? &*snapshot.build_profile : nullptr, verify_home);
     }
   }
   for (const auto& file : files) {
@@ -294,9 +309,10 @@ VerifyInput gather(Coordinator& coordinator, const std::string& profile)
   return input;
 }
 
-VerifyReport verify(Coordinator& coordinator, const std::string& profile, int threshold)
+VerifyReport verify(Coordinator& coordinator, const std::string& profile, int threshold,
+                    const std::optional<std::filesystem::path>& verify_home)
 {
-  return score_risk(gather(coordinator, profile), threshold);
+  return score_risk(gather(coordinator, profile, verify_home), threshold);
 }
 
 } // namespace swarm::roles::orch

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,7 +33,9 @@ struct VerifyReport {
 };
 
 // The state of one artifact file as checked against its record.
-enum class ArtifactStatus { ok, missing, invalid, hash_mismatch, misbuilt };
+// bad_signature: a signed binhost's package that is unsigned or whose signatures do not verify
+// with the binhost's keyring.
+enum class ArtifactStatus { ok, missing, invalid, hash_mismatch, misbuilt, bad_signature };
 
 struct ArtifactCheck {
   ArtifactStatus status = ArtifactStatus::ok;
@@ -77,9 +80,12 @@ bool publishable(const PackageRow& row);
 // Reads a profile's state and checks every received artifact of its staging (re-validated as a
 // GPKG for its CPV, SHA-256 against the record, built as the plan and profile ask) and lists
 // files no record explains.
-VerifyInput gather(Coordinator& coordinator, const std::string& profile);
+// With `verify_home` (a signed binhost's GnuPG home), every artifact's signatures are checked too.
+VerifyInput gather(Coordinator& coordinator, const std::string& profile,
+                   const std::optional<std::filesystem::path>& verify_home = std::nullopt);
 
 // gather() + score_risk().
-VerifyReport verify(Coordinator& coordinator, const std::string& profile, int threshold);
+VerifyReport verify(Coordinator& coordinator, const std::string& profile, int threshold,
+                    const std::optional<std::filesystem::path>& verify_home = std::nullopt);
 
 } // namespace swarm::roles::orch

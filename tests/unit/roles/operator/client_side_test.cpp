@@ -48,3 +48,28 @@ TEST_CASE("client side: a profile's binrepos.conf section and URL")
   CHECK(profile_binhost_url("http://orch.lan:7070/production", "default") == "http://orch.lan:7070/production");
   CHECK(profile_binhost_url("http://orch.lan:7070/production", "server") == "http://orch.lan:7070/p/server/production");
 }
+
+TEST_CASE("client side: a signed binhost's binrepos.conf verifies, and its keys are ultimately trusted")
+{
+  const auto text = binrepos_conf_text("http://orch.lan:7070/production", "http://gw.lan:7000", "default", true);
+  REQUIRE(text);
+  CHECK(text->find("verify-signature = true\n") != std::string::npos);
+  CHECK(text->find("verify-signature = false") == std::string::npos);
+
+  const auto commands = trust_key_commands("/etc/portage/gnupg", "/etc/portage/gnupg/swarm-binhost.asc");
+  REQUIRE(commands.size() == 4);
+  CHECK(commands[0] == std::vector<std::string>{"gpg", "--homedir", "/etc/portage/gnupg", "--batch", "--no-tty",
+                                                "--import", "/etc/portage/gnupg/swarm-binhost.asc"});
+  CHECK(commands[3].back() == "--check-trustdb");
+  // gpg --with-colons: the primary keys' fingerprints, not the subkeys'.
+  const std::string colons = "pub:-:255:22:5D90EA06352177F6:1700000000:::-:::scSC::::::23::0:\n"
+                             "fpr:::::::::06B3A311BD775C280D22A9305D90EA06352177F6:\n"
+                             "uid:-::::1700000000::AB::Binhost <b@example.invalid>::::::::::0:\n"
+                             "sub:-:255:18:1111111111111111:1700000000::::::e::::::23:\n"
+                             "fpr:::::::::AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA:\n"
+                             "pub:-:255:22:0000000000000001:1700000000:::-:::scSC::::::23::0:\n"
+                             "fpr:::::::::BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB:\n";
+  CHECK(ultimate_ownertrust(colons) ==
+        "06B3A311BD775C280D22A9305D90EA06352177F6:6:\nBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB:6:\n");
+  CHECK(ultimate_ownertrust("").empty());
+}
