@@ -69,15 +69,16 @@ sw.check(submitted.status == 200, f"plan submitted ({submitted.body[:300]})")
 
 # --- a real drone builds; the orchestrator signs -------------------------------------------------
 drone_prefix = rp.prefix(KIT, os.path.join(T, "d1"), repo)
-drone = sw.spawn("drone-d1", [SWARM, "drone", "--url", orch.url, "--name", "d1", "--token", sw.enroll(orch, "d1"),
+drone = sw.spawn("drone-d1", [SWARM, "drone", "--url", orch.url, "--name", "d1", "--token-file",
+                              sw.token_file(sw.enroll(orch, "d1")),
                               "--slots", "1", "--spool", os.path.join(T, "spool-d1"), "--emerge",
                               os.path.join(drone_prefix, "bin", "emerge"), "--portage-configroot", drone_prefix,
                               "--repo-dir", repo, "--min-free-disk", "1M"])
 sw.wait_until(lambda: sw.status(orch)["counts"].get("received", 0) == 2, timeout=1800, what="both packages received",
               interval=1)
-verify = run(SWARM, "verify", "--url", orch.url, "--token", orch.admin_token, "--json")
+verify = run(SWARM, "verify", "--url", orch.url, "--token-file", orch.admin_token_file, "--json")
 sw.check(verify.returncode == 0, f"verify passes: every package's signatures verify ({verify.stdout[-400:]})")
-final = run(SWARM, "finalize", "--url", orch.url, "--token", orch.admin_token, "--yes", "--json")
+final = run(SWARM, "finalize", "--url", orch.url, "--token-file", orch.admin_token_file, "--yes", "--json")
 sw.check(final.returncode == 0, f"finalize publishes ({final.stdout[-300:]}{final.stderr[-300:]})")
 
 
