@@ -1,5 +1,6 @@
 #pragma once
-// The gateway daemon: stateless front of one or more orchestrators. Serves /healthz, /status
+// The gateway daemon: stateless front of one or more orchestrators. Serves /healthz, /readyz
+// (503 while no orchestrator is healthy), /metrics, /status
 // (every orchestrator's health), /binhost[?profile=NAME] (the active orchestrator's production
 // binhost URL for a swarm profile) and proxies /api/* to the active orchestrator
 // (roles/gateway/proxy.hpp).
@@ -12,6 +13,7 @@
 #include "core/config.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "core/metrics.hpp"
 #include "net/http_client.hpp"
 #include "net/http_server.hpp"
 #include "roles/gateway/health_monitor.hpp"
@@ -52,6 +54,8 @@ public:
 private:
   void add_routes();
   void healthz(httplib::Response& response) const;
+  void readyz(httplib::Response& response) const;
+  void collect_metrics();
   void status(httplib::Response& response) const;
   // GET /binhost[?profile=NAME]: the active orchestrator's production URL for the profile
   // (default: `default`); 400 for a malformed name, 503 without a healthy orchestrator.
@@ -63,6 +67,11 @@ private:
   fs::TempDir m_spool;
   Proxy m_proxy;
   net::HttpServer m_server;
+  metrics::Registry m_metrics;
+  metrics::Family* m_http = nullptr;
+  metrics::Family* m_up = nullptr;
+  metrics::Family* m_active = nullptr;
+  metrics::Family* m_latency = nullptr;
 };
 
 // `swarm gateway`: runs until SIGTERM or SIGINT, printing `gateway ready on HOST:PORT` once
