@@ -100,8 +100,7 @@ constexpr KeyDef k_keys[] = {
   {"webhook.*.events", list, "*",
    "Events sent: * or a comma list of plan-complete, package-blocked, drone-grounded, drone-offline, drone-back, "
    "disk-low, release-finalized, verify-failed, no-release"},
-  {"webhook.*.header", string, "", "Extra header sent with each delivery, 'Name: value' (e.g. a shared secret)",
-   true},
+  {"webhook.*.header", string, "", "Extra header sent with each delivery, 'Name: value' (e.g. a shared secret)", true},
 };
 
 } // namespace

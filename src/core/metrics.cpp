@@ -43,8 +43,8 @@ std::string escape_help(std::string_view text)
 }
 
 // `{a="x",b="y"}` (with an extra label when `extra_name` is set), or "" without labels.
-std::string label_text(const std::vector<std::string>& names, const LabelValues& values, std::string_view extra_name = {},
-                       std::string_view extra_value = {})
+std::string label_text(const std::vector<std::string>& names, const LabelValues& values,
+                       std::string_view extra_name = {}, std::string_view extra_value = {})
 {
   std::string out;
   for (size_t i = 0; i < names.size(); ++i) {
@@ -61,7 +61,7 @@ std::string label_text(const std::vector<std::string>& names, const LabelValues&
   return out;
 }
 
-std::string_view type_name(Type type)
+std::string_view metric_type_name(Type type)
 {
   switch (type) {
   case Type::counter:
@@ -188,7 +188,7 @@ double Family::value(const LabelValues& labels) const
 
 void Family::render(std::string& out) const
 {
-  out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", m_name, escape_help(m_help), m_name, type_name(m_type));
+  out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", m_name, escape_help(m_help), m_name, metric_type_name(m_type));
   std::lock_guard lock(m_mutex);
   for (const auto& [labels, entry] : m_series) {
     if (m_type != Type::histogram) {
@@ -198,8 +198,8 @@ void Family::render(std::string& out) const
     uint64_t cumulative = 0;
     for (size_t i = 0; i < m_buckets.size(); ++i) {
       cumulative += entry.bucket_counts[i];
-      out += fmt::format("{}_bucket{} {}\n", m_name, label_text(m_label_names, labels, "le", format_value(m_buckets[i])),
-                         cumulative);
+      out += fmt::format("{}_bucket{} {}\n", m_name,
+                         label_text(m_label_names, labels, "le", format_value(m_buckets[i])), cumulative);
     }
     out += fmt::format("{}_bucket{} {}\n", m_name, label_text(m_label_names, labels, "le", "+Inf"), entry.count);
     out += fmt::format("{}_sum{} {}\n", m_name, label_text(m_label_names, labels), format_value(entry.sum));
@@ -210,8 +210,8 @@ void Family::render(std::string& out) const
 // ---------------------------------------------------------------------------------------------
 // Registry
 
-Family& Registry::add(const std::string& name, const std::string& help, Type type,
-                      std::vector<std::string> label_names, std::vector<double> buckets)
+Family& Registry::add(const std::string& name, const std::string& help, Type type, std::vector<std::string> label_names,
+                      std::vector<double> buckets)
 {
   if (!valid_metric_name(name)) {
     throw Fatal{Error{ErrorKind::internal, fmt::format("'{}' is not a metric name", name)}};

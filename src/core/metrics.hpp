@@ -65,7 +65,7 @@ private:
 };
 
 // Default histogram buckets for durations in seconds.
-std::vector<double> latency_buckets();      // 1 ms … 60 s
+std::vector<double> latency_buckets();        // 1 ms … 60 s
 std::vector<double> build_duration_buckets(); // 1 s … 24 h
 
 class Registry {

@@ -15,9 +15,8 @@ namespace swarm::net {
 
 bool WebhookTarget::wants(std::string_view event) const
 {
-  return events.empty() || std::ranges::any_of(events, [&](const std::string& wanted) {
-           return wanted == "*" || wanted == event;
-         });
+  return events.empty() ||
+         std::ranges::any_of(events, [&](const std::string& wanted) { return wanted == "*" || wanted == event; });
 }
 
 Result<WebhookTarget> make_webhook_target(const std::string& name, const std::string& url,
@@ -66,11 +65,11 @@ WebhookSender::WebhookSender(std::vector<WebhookTarget> targets, WebhookOptions 
     m_clients.push_back(std::make_unique<HttpClient>(std::move(client)));
   }
   if (registry) {
-    m_delivered = &registry->counter("swarm_webhook_deliveries_total",
-                                     "Webhook delivery attempts by result (delivered, retry, failed: given up)",
-                                     {"result"});
-    m_dropped_metric = &registry->counter("swarm_webhook_dropped_total",
-                                          "Webhook deliveries dropped because the queue was full");
+    m_delivered =
+      &registry->counter("swarm_webhook_deliveries_total",
+                         "Webhook delivery attempts by result (delivered, retry, failed: given up)", {"result"});
+    m_dropped_metric =
+      &registry->counter("swarm_webhook_dropped_total", "Webhook deliveries dropped because the queue was full");
     m_queue_metric = &registry->gauge("swarm_webhook_queue", "Webhook deliveries waiting");
     m_dropped_metric->add(0);
     m_queue_metric->set(0);

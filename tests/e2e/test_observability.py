@@ -209,6 +209,9 @@ header = X-Swarm-Secret: {SECRET}
     _, lm = scrape(sw, lonely, "gateway without an orchestrator")
     sw.check(value(lm, "swarm_gateway_orchestrator_up", orchestrator=dead) == 0, "... which reports it down")
 
+    # The drone forgets a lease just after the orchestrator acknowledged its report.
+    sw.wait_until(lambda: "swarm_drone_slots_busy 0\n" in http("GET", drone_url + "/metrics").body.decode(), 30,
+                  "the drone's slots all free")
     _, dm = scrape(sw, drone_url, "drone")
     sw.check(value(dm, "swarm_drone_builds_total", result="success") == expected_received,
              f"the drone counts its successful builds ({value(dm, 'swarm_drone_builds_total', result='success')})")

@@ -10,8 +10,8 @@
 #include "core/strings.hpp"
 #include "core/unique_fd.hpp"
 #include "roles/drone/agent.hpp"
-#include "roles/drone/drone_metrics.hpp"
 #include "roles/drone/backoff.hpp"
+#include "roles/drone/drone_metrics.hpp"
 #include "roles/drone/log_shipper.hpp"
 
 namespace swarm::roles::drone {

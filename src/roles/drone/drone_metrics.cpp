@@ -43,16 +43,16 @@ void DroneMetrics::upload(const char* result, uint64_t bytes)
 }
 
 Result<std::unique_ptr<net::HttpServer>> start_drone_listener(const std::string& listen, DroneMetrics& metrics,
-                                                               DroneProbe probe)
+                                                              DroneProbe probe)
 {
   auto address = net::url::parse_listen_address(listen);
   if (!address) {
     return fail(ErrorKind::invalid, "bad drone.listen {:?}: {}", listen, address.error().message);
   }
   auto& registry = metrics.registry();
-  auto& http = registry.counter("swarm_http_requests_total",
-                                "HTTP requests answered, by route pattern, method and status code",
-                                {"route", "method", "code"});
+  auto& http =
+    registry.counter("swarm_http_requests_total", "HTTP requests answered, by route pattern, method and status code",
+                     {"route", "method", "code"});
   auto& spool_free = registry.gauge("swarm_drone_spool_free_bytes", "Free bytes of the spool's filesystem");
   auto& slots = registry.gauge("swarm_drone_slots", "Build slots of this drone");
   auto& busy = registry.gauge("swarm_drone_slots_busy", "Build slots working on a lease");

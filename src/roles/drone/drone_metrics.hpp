@@ -49,6 +49,6 @@ struct DroneProbe {
 // Serves /healthz, /readyz and /metrics on `listen` (HOST:PORT, port 0: any) on a background
 // thread; logs "drone listening on HOST:PORT". The server stops when the returned object goes.
 Result<std::unique_ptr<net::HttpServer>> start_drone_listener(const std::string& listen, DroneMetrics& metrics,
-                                                               DroneProbe probe);
+                                                              DroneProbe probe);
 
 } // namespace swarm::roles::drone

@@ -113,9 +113,9 @@ Gateway::Gateway(GatewayOptions options)
         static_cast<size_t>(std::max(m_options.threads / 2, m_options.threads - std::max(8, m_options.threads / 4)))),
       m_server(server_options(m_options))
 {
-  m_http = &m_metrics.counter("swarm_http_requests_total",
-                              "HTTP requests answered, by route pattern, method and status code",
-                              {"route", "method", "code"});
+  m_http =
+    &m_metrics.counter("swarm_http_requests_total", "HTTP requests answered, by route pattern, method and status code",
+                       {"route", "method", "code"});
   m_up = &m_metrics.gauge("swarm_gateway_orchestrator_up", "1 when the orchestrator's last health check passed",
                           {"orchestrator"});
   m_active = &m_metrics.gauge("swarm_gateway_orchestrator_active", "1 for the orchestrator calls are proxied to",

@@ -243,7 +243,7 @@ private:
   Store& m_store;
   CoordinatorOptions m_options;
   std::mutex m_mutex;
-  std::condition_variable m_changed; // any change that may make a claim possible
+  std::condition_variable m_changed;                   // any change that may make a claim possible
   std::chrono::steady_clock::time_point m_last_wake{}; // of the latest transition that woke claims
   bool m_loaded = false;
   bool m_shutdown = false;

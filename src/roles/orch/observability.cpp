@@ -22,12 +22,12 @@ constexpr double k_day = 86400;
 // Package states as the metrics name them (every one is present, so the series sum to the plan).
 constexpr std::string_view k_package_states[] = {"needed", "delegated", "received", "blocked", "dep-failed"};
 
-double unix_now()
+double epoch_now()
 {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-std::string iso_time(double seconds)
+std::string webhook_time(double seconds)
 {
   const auto whole = static_cast<std::time_t>(seconds);
   std::tm utc{};
@@ -84,10 +84,10 @@ Observability::Observability(Coordinator& coordinator, ObservabilityOptions opti
       m_claim_wait(m_registry.histogram("swarm_claim_wait_seconds",
                                         "How long a claim long-poll waited before it got work",
                                         metrics::latency_buckets())),
-      m_wakeup(m_registry.histogram(
-        "swarm_claim_wakeup_latency_seconds",
-        "Time from work becoming ready to a waiting claim having taken it (after being woken)",
-        metrics::latency_buckets())),
+      m_wakeup(
+        m_registry.histogram("swarm_claim_wakeup_latency_seconds",
+                             "Time from work becoming ready to a waiting claim having taken it (after being woken)",
+                             metrics::latency_buckets())),
       m_upload_bytes(m_registry.counter("swarm_upload_bytes_total", "Artifact bytes accepted into staging")),
       m_upload_failures(m_registry.counter("swarm_upload_failures_total", "Artifact uploads refused or broken off")),
       m_lease_expiries(m_registry.counter("swarm_lease_expiries_total", "Leases that expired without a heartbeat")),
@@ -119,7 +119,8 @@ Observability::Observability(Coordinator& coordinator, ObservabilityOptions opti
         m_packages.set({name, key}, counts.contains(key) ? counts.at(key).get<double>() : 0.0);
       }
     }
-    std::map<std::string, double> drones{{"enrolled", 0}, {"online", 0}, {"probation", 0}, {"grounded", 0}, {"offline", 0}};
+    std::map<std::string, double> drones{
+      {"enrolled", 0}, {"online", 0}, {"probation", 0}, {"grounded", 0}, {"offline", 0}};
     for (const auto& drone : m_coordinator.drones_view()) {
       if (drone.contains("state") && drone.at("state").is_string()) {
         drones[drone.at("state").get<std::string>()] += 1;
@@ -166,7 +167,7 @@ void Observability::start()
     m_started = true;
     m_stopping = false;
   }
-  m_started_at = unix_now();
+  m_started_at = epoch_now();
   check_plans(false);
   m_webhooks.start();
   m_thread = std::thread([this] { run(); });
@@ -188,9 +189,9 @@ void Observability::stop()
 void Observability::notify(std::string_view event, const std::string& profile, const json& details)
 {
   m_events.add({std::string(event)});
-  const double now = unix_now();
+  const double now = epoch_now();
   m_webhooks.send(event, json{{"event", event},
-                              {"time", iso_time(now)},
+                              {"time", webhook_time(now)},
                               {"timestamp", now},
                               {"profile", profile.empty() ? json(nullptr) : json(profile)},
                               {"orchestrator", m_options.orchestrator_url},
@@ -360,8 +361,8 @@ void Observability::check_disk()
   }
   const bool low = *free < m_options.disk_low;
   if (low && !m_disk_low) {
-    notify("disk-low", "", json{{"path", m_options.data_dir.string()}, {"free_bytes", *free},
-                                {"threshold_bytes", m_options.disk_low}});
+    notify("disk-low", "",
+           json{{"path", m_options.data_dir.string()}, {"free_bytes", *free}, {"threshold_bytes", m_options.disk_low}});
   }
   m_disk_low = low;
 }
@@ -381,15 +382,15 @@ void Observability::check_releases()
     last = std::max(last.value_or(0.0), time);
   }
   const double since = last.value_or(m_started_at);
-  const double now = unix_now();
+  const double now = epoch_now();
   if (now - since < m_options.no_release_days * k_day || now - m_last_no_release < k_day) {
     return;
   }
   m_last_no_release = now;
   notify("no-release", "",
          json{{"days", m_options.no_release_days},
-              {"last_release", last ? json(iso_time(*last)) : json(nullptr)},
-              {"since", iso_time(since)}});
+              {"last_release", last ? json(webhook_time(*last)) : json(nullptr)},
+              {"since", webhook_time(since)}});
 }
 
 } // namespace swarm::roles::orch

@@ -34,15 +34,15 @@ namespace swarm::roles::orch {
 class Coordinator;
 
 // Every webhook event the orchestrator sends.
-inline constexpr std::string_view k_webhook_events[] = {
-  "plan-complete",     "package-blocked", "drone-grounded", "drone-offline", "drone-back",
-  "disk-low",          "release-finalized", "verify-failed", "no-release"};
+inline constexpr std::string_view k_webhook_events[] = {"plan-complete",     "package-blocked", "drone-grounded",
+                                                        "drone-offline",     "drone-back",      "disk-low",
+                                                        "release-finalized", "verify-failed",   "no-release"};
 
 struct ObservabilityOptions {
-  std::filesystem::path data_dir; // staging lives here: its free space is watched
-  std::string orchestrator_url;   // named in each webhook body
-  uint64_t disk_low = 5ull << 30; // free staging bytes under which disk-low fires
-  int no_release_days = 7;        // 0: never
+  std::filesystem::path data_dir;                   // staging lives here: its free space is watched
+  std::string orchestrator_url;                     // named in each webhook body
+  uint64_t disk_low = 5ull << 30;                   // free staging bytes under which disk-low fires
+  int no_release_days = 7;                          // 0: never
   std::chrono::milliseconds check_interval{30'000}; // disk and release checks
   std::vector<net::WebhookTarget> webhooks;
   net::WebhookOptions webhook_options;
