@@ -129,6 +129,9 @@ Family::Family(std::string name, std::string help, Type type, std::vector<std::s
   std::sort(m_buckets.begin(), m_buckets.end());
   m_buckets.erase(std::unique(m_buckets.begin(), m_buckets.end()), m_buckets.end());
   std::erase_if(m_buckets, [](double bound) { return std::isinf(bound) || std::isnan(bound); });
+  if (m_label_names.empty()) {
+    series({}); // an unlabelled metric is exposed (as 0) before its first update
+  }
 }
 
 Family::Series& Family::series(const LabelValues& labels)

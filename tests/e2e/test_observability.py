@@ -14,7 +14,7 @@ fail) builds a plan while a webhook receiver on loopback listens. Then:
    with the configured secret header, and a delivery first answered 500 is retried.
 """
 
-import http.server
+import http.server as http_server
 import json
 import os
 import re
@@ -41,7 +41,7 @@ class Receiver:
         self.lock = threading.Lock()
         receiver = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(http_server.BaseHTTPRequestHandler):
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
@@ -56,7 +56,7 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = http_server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -136,10 +136,14 @@ header = X-Swarm-Secret: {SECRET}
     doomed = dependants_closure(plan, [culprit])
     expected_received = len(plan["packages"]) - 1 - len(doomed)
     plan_file = sw.write_plan(plan)
-    sw.submit(orch, plan)
     drone = sw.start_drone(gateway, "d1", sw.enroll(orch, "d1"), plan_file, slots=2, fail=culprit, time_scale=0.01,
                            extra=["--listen", "127.0.0.1:0"])
     drone_url = "http://127.0.0.1:" + drone.wait_for_line(r"drone listening on 127\.0\.0\.1:(\d+)").group(1)
+    # Registered (ready) before there is work: its claims wait, and the plan wakes them.
+    sw.wait_until(lambda: http("GET", drone_url + "/readyz").status == 200, 30, "the drone ready")
+    sw.wait_until(lambda: 'route="/api/v1/claim"' in http("GET", orch.url + "/metrics").body.decode(), 30,
+                  "a claim answered without work (the drone long-polls)")
+    sw.submit(orch, plan)
 
     def settled():
         counts = sw.status(orch)["counts"]
@@ -189,7 +193,9 @@ header = X-Swarm-Secret: {SECRET}
     sw.check(total(om, "swarm_claim_wait_seconds_count") >= received, "every lease's claim wait is observed")
     sw.check((value(om, "swarm_upload_bytes_total") or 0) > 0, "uploaded bytes are counted")
     sw.check((value(om, "swarm_staging_free_bytes") or 0) > 0, "staging free bytes are reported")
-    for name in ("swarm_claim_wakeup_latency_seconds_count", "swarm_upload_failures_total",
+    sw.check((value(om, "swarm_claim_wakeup_latency_seconds_count") or 0) >= 1,
+             "a waiting claim woken by new work is observed in the wake-up latency histogram")
+    for name in ("swarm_upload_failures_total",
                  "swarm_lease_expiries_total", "swarm_circuit_breaker_trips_total"):
         sw.check(any(n == name for (n, _) in om), f"{name} is exposed")
     routes = {labels["route"] for labels in series(om, "swarm_http_requests_total")}

@@ -116,6 +116,12 @@ int run_daemon(const config::Config& config)
   if (!config.get("orch.log").empty()) {
     log::set_file(config.get("orch.log"));
   }
+  // Webhooks and thresholds: a typo is refused before anything is created.
+  auto observed = observability_options(config);
+  if (!observed) {
+    print_error(observed.error().message);
+    return exit_code::k_usage;
+  }
   const std::filesystem::path data_dir = config.get("orch.data_dir");
   for (const auto& dir : {data_dir, data_dir / "staging" / ".incoming", data_dir / "logs", data_dir / "releases"}) {
     if (auto made = fs::make_dirs(dir); !made) {
@@ -208,11 +214,6 @@ int run_daemon(const config::Config& config)
     api.max_long_polls = std::max(threads / 2, threads - std::max(8, threads / 4));
   }
   options.staging_url = staging_url(api);
-  auto observed = observability_options(config);
-  if (!observed) {
-    print_error(observed.error().message);
-    return exit_code::k_usage;
-  }
   observed->data_dir = data_dir;
   observed->orchestrator_url = api.public_url;
   // The coordinator reports to it from the first transition (loading may log events).

@@ -32,7 +32,10 @@ TEST_CASE("metrics: gauges set, add and clear; unlabelled series have no braces"
   free_bytes.add(-0.5);
   CHECK(registry.render().find("swarm_test_free_bytes 1\n") != std::string::npos);
   free_bytes.clear();
-  CHECK(registry.render().find("swarm_test_free_bytes ") == std::string::npos);
+  CHECK(registry.render().find("\nswarm_test_free_bytes ") == std::string::npos);
+  // Unlabelled families are exposed as 0 before their first update.
+  registry.histogram("swarm_test_idle_seconds", "Idle.", {1});
+  CHECK(registry.render().find("swarm_test_idle_seconds_count 0\n") != std::string::npos);
   CHECK(&registry.gauge("swarm_test_free_bytes", "again") == &free_bytes);
 }
 
