@@ -19,6 +19,7 @@ namespace {
 using nlohmann::json;
 
 constexpr double k_day = 86400;
+constexpr std::chrono::milliseconds k_plan_check_spacing{250};
 // Package states as the metrics name them (every one is present, so the series sum to the plan).
 constexpr std::string_view k_package_states[] = {"needed", "delegated", "received", "blocked", "dep-failed"};
 
@@ -213,8 +214,10 @@ void Observability::on_event(const EventRow& row)
   } else if (kind == "online" || kind == "ungrounded" || kind == "probation-passed") {
     notify("drone-back", "", json{{"drone", row.drone}, {"reason", row.detail}, {"after", kind}});
   }
-  const bool plan_change = kind == "received" || kind == "blocked" || kind == "dep-failed" || kind == "delegated" ||
-                           kind == "unblocked" || kind == "reset" || kind == "plan" || kind == "auto-retry";
+  // What may complete a plan, or make a complete one incomplete again (not every delegation: the
+  // check reads every package of the plan).
+  const bool plan_change = kind == "received" || kind == "blocked" || kind == "dep-failed" || kind == "unblocked" ||
+                           kind == "reset" || kind == "plan" || kind == "auto-retry";
   if (kind == "blocked" || plan_change) {
     {
       std::lock_guard lock(m_mutex);
@@ -296,6 +299,11 @@ void Observability::run()
       m_changed.wait_until(lock, next_check);
       continue;
     }
+    // Plan checks at most every k_plan_check_spacing: a busy plan ends many builds a second.
+    if (m_pending.empty() && now < m_last_plan_check + k_plan_check_spacing) {
+      m_changed.wait_until(lock, std::min(next_check, m_last_plan_check + k_plan_check_spacing));
+      continue;
+    }
     auto pending = std::move(m_pending);
     m_pending.clear();
     const bool dirty = m_plans_dirty;
@@ -307,6 +315,7 @@ void Observability::run()
       }
       if (dirty) {
         check_plans(true);
+        m_last_plan_check = std::chrono::steady_clock::now();
       }
     } catch (const std::exception& e) {
       LOG_ERROR("observability: {}", e.what());

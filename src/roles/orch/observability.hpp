@@ -123,6 +123,7 @@ private:
   // Owned by the checking thread.
   std::map<std::string, bool> m_complete; // profile → its plan was complete at the last check
   bool m_disk_low = false;
+  std::chrono::steady_clock::time_point m_last_plan_check{};
   double m_started_at = 0;
   double m_last_no_release = 0;
 };
