@@ -27,10 +27,41 @@ std::optional<std::string> env_get(std::string_view name)
   return std::string(value);
 }
 
+bool matches_key(std::string_view pattern, std::string_view name)
+{
+  const auto wanted = strings::split(pattern, '.');
+  const auto given = strings::split(name, '.');
+  if (wanted.size() != given.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < wanted.size(); ++i) {
+    if (wanted[i] == "*") {
+      const auto part = given[i];
+      const bool ok = !part.empty() && part.size() <= 64 && std::ranges::all_of(part, [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+      });
+      if (!ok) {
+        return false;
+      }
+    } else if (wanted[i] != given[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
 const KeyDef* find_key(std::string_view name)
 {
   for (const auto& key : keys()) {
     if (key.name == name) {
+      return &key;
+    }
+  }
+  if (name.find('*') != std::string_view::npos) {
+    return nullptr;
+  }
+  for (const auto& key : keys()) {
+    if (key.name.find('*') != std::string_view::npos && matches_key(key.name, name)) {
       return &key;
     }
   }
@@ -153,11 +184,11 @@ Result<Config> Config::load(const Sources& sources)
     config.m_values[name] = Value{text, Origin::flag, "command line"};
   }
 
-  for (const auto& key : keys()) {
-    const auto& value = config.m_values[std::string(key.name)];
-    if (auto ok = check_value(key.type, value.text); !ok) {
+  for (const auto& [name, value] : config.m_values) {
+    const auto* key = find_key(name);
+    if (auto ok = check_value(key->type, value.text); !ok) {
       const auto from = value.where.empty() ? std::string(origin_name(value.origin)) : value.where;
-      return fail(ErrorKind::invalid, "{}: {} (from {})", key.name, ok.error().message, from);
+      return fail(ErrorKind::invalid, "{}: {} (from {})", name, ok.error().message, from);
     }
   }
   return config;
@@ -208,6 +239,33 @@ std::vector<std::string> Config::get_list(std::string_view key) const
     }
   }
   return out;
+}
+
+std::vector<std::string> Config::instances(std::string_view section) const
+{
+  std::vector<std::string> out;
+  const auto prefix = std::string(section) + ".";
+  for (const auto& [name, value] : m_values) {
+    if (!name.starts_with(prefix)) {
+      continue;
+    }
+    const auto rest = std::string_view(name).substr(prefix.size());
+    const auto dot = rest.find('.');
+    if (dot == std::string_view::npos || rest.substr(0, dot) == "*") {
+      continue;
+    }
+    const auto instance = std::string(rest.substr(0, dot));
+    if (std::ranges::find(out, instance) == out.end()) {
+      out.push_back(instance);
+    }
+  }
+  return out;
+}
+
+std::string Config::get_or(std::string_view key, std::string_view fallback) const
+{
+  auto it = m_values.find(key);
+  return it == m_values.end() ? std::string(fallback) : it->second.text;
 }
 
 void Config::set(std::string_view key, std::string text, Origin origin)

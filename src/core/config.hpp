@@ -18,7 +18,9 @@ namespace swarm::config {
 enum class KeyType { string, integer, boolean, seconds, bytes, list };
 
 struct KeyDef {
-  std::string_view name; // "orch.listen": section.key in the file
+  // "orch.listen": section.key in the file. A key with a '*' part ("webhook.*.url") stands for a
+  // family of keys, one per NAME ("[webhook.ci]" then "url = …"), set in the file only.
+  std::string_view name;
   KeyType type;
   std::string_view default_value; // as it would be written in the file
   std::string_view help;
@@ -27,7 +29,10 @@ struct KeyDef {
 
 // The one table of keys (core/config_keys.cpp).
 std::span<const KeyDef> keys();
+// The key `name` is, or the family key ("webhook.*.url") it belongs to.
 const KeyDef* find_key(std::string_view name);
+// Whether `name` is an instance of `pattern` ('*' matches one part of [A-Za-z0-9_-]).
+bool matches_key(std::string_view pattern, std::string_view name);
 
 // "orch.listen" → "SWARM_ORCH_LISTEN".
 std::string env_name(std::string_view key);
@@ -68,6 +73,10 @@ public:
   std::vector<std::string> get_list(std::string_view key) const;
 
   const Value& value(std::string_view key) const;
+  // The instance names of a family of keys set in the file: "webhook" → {"ci", "chat"}.
+  std::vector<std::string> instances(std::string_view section) const;
+  // A family key's value ("webhook.ci.url"), or `fallback` when the file does not set it.
+  std::string get_or(std::string_view key, std::string_view fallback) const;
   // Overrides a value (used by verbs that derive a value, and by tests).
   void set(std::string_view key, std::string text, Origin origin = Origin::flag);
 

@@ -50,6 +50,8 @@ constexpr KeyDef k_keys[] = {
   {"drone.build_cache", string, "discard",
    "'discard' each build root after its lease, or 'keep' one per profile as a cache of build dependencies"},
   {"drone.profiles", list, "", "Swarm profiles this drone builds for (empty: all)"},
+  {"drone.listen", string, "",
+   "Serve /healthz, /readyz and /metrics on this address (e.g. 127.0.0.1:9101; empty: no listener)"},
 
   // --- gateway ---
   {"gateway.listen", string, "127.0.0.1:7000", "Address the gateway listens on (port 0: any free port)"},
@@ -102,6 +104,17 @@ constexpr KeyDef k_keys[] = {
   {"orch.trusted_proxies", list, "",
    "Addresses of gateways whose X-Forwarded-For names the client (for orch.auth_failure_limit)"},
   {"orch.log", string, "", "Also append the orchestrator's log to this file"},
+  {"orch.disk_low", bytes, "5G", "Staging free space below this fires the disk-low webhook event"},
+  {"orch.no_release_days", integer, "7",
+   "Fire the no-release webhook event (at most daily) when no release was finalized for this many days (0: never)"},
+  {"orch.webhook_queue", integer, "1000", "Webhook deliveries waiting at most; past it the oldest is dropped"},
+
+  // --- webhooks, one [webhook.NAME] section each (orchestrator) ---
+  {"webhook.*.url", string, "", "URL the event is POSTed to as JSON"},
+  {"webhook.*.events", list, "*",
+   "Events sent: * or a comma list of plan-complete, package-blocked, drone-grounded, drone-offline, drone-back, "
+   "disk-low, release-finalized, verify-failed, no-release"},
+  {"webhook.*.header", string, "", "Extra header sent with each delivery, 'Name: value' (e.g. a shared secret)", true},
 };
 
 } // namespace

@@ -135,6 +135,15 @@ void guarded(const httplib::Request& request, httplib::Response& response, Funct
   }
 }
 
+void observe(const RequestObserver& observer, const httplib::Request& request, const std::string& pattern,
+             const httplib::Response& response)
+{
+  if (observer) {
+    // httplib answers 200 for a handler that set no status.
+    observer(request.method, pattern, response.status > 0 ? response.status : 200);
+  }
+}
+
 } // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -384,13 +393,14 @@ void HttpServer::del_stream(const std::string& pattern, uint64_t max_body_bytes,
 void HttpServer::add_buffered(const std::string& method, const std::string& pattern, Handler handler)
 {
   if (method == "GET") {
-    m_server->Get(pattern,
-                  [handler = std::move(handler)](const httplib::Request& request, httplib::Response& response) {
-                    // httplib would cut any answer by the Range it parsed; file serving answers
-                    // ranges itself (from the header) and other answers ignore them.
-                    const_cast<httplib::Request&>(request).ranges.clear();
-                    guarded(request, response, [&] { handler(request, response); });
-                  });
+    m_server->Get(pattern, [handler = std::move(handler), observer = m_observer,
+                            pattern](const httplib::Request& request, httplib::Response& response) {
+      // httplib would cut any answer by the Range it parsed; file serving answers
+      // ranges itself (from the header) and other answers ignore them.
+      const_cast<httplib::Request&>(request).ranges.clear();
+      guarded(request, response, [&] { handler(request, response); });
+      observe(*observer, request, pattern, response);
+    });
     return;
   }
   // httplib's buffering form reads a body of any size into memory (its only limit is
@@ -424,10 +434,11 @@ void HttpServer::add_stream(const std::string& method, const std::string& patter
 void HttpServer::register_stream(const std::string& method, const std::string& pattern, uint64_t max_body_bytes,
                                  StreamHandler handler)
 {
-  auto wrapped = [handler = std::move(handler), max_body_bytes](
+  auto wrapped = [handler = std::move(handler), max_body_bytes, observer = m_observer, pattern](
                    const httplib::Request& request, httplib::Response& response, const httplib::ContentReader& reader) {
     RequestBody body(request, reader, max_body_bytes);
     guarded(request, response, [&] { handler(request, response, body); });
+    observe(*observer, request, pattern, response);
     if (!body.finish()) {
       response.set_header("Connection", "close");
     }

@@ -95,6 +95,9 @@ private:
 
 using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
 using StreamHandler = std::function<void(const httplib::Request&, httplib::Response&, RequestBody&)>;
+// Told of every routed request once answered: its method, the PATTERN of the route that served it
+// (never the raw path, so metrics labelled with it stay bounded) and the status.
+using RequestObserver = std::function<void(std::string_view method, std::string_view pattern, int status)>;
 
 class HttpServer {
 public:
@@ -116,6 +119,9 @@ public:
   void post_stream(const std::string& pattern, uint64_t max_body_bytes, StreamHandler handler);
   void put_stream(const std::string& pattern, uint64_t max_body_bytes, StreamHandler handler);
   void del_stream(const std::string& pattern, uint64_t max_body_bytes, StreamHandler handler);
+
+  // Sets the observer of answered requests (before serving starts; routes added before or after).
+  void set_observer(RequestObserver observer) { *m_observer = std::move(observer); }
 
   // Binds and listens on host:port; port 0 lets the kernel choose. Returns the actual port.
   // Connections are queued from here on, and served once listening starts.
@@ -153,6 +159,7 @@ private:
   ServerOptions m_options;
   std::unique_ptr<httplib::Server> m_server;
   std::vector<std::unique_ptr<Route>> m_routes;
+  std::shared_ptr<RequestObserver> m_observer = std::make_shared<RequestObserver>();
   std::thread m_thread;
   std::mutex m_stop_mutex;
   std::atomic<bool> m_listen_done{false};

@@ -15,15 +15,18 @@
 
 #include "core/build_info.hpp"
 #include "core/exit_codes.hpp"
+#include "core/fs.hpp"
 #include "core/log.hpp"
 #include "core/mount_table.hpp"
 #include "core/secrets.hpp"
 #include "core/strings.hpp"
 #include "core/subprocess.hpp"
+#include "net/http_server.hpp"
 #include "net/url.hpp"
 #include "roles/drone/agent.hpp"
 #include "roles/drone/build_root.hpp"
 #include "roles/drone/drone_facts.hpp"
+#include "roles/drone/drone_metrics.hpp"
 #include "roles/verbs.hpp"
 
 namespace swarm::roles {
@@ -50,6 +53,7 @@ void add_drone_options(CLI::App& app, ConfigFlags& flags)
   bind_config_flag(app, flags, "--slots", "drone.slots");
   bind_config_flag(app, flags, "--jobs", "drone.jobs");
   bind_config_flag(app, flags, "--spool", "drone.spool");
+  bind_config_flag(app, flags, "--listen", "drone.listen");
   bind_config_flag(app, flags, "--emerge", "drone.emerge");
   bind_config_flag(app, flags, "--portage-configroot", "drone.portage_configroot");
   bind_config_flag(app, flags, "--repo-dir", "drone.repo_dir");
@@ -316,11 +320,33 @@ int run_drone(const VerbContext& context)
   }
   Builder builder(runner, build);
   HttpOrchApi api(url, token);
-  DroneAgent agent(settings, api, builder);
+  DroneMetrics metrics;
+  AgentHooks hooks;
+  hooks.metrics = &metrics;
+  DroneAgent agent(settings, api, builder, hooks);
+  std::unique_ptr<net::HttpServer> listener;
+  if (const auto& listen = config.get("drone.listen"); !listen.empty()) {
+    DroneProbe probe;
+    probe.name = settings.name;
+    probe.slots_total = settings.slots;
+    probe.slots_busy = [&agent] { return static_cast<int>(agent.active_leases().size()); };
+    probe.spool_free = [spool = settings.spool] { return fs::free_disk_bytes(spool); };
+    probe.stopping = [&agent] { return agent.stop_requested(); };
+    auto started = start_drone_listener(listen, metrics, std::move(probe));
+    if (!started) {
+      print_error(started.error().message);
+      return started.error().kind == ErrorKind::invalid ? exit_code::k_usage : exit_code::k_failure;
+    }
+    listener = std::move(*started);
+  }
   int code = 0;
   {
     SignalWatcher watcher(agent, *drain);
     code = agent.run();
+  }
+  metrics.set_registered(false);
+  if (listener) {
+    listener->stop();
   }
   if (agent.left_threads_behind()) {
     // Workers still blocked in a long-poll cannot be interrupted; nothing of ours is pending

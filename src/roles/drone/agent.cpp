@@ -7,6 +7,7 @@
 #include "core/log.hpp"
 #include "core/strings.hpp"
 #include "roles/drone/backoff.hpp"
+#include "roles/drone/drone_metrics.hpp"
 #include "roles/drone/hygiene.hpp"
 
 namespace swarm::roles::drone {
@@ -564,6 +565,9 @@ int DroneAgent::run()
   }
   const auto registration = std::move(**registered);
   m_staging_url = registration.staging_url;
+  if (m_hooks.metrics) {
+    m_hooks.metrics->set_registered(true);
+  }
   LOG_INFO("drone {} ready ({} slots, build root {})", m_settings.name, m_settings.slots,
            build_root_mode_name(m_settings.build_root.mode));
 

@@ -34,6 +34,8 @@
 
 namespace swarm::roles::drone {
 
+class DroneMetrics;
+
 // What SIGTERM does to running builds.
 enum class DrainMode {
   finish,        // finish them, upload them, then exit
@@ -68,6 +70,8 @@ struct AgentHooks {
   // Replaces every wait of the agent (backoff, idle, heartbeat interval); returns false when the
   // wait should end early. Tests record the durations and return at once.
   std::function<bool(std::chrono::milliseconds)> pause;
+  // Counts builds and uploads and knows whether the drone is registered (drone.listen).
+  DroneMetrics* metrics = nullptr;
 };
 
 // Refusal to claim for lack of disk: the reason, or nullopt when there is enough.
@@ -134,6 +138,9 @@ public:
 
   // One heartbeat; applies its cancellations. False when the drone must exit (unknown).
   bool heartbeat_once();
+
+  // Whether a stop was requested (readiness).
+  bool stop_requested() const { return stopping(); }
 
   // Lease ids this drone is working on (building or delivering).
   std::vector<std::string> active_leases() const;

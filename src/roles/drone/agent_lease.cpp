@@ -11,6 +11,7 @@
 #include "core/unique_fd.hpp"
 #include "roles/drone/agent.hpp"
 #include "roles/drone/backoff.hpp"
+#include "roles/drone/drone_metrics.hpp"
 #include "roles/drone/log_shipper.hpp"
 
 namespace swarm::roles::drone {
@@ -183,6 +184,9 @@ void DroneAgent::work_lease(const net::Lease& lease)
   }
 
   state.duration_seconds = outcome.seconds;
+  if (m_hooks.metrics) {
+    m_hooks.metrics->build_finished(outcome.status == BuildOutcome::Status::success, outcome.seconds);
+  }
   if (outcome.status == BuildOutcome::Status::success) {
     state.phase = LeasePhase::built;
     state.artifact = outcome.artifact.filename().string();
@@ -246,6 +250,9 @@ void DroneAgent::deliver_tracked(LeaseState state, const std::shared_ptr<Active>
       const auto verdict = verdict_of(result);
       if (verdict == Verdict::done) {
         LOG_INFO("lease {}: uploaded {} (HTTP {})", id, state.artifact, result->status);
+        if (m_hooks.metrics) {
+          m_hooks.metrics->upload("ok", state.size);
+        }
         std::error_code error;
         std::filesystem::remove(artifact, error);
         state.phase = LeasePhase::uploaded;
@@ -258,6 +265,9 @@ void DroneAgent::deliver_tracked(LeaseState state, const std::shared_ptr<Active>
       const bool in_progress =
         result && result->status == 409 && result->body.is_object() && result->body.value("upload_in_progress", false);
       if (verdict == Verdict::retry || in_progress) {
+        if (m_hooks.metrics) {
+          m_hooks.metrics->upload("retry");
+        }
         if (!warned) {
           LOG_WARN("lease {}: upload failed ({}); retrying with backoff", id, describe(result));
           warned = true;
@@ -273,6 +283,9 @@ void DroneAgent::deliver_tracked(LeaseState state, const std::shared_ptr<Active>
         return;
       }
       // Refused for good.
+      if (m_hooks.metrics) {
+        m_hooks.metrics->upload("refused");
+      }
       const int status = result ? result->status : 0;
       if (status == 409) {
         LOG_INFO("lease {}: {} was already received from another build; dropping ours", id, state.lease.cpv);

@@ -114,7 +114,35 @@ Gateway::Gateway(GatewayOptions options)
         static_cast<size_t>(std::max(m_options.threads / 2, m_options.threads - std::max(8, m_options.threads / 4)))),
       m_server(server_options(m_options))
 {
+  m_http =
+    &m_metrics.counter("swarm_http_requests_total", "HTTP requests answered, by route pattern, method and status code",
+                       {"route", "method", "code"});
+  m_up = &m_metrics.gauge("swarm_gateway_orchestrator_up", "1 when the orchestrator's last health check passed",
+                          {"orchestrator"});
+  m_active = &m_metrics.gauge("swarm_gateway_orchestrator_active", "1 for the orchestrator calls are proxied to",
+                              {"orchestrator"});
+  m_latency = &m_metrics.gauge("swarm_gateway_orchestrator_probe_seconds",
+                               "Duration of the orchestrator's last successful health check", {"orchestrator"});
+  m_metrics.on_collect([this] { collect_metrics(); });
+  m_server.set_observer([this](std::string_view method, std::string_view route, int status) {
+    m_http->add({std::string(route), std::string(method), std::to_string(status)});
+  });
   add_routes();
+}
+
+void Gateway::collect_metrics()
+{
+  const auto active = m_monitor.active();
+  m_up->clear();
+  m_active->clear();
+  m_latency->clear();
+  for (const auto& state : m_monitor.states()) {
+    m_up->set({state.spec.url}, state.healthy ? 1 : 0);
+    m_active->set({state.spec.url}, active && active->url == state.spec.url ? 1 : 0);
+    if (state.latency_ms) {
+      m_latency->set({state.spec.url}, *state.latency_ms / 1000.0);
+    }
+  }
 }
 
 Gateway::~Gateway()
@@ -141,6 +169,10 @@ void Gateway::limited(const httplib::Request& request, httplib::Response& respon
 void Gateway::add_routes()
 {
   m_server.get("/healthz", [this](const httplib::Request&, httplib::Response& response) { healthz(response); });
+  m_server.get("/readyz", [this](const httplib::Request&, httplib::Response& response) { readyz(response); });
+  m_server.get("/metrics", [this](const httplib::Request&, httplib::Response& response) {
+    response.set_content(m_metrics.render(), std::string(metrics::k_content_type));
+  });
   m_server.get("/status", [this](const httplib::Request&, httplib::Response& response) { status(response); });
   m_server.get("/binhost",
                [this](const httplib::Request& request, httplib::Response& response) { binhost(request, response); });
@@ -183,6 +215,17 @@ void Gateway::healthz(httplib::Response& response) const
                       {"version", build_info::k_version},
                       {"protocol", net::k_protocol_version},
                       {"active", active ? nlohmann::json(active->url) : nlohmann::json(nullptr)}});
+}
+
+void Gateway::readyz(httplib::Response& response) const
+{
+  const auto active = m_monitor.active();
+  if (!active) {
+    net::json_response(response, 503,
+                       {{"status", "not ready"}, {"role", "gateway"}, {"reason", "no healthy orchestrator"}});
+    return;
+  }
+  net::json_response(response, 200, {{"status", "ready"}, {"role", "gateway"}, {"active", active->url}});
 }
 
 void Gateway::status(httplib::Response& response) const

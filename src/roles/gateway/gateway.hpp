@@ -1,5 +1,6 @@
 #pragma once
-// The gateway daemon: stateless front of one or more orchestrators. Serves /healthz, /status
+// The gateway daemon: stateless front of one or more orchestrators. Serves /healthz, /readyz
+// (503 while no orchestrator is healthy), /metrics, /status
 // (every orchestrator's health), /binhost[?profile=NAME] (the active orchestrator's production
 // binhost URL for a swarm profile) and proxies /api/* to the active orchestrator
 // (roles/gateway/proxy.hpp).
@@ -13,6 +14,7 @@
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "net/auth_limiter.hpp"
+#include "core/metrics.hpp"
 #include "net/http_client.hpp"
 #include "net/http_server.hpp"
 #include "roles/gateway/health_monitor.hpp"
@@ -54,6 +56,8 @@ public:
 private:
   void add_routes();
   void healthz(httplib::Response& response) const;
+  void readyz(httplib::Response& response) const;
+  void collect_metrics();
   void status(httplib::Response& response) const;
   // GET /binhost[?profile=NAME]: the active orchestrator's production URL for the profile
   // (default: `default`); 400 for a malformed name, 503 without a healthy orchestrator.
@@ -70,6 +74,11 @@ private:
   net::HttpServer m_server;
   // Clients sending wrong credentials (answered 401 upstream) are answered 429 for a while.
   net::AuthFailureLimiter m_auth_failures{{.max_failures = std::max(0, m_options.auth_failure_limit)}};
+  metrics::Registry m_metrics;
+  metrics::Family* m_http = nullptr;
+  metrics::Family* m_up = nullptr;
+  metrics::Family* m_active = nullptr;
+  metrics::Family* m_latency = nullptr;
 };
 
 // `swarm gateway`: runs until SIGTERM or SIGINT, printing `gateway ready on HOST:PORT` once

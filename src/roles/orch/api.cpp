@@ -14,6 +14,7 @@
 #include "net/auth_limiter.hpp"
 #include "net/protocol_version.hpp"
 #include "roles/orch/coordinator.hpp"
+#include "roles/orch/observability.hpp"
 #include "roles/orch/profiles.hpp"
 
 namespace swarm::roles::orch {
@@ -34,6 +35,8 @@ std::vector<Route> route_table(const ApiOptions& options)
   return {
     // health and identity
     {get, "/healthz", anyone, 0, h::healthz},
+    {get, "/readyz", anyone, 0, h::readyz},
+    {get, "/metrics", anyone, 0, h::metrics},
     {get, "/api/v1/info", reader, 0, h::info},
     {get, "/api/v1/whoami", token, 0, h::whoami},
     // drones (docs/protocol.md, "Drones")
@@ -315,11 +318,32 @@ std::string production_url(const ApiOptions& options, const std::string& profile
   return profile_url(options.public_url + "/production", profile);
 }
 
-void install_routes(net::HttpServer& server, Coordinator& coordinator, const ApiOptions& options)
+void install_routes(net::HttpServer& server, Coordinator& coordinator, const ApiOptions& options,
+                    Observability* observability)
 {
   auto api = std::make_shared<Api>(coordinator, options);
   auto limiter = std::make_shared<net::AuthFailureLimiter>(
     net::AuthFailureLimiter::Options{.max_failures = std::max(0, options.auth_failure_limit)});
+  api->observability = observability;
+  if (observability) {
+    observability->set_last_release([weak = std::weak_ptr<Api>(api)] {
+      std::map<std::string, double> out;
+      auto held = weak.lock();
+      if (!held) {
+        return out;
+      }
+      std::set<std::string> names{std::string(k_default_profile)};
+      for (const auto& profile : held->coordinator.profiles_view()) {
+        names.insert(profile.value("name", std::string()));
+      }
+      for (const auto& name : names) {
+        for (const auto& release : held->releases(name).list()) {
+          out[name] = std::max(out[name], release.created);
+        }
+      }
+      return out;
+    });
+  }
 
   for (auto& route : route_table(options)) {
     // Who is calling is known from the headers alone: a caller the route does not admit is

@@ -17,6 +17,7 @@ namespace swarm::roles::orch {
 
 class Coordinator;
 class BinhostSigner;
+class Observability;
 
 struct ApiOptions {
   std::string admin_token;
@@ -45,7 +46,9 @@ struct ApiOptions {
 std::string staging_url(const ApiOptions& options, const std::string& profile = "default");
 std::string production_url(const ApiOptions& options, const std::string& profile = "default");
 
-// Registers every route on `server`.
-void install_routes(net::HttpServer& server, Coordinator& coordinator, const ApiOptions& options);
+// Registers every route on `server`; with `observability`, /metrics serves its metrics and the
+// API reports claims, uploads, builds and releases to it.
+void install_routes(net::HttpServer& server, Coordinator& coordinator, const ApiOptions& options,
+                    Observability* observability = nullptr);
 
 } // namespace swarm::roles::orch

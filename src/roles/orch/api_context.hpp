@@ -23,6 +23,7 @@
 
 namespace swarm::roles::orch {
 
+class Observability;
 using nlohmann::json;
 
 // Who may call a route.
@@ -90,6 +91,7 @@ public:
 
   Coordinator& coordinator;
   const ApiOptions options;
+  Observability* observability = nullptr; // metrics and webhooks, when the daemon has them
 
   json info() const;
   // The releases of a profile (created on first use).
@@ -160,6 +162,8 @@ void balance(Api& api, const Call& call);
 void local_build(Api& api, const Call& call);
 // api_views.cpp: health, read-only views, binhosts
 void healthz(Api& api, const Call& call);
+void readyz(Api& api, const Call& call);
+void metrics(Api& api, const Call& call);
 void info(Api& api, const Call& call);
 void whoami(Api& api, const Call& call);
 void status(Api& api, const Call& call);

@@ -21,6 +21,7 @@
 #include "portage/packages_index.hpp"
 #include "roles/orch/coordinator.hpp"
 #include "roles/orch/signing.hpp"
+#include "roles/orch/observability.hpp"
 
 namespace swarm::roles::orch {
 
@@ -218,7 +219,12 @@ void claim(Api& api, const Call& call)
     }
   } leave{api, waiting};
   const bool capped = wait > 0 && !waiting;
+  const auto started = std::chrono::steady_clock::now();
   auto reply = api.coordinator.claim(call.caller.drone, capped ? 0 : wait);
+  if (api.observability && reply) {
+    api.observability->on_claim(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
+                                reply->lease.has_value());
+  }
   if (reply && capped && !reply->lease) {
     reply->reason += reply->reason.empty() ? "" : "; ";
     reply->reason += "every long-poll place is taken: claim again";
@@ -250,6 +256,9 @@ void upload_artifact(Api& api, const Call& call)
   int status = 0;
   std::vector<std::string> differences;
   auto artifact = ingest(call.body(), call.request, *ticket, lease, api.options.signer.get(), status, differences);
+  if (api.observability) {
+    api.observability->on_upload(artifact ? artifact->size : 0, artifact.has_value());
+  }
   const auto staging = ticket->incoming_dir.parent_path().string();
   if (!artifact && (status == 507 || is_no_space(artifact.error()))) {
     return reply_no_space(api, call, staging, artifact.error());
@@ -287,7 +296,11 @@ void report(Api& api, const Call& call)
   if (report.log_tail.size() > k_log_tail_limit) {
     report.log_tail = report.log_tail.substr(report.log_tail.size() - k_log_tail_limit);
   }
-  call.reply(api.coordinator.report(call.match(1), call.caller.drone, report));
+  auto reply = api.coordinator.report(call.match(1), call.caller.drone, report);
+  if (api.observability && reply && !reply->duplicate) {
+    api.observability->on_report(report.result == net::BuildResult::success, report.duration_seconds);
+  }
+  call.reply(reply);
 }
 
 void append_log(Api& api, const Call& call)

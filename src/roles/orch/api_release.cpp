@@ -7,6 +7,7 @@
 #include "core/strings.hpp"
 #include "net/protocol.hpp"
 #include "roles/orch/coordinator.hpp"
+#include "roles/orch/observability.hpp"
 #include "roles/orch/release.hpp"
 #include "roles/orch/signing.hpp"
 #include "roles/orch/verify.hpp"
@@ -99,7 +100,13 @@ void verify(Api& api, const Call& call)
   if (!threshold) {
     return call.fail(threshold.error());
   }
-  call.reply(orch::verify(api.coordinator, api.profile_param(call), *threshold, signer_home(api)).to_json());
+  const auto profile = api.profile_param(call);
+  const auto report = orch::verify(api.coordinator, profile, *threshold, signer_home(api));
+  auto out = report.to_json();
+  if (!report.pass && api.observability) {
+    api.observability->on_verify_failed(profile, out);
+  }
+  call.reply(out);
 }
 
 void finalize(Api& api, const Call& call)
@@ -113,6 +120,9 @@ void finalize(Api& api, const Call& call)
                                report.score, report.threshold);
     out["kind"] = "conflict";
     out["reason"] = "risk";
+    if (api.observability) {
+      api.observability->on_verify_failed(request.profile, out);
+    }
     return call.reply(409, out);
   }
   const auto packages = staged_packages(input, api.coordinator.staging_dir(request.profile));
@@ -135,6 +145,15 @@ void finalize(Api& api, const Call& call)
   out["score"] = report.score;
   out["threshold"] = report.threshold;
   out["forced"] = !report.pass;
+  if (api.observability) {
+    api.observability->on_release(request.profile, json{{"release", release->id},
+                                                        {"packages", release->packages},
+                                                        {"added", release->added.size()},
+                                                        {"removed", release->removed.size()},
+                                                        {"rebuilt", release->rebuilt.size()},
+                                                        {"url", out["url"]},
+                                                        {"forced", !report.pass}});
+  }
   call.reply(out);
 }
 

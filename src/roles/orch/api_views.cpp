@@ -11,6 +11,7 @@
 #include "core/unique_fd.hpp"
 #include "net/file_serving.hpp"
 #include "roles/orch/coordinator.hpp"
+#include "roles/orch/observability.hpp"
 #include "roles/orch/profiles.hpp"
 
 namespace swarm::roles::orch::handlers {
@@ -57,6 +58,22 @@ void healthz(Api& api, const Call& call)
   body["status"] = "ok";
   body["role"] = "orch";
   call.reply(body);
+}
+
+void readyz(Api& api, const Call& call)
+{
+  if (auto ready = api.coordinator.ready(); !ready) {
+    return call.reply(503, json{{"status", "not ready"}, {"role", "orch"}, {"reason", ready.error().message}});
+  }
+  call.reply(json{{"status", "ready"}, {"role", "orch"}});
+}
+
+void metrics(Api& api, const Call& call)
+{
+  if (!api.observability) {
+    return call.fail({ErrorKind::not_found, "this orchestrator keeps no metrics"});
+  }
+  call.response.set_content(api.observability->render(), std::string(swarm::metrics::k_content_type));
 }
 
 void info(Api& api, const Call& call)

@@ -52,6 +52,26 @@ void Coordinator::shutdown()
   m_changed.notify_all();
 }
 
+Result<> Coordinator::ready()
+{
+  std::lock_guard lock(m_mutex);
+  if (!m_loaded) {
+    return fail(ErrorKind::unavailable, "the state is not loaded yet");
+  }
+  if (m_shutdown) {
+    return fail(ErrorKind::unavailable, "shutting down");
+  }
+  if (m_stale) {
+    return fail(ErrorKind::unavailable, "the state must be reloaded after a failed transaction");
+  }
+  try {
+    (void)m_store.get_meta("orch_id");
+  } catch (const std::exception& e) {
+    return fail(ErrorKind::unavailable, "the state database does not answer: {}", e.what());
+  }
+  return {};
+}
+
 // ---------------------------------------------------------------------------------------------
 // Loading and transactions
 
@@ -100,6 +120,7 @@ Result<> Coordinator::load(LoadMode mode)
   } catch (const std::exception& e) {
     return fail(ErrorKind::io, "cannot load state: {}", e.what());
   }
+  m_loaded = true;
   if (mode == LoadMode::inspect) {
     return {};
   }
@@ -177,6 +198,9 @@ Result<> Coordinator::transact(const std::function<void(Transition&)>& body)
       subject += subject.empty() ? "drone " + row.drone : " on " + row.drone;
     }
     LOG_INFO("{}{}{}", row.kind, subject.empty() ? "" : " " + subject, row.detail.empty() ? "" : ": " + row.detail);
+    if (m_options.on_event) {
+      m_options.on_event(row);
+    }
   }
   for (const auto& effect : tx.after_commit) {
     effect();
@@ -185,6 +209,7 @@ Result<> Coordinator::transact(const std::function<void(Transition&)>& body)
     ++m_generation;
   }
   if (tx.wake) {
+    m_last_wake = std::chrono::steady_clock::now();
     m_changed.notify_all();
   }
   return {};

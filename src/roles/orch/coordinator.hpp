@@ -9,6 +9,7 @@
 // notifications are touched only after the commit. If the transaction fails, memory is reloaded
 // from the database, so it never holds what the database does not.
 
+#include <chrono>
 #include <condition_variable>
 #include <filesystem>
 #include <functional>
@@ -57,6 +58,10 @@ struct CoordinatorOptions {
   // How the token lookup learns of drones enrolled by another process (a second database
   // connection in the daemon); empty: only what this coordinator enrolled and loaded.
   DroneTokens::Refresh token_refresh;
+  // Observers (empty: none). Called under the coordinator's lock: they must only record.
+  std::function<void(const EventRow&)> on_event; // each event of a committed transition
+  // A claim that waited got work this many seconds after the transition that woke it.
+  std::function<void(double seconds)> on_claim_woken;
 };
 
 // What the API may stream an upload for, and what the GPKG must say it was built as.
@@ -100,6 +105,8 @@ public:
 
   // Wakes every waiting claim (shutdown).
   void shutdown();
+  // Ready to serve: loaded, not shutting down, and its store answers a query.
+  Result<> ready();
 
   // --- drones ---
   // Creates a drone identity, or gives an existing one a new token (the old one stops working),
@@ -250,7 +257,9 @@ private:
   Store& m_store;
   CoordinatorOptions m_options;
   std::mutex m_mutex;
-  std::condition_variable m_changed; // any change that may make a claim possible
+  std::condition_variable m_changed;                   // any change that may make a claim possible
+  std::chrono::steady_clock::time_point m_last_wake{}; // of the latest transition that woke claims
+  bool m_loaded = false;
   bool m_shutdown = false;
   bool m_stale = false; // a reload after a failed transaction failed too: reload before use
 

@@ -329,6 +329,7 @@ Result<net::ClaimReply> Coordinator::claim(const std::string& name, double wait)
     std::chrono::steady_clock::now() +
     std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(wait));
   net::ClaimReply reply;
+  bool woken = false;
   while (true) {
     // Looked up afresh each time: a reload after a failed transaction replaces the drones.
     Drone* drone = find_or_load_drone(name);
@@ -345,8 +346,12 @@ Result<net::ClaimReply> Coordinator::claim(const std::string& name, double wait)
     }
     reply.lease = try_claim(*drone, reply.code, reply.reason);
     if (reply.lease) {
+      if (woken && m_options.on_claim_woken) {
+        m_options.on_claim_woken(std::chrono::duration<double>(std::chrono::steady_clock::now() - m_last_wake).count());
+      }
       return reply;
     }
+    woken = true;
     if (m_changed.wait_until(lock, deadline) == std::cv_status::timeout) {
       if ((drone = m_drones.find(std::string_view(name))) != nullptr && !m_shutdown) {
         reply.lease = try_claim(*drone, reply.code, reply.reason);

@@ -19,6 +19,7 @@
 #include "roles/orch/api.hpp"
 #include "roles/orch/coordinator.hpp"
 #include "roles/orch/signing.hpp"
+#include "roles/orch/observability.hpp"
 #include "roles/orch/store.hpp"
 #include "roles/verbs.hpp"
 
@@ -141,6 +142,12 @@ int run_daemon(const config::Config& config)
   if (!config.get("orch.log").empty()) {
     log::set_file(config.get("orch.log"));
   }
+  // Webhooks and thresholds: a typo is refused before anything is created.
+  auto observed = observability_options(config);
+  if (!observed) {
+    print_error(observed.error().message);
+    return exit_code::k_usage;
+  }
   const std::filesystem::path data_dir = config.get("orch.data_dir");
   {
     // The data dir holds the database, the admin token and build logs: private from creation.
@@ -252,12 +259,31 @@ int run_daemon(const config::Config& config)
     api.max_long_polls = std::max(threads / 2, threads - std::max(8, threads / 4));
   }
   options.staging_url = staging_url(api);
+  observed->data_dir = data_dir;
+  observed->orchestrator_url = api.public_url;
+  // The coordinator reports to it from the first transition (loading may log events).
+  std::unique_ptr<Observability> observability;
+  options.on_event = [&observability](const EventRow& row) {
+    if (observability) {
+      observability->on_event(row);
+    }
+  };
+  options.on_claim_woken = [&observability](double seconds) {
+    if (observability) {
+      observability->on_claim_woken(seconds);
+    }
+  };
   Coordinator coordinator(**store, std::move(options));
+  observability = std::make_unique<Observability>(coordinator, std::move(*observed));
   if (auto loaded = coordinator.load(); !loaded) {
     print_error(loaded.error().message);
     return exit_code::k_failure;
   }
-  install_routes(server, coordinator, api);
+  install_routes(server, coordinator, api, observability.get());
+  server.set_observer([&observability](std::string_view method, std::string_view route, int status) {
+    observability->on_request(method, route, status);
+  });
+  observability->start();
 
   if (auto started = server.listen_in_thread(); !started) {
     print_error(started.error().message);
@@ -300,6 +326,7 @@ int run_daemon(const config::Config& config)
   server.stop();
   periodic.join();
   api.signer->stop(); // no gpg-agent outlives the orchestrator
+  observability->stop();
   LOG_INFO("orch stopped");
   return exit_code::k_ok;
 }

@@ -10,7 +10,7 @@ using namespace swarm::config;
 TEST_CASE("config: the key table is consistent")
 {
   std::set<std::string_view> names;
-  const std::regex name_pattern("^[a-z]+\\.[a-z_]+$");
+  const std::regex name_pattern("^[a-z]+\\.(\\*\\.)?[a-z_]+$");
   for (const auto& key : keys()) {
     INFO(key.name);
     CHECK(names.insert(key.name).second);
@@ -62,4 +62,16 @@ TEST_CASE("config: env names are derived from key names")
 {
   CHECK(env_name("orch.listen") == "SWARM_ORCH_LISTEN");
   CHECK(env_name("drone.min_free_disk") == "SWARM_DRONE_MIN_FREE_DISK");
+}
+
+TEST_CASE("config: families of keys (webhook.NAME.url) from the file")
+{
+  auto parsed = parse_file_text("[webhook.ci]\nurl = http://x/\nevents = *\n[webhook.chat-2]\nurl = http://y/\n");
+  REQUIRE(parsed.has_value());
+  CHECK(parsed->at("webhook.ci.url").first == "http://x/");
+  CHECK(find_key("webhook.ci.url") != nullptr);
+  CHECK(find_key("webhook.ci.nope") == nullptr);
+  CHECK(find_key("webhook.a.b.url") == nullptr);
+  CHECK(matches_key("webhook.*.url", "webhook.chat-2.url"));
+  CHECK(!matches_key("webhook.*.url", "webhook..url"));
 }
