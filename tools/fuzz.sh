@@ -28,6 +28,14 @@ if command -v ccache >/dev/null 2>&1; then
   launcher="-DCMAKE_CXX_COMPILER_LAUNCHER=ccache"
 fi
 
+# Readable stack traces in crash reports (clang-16's runtime looks for llvm-16's symbolizer only).
+if [ -z "${ASAN_SYMBOLIZER_PATH:-}" ]; then
+  symbolizer=$(command -v llvm-symbolizer-16 || command -v llvm-symbolizer || true)
+  if [ -n "$symbolizer" ]; then
+    export ASAN_SYMBOLIZER_PATH="$symbolizer"
+  fi
+fi
+
 start=$(date +%s)
 if ! cmake -S fuzz -B "$build_dir" -G Ninja -DCMAKE_CXX_COMPILER="$compiler" $launcher >"$build_dir.configure.log" 2>&1; then
   cat "$build_dir.configure.log" >&2
