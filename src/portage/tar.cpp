@@ -342,6 +342,10 @@ Result<std::optional<TarMember>> TarReader::next()
       if (m_offset == k_tar_block) {
         return fail(ErrorKind::invalid, "not a tar archive (starts with a zero block)");
       }
+      // A long-name or pax header names the member after it: the end cannot come first.
+      if (long_name || long_link || !pax.empty()) {
+        return fail(ErrorKind::invalid, "tar archive ends after an extended header");
+      }
       m_done = true;
       return std::nullopt;
     }

@@ -2,6 +2,7 @@
 
 #include "support.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 
@@ -202,6 +203,24 @@ TEST_CASE("tar: long names: ustar prefix split, GNU ././@LongLink")
   TarWriteEntry entry;
   entry.name = std::string(300, 'x');
   CHECK_FALSE(writer.add(entry, "").has_value());
+}
+
+TEST_CASE("tar: a long-name header followed by the end-of-archive block is an error (fuzz regression)")
+{
+  // The long name belongs to the member after it; dropping it silently read as an empty archive.
+  stream::StringSink sink;
+  TarWriter writer(sink, TarDialect::gnu);
+  TarWriteEntry entry;
+  entry.name = "image/" + std::string(150, 'n');
+  REQUIRE(writer.add(entry, "").has_value());
+  REQUIRE(writer.finish().has_value());
+  // Keep the ././@LongLink header and its name block, zero the member's own header.
+  auto bytes = sink.data();
+  std::fill(bytes.begin() + 2 * k_tar_block, bytes.begin() + 3 * k_tar_block, '\0');
+  stream::StringSource source(bytes);
+  auto entries = read_tar_entries(source, 1 << 20);
+  REQUIRE_FALSE(entries.has_value());
+  CHECK(entries.error().message == "tar archive ends after an extended header");
 }
 
 TEST_CASE("tar: pax path and size records, base-256 sizes")
