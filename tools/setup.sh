@@ -10,8 +10,6 @@ PACKAGES="g++ cmake ninja-build pkg-config git python3 ca-certificates \
   libcurl4-openssl-dev libxxhash-dev doctest-dev libzstd-dev liblzma-dev libbz2-dev zlib1g-dev \
   libssl-dev libncurses-dev tmux clang-format-14 libgpgme-dev gnupg prometheus \
   clang-16 libc++-16-dev libc++abi-16-dev libclang-rt-16-dev"
-  libssl-dev libncurses-dev tmux clang-format-14 \
-  clang-16 libc++-16-dev libc++abi-16-dev libclang-rt-16-dev"
 
 missing=""
 for package in $PACKAGES; do
