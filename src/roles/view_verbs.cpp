@@ -368,7 +368,8 @@ void add_view_verbs(std::vector<Verb>& verbs)
     [](CLI::App& app, ConfigFlags& flags, LogsOptions& options) {
       add_client_flags(app, flags);
       app.add_option("subject", options.subject, "DRONE or CAT/PKG-VER")->required();
-      app.add_flag("-f,--follow", options.follow, "Keep printing as the log grows; end when the build ends (exit 1 if it failed)");
+      app.add_flag("-f,--follow", options.follow,
+                   "Keep printing as the log grows; end when the build ends (exit 1 if it failed)");
       add_profile_option(app, options.profile, "Builds of this profile (default: default)");
     },
     run_logs));

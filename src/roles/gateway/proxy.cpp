@@ -55,7 +55,10 @@ net::HeaderList forwarded_request_headers(const httplib::Headers& headers)
 bool is_forwarded_response_header(std::string_view name)
 {
   const auto key = lower(name);
-  return key == "www-authenticate" || key == "retry-after" || key.starts_with("x-swarm-");
+  // The dashboard's security headers pass too.
+  return key == "www-authenticate" || key == "retry-after" || key.starts_with("x-swarm-") ||
+         key == "content-security-policy" || key == "x-content-type-options" || key == "x-frame-options" ||
+         key == "referrer-policy" || key == "cache-control";
 }
 
 std::chrono::milliseconds upstream_timeout(std::string_view wait_param)

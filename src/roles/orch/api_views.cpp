@@ -61,7 +61,8 @@ void long_poll(Api& api, const Call& call, double most, const std::function<bool
   const auto text = call.param("wait");
   const auto wait = strings::parse_double(text);
   if (!wait || !(*wait >= 0 && *wait <= 86400)) {
-    throw Fatal{Error{ErrorKind::invalid, fmt::format("wait must be a number of seconds, not \"{}\"", text.substr(0, 64))}};
+    throw Fatal{
+      Error{ErrorKind::invalid, fmt::format("wait must be a number of seconds, not \"{}\"", text.substr(0, 64))}};
   }
   auto seen = api.coordinator.news();
   if (ready() || *wait <= 0 || !api.enter_long_poll()) {

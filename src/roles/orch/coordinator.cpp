@@ -62,8 +62,7 @@ uint64_t Coordinator::news()
 uint64_t Coordinator::wait_news(uint64_t seen, double seconds)
 {
   std::unique_lock lock(m_news_mutex);
-  m_news_changed.wait_for(lock, std::chrono::duration<double>(std::max(0.0, seconds)),
-                          [&] { return m_news != seen; });
+  m_news_changed.wait_for(lock, std::chrono::duration<double>(std::max(0.0, seconds)), [&] { return m_news != seen; });
   return m_news;
 }
 

@@ -239,7 +239,9 @@ int run_daemon(const config::Config& config)
           coordinator.maintenance();
           if (std::chrono::steady_clock::now() >= next_log_sweep) {
             const auto keepers = coordinator.log_keepers();
-            logs.sweep(keepers.running, keepers.keep, std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(), log_retention);
+            logs.sweep(keepers.running, keepers.keep,
+                       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(),
+                       log_retention);
             next_log_sweep = std::chrono::steady_clock::now() + std::chrono::seconds(60);
           }
           next_maintenance =

@@ -41,8 +41,7 @@ std::optional<DashboardAsset> dashboard_asset(std::string_view name)
     return DashboardAsset{embedded(swarm_dashboard_html_begin, swarm_dashboard_html_end), "text/html; charset=utf-8"};
   }
   if (name == "app.js") {
-    return DashboardAsset{embedded(swarm_dashboard_js_begin, swarm_dashboard_js_end),
-                          "text/javascript; charset=utf-8"};
+    return DashboardAsset{embedded(swarm_dashboard_js_begin, swarm_dashboard_js_end), "text/javascript; charset=utf-8"};
   }
   if (name == "style.css") {
     return DashboardAsset{embedded(swarm_dashboard_css_begin, swarm_dashboard_css_end), "text/css; charset=utf-8"};

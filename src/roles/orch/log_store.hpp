@@ -50,8 +50,8 @@ public:
   // Up to `limit` bytes from `offset` of the build's log, decompressed, and its whole size.
   struct Slice {
     std::string text;
-    uint64_t size = 0;     // decompressed size of the whole log
-    bool exists = false;   // a log (plain or compressed) is on disk
+    uint64_t size = 0;   // decompressed size of the whole log
+    bool exists = false; // a log (plain or compressed) is on disk
     bool compressed = false;
   };
   Result<Slice> read(int64_t build, uint64_t offset, uint64_t limit) const;

@@ -89,12 +89,9 @@ nlohmann::json Coordinator::plan_view(const std::string& profile)
     }
     levels.push_back(std::move(entry));
   }
-  return json{{"profile", profile},
-              {"levels", levels},
-              {"blocked", blocked},
-              {"blocked_total", blocked_total},
-              {"waiting", waiting},
-              {"waiting_total", waiting_total}};
+  return json{{"profile", profile}, {"levels", levels},
+              {"blocked", blocked}, {"blocked_total", blocked_total},
+              {"waiting", waiting}, {"waiting_total", waiting_total}};
 }
 
 Result<Coordinator::BuildRef> Coordinator::latest_build(const std::string& profile, const std::string& package,

@@ -400,6 +400,8 @@ async function start() {
   if (first.ok && first.body) addEvents(first.body.events);
   await Promise.all([fetchPlan(), fetchBuilds(), fetchReleases()]);
   renderStatus();
+  $("live").textContent = "live";
+  $("live").className = "pill ok";
   document.body.dataset.ready = "yes";
   liveLoop(generation);
 }

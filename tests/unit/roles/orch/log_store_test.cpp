@@ -35,9 +35,7 @@ TEST_CASE("log retention: older than keep_days first, then oldest until the rest
   std::vector<LogFile> files{
     {1, 100, now - 40 * day, true}, // too old
     {2, 100, now - 35 * day, true}, // too old, but kept (a blocked package's)
-    {3, 100, now - 5 * day, true},
-    {4, 100, now - 3 * day, true},
-    {5, 100, now - 1 * day, false},
+    {3, 100, now - 5 * day, true},  {4, 100, now - 3 * day, true}, {5, 100, now - 1 * day, false},
   };
   LogRetention retention;
   retention.keep_days = 30;
