@@ -5,6 +5,7 @@ itself when the build ends: exit 0 for a success, exit 1 with one `swarm:` line 
 The orchestrator compresses a log once its build has ended and serves it decompressed."""
 
 import os
+import re
 import subprocess
 
 from harness import SWARM, Swarm, make_plan
@@ -58,18 +59,22 @@ sw.check(code == 1, f"--follow of a failed build exits 1 ({code})")
 lines = errors.strip().split("\n")
 sw.check(len(lines) == 1 and lines[0].startswith("swarm: ") and "failure" in lines[0] and bad in lines[0],
          f"one line says the build failed ({errors.strip()!r})")
-server = orch.api("GET", f"/api/v1/logs?package={bad}").json()
+# The package goes back to the queue and is built again: the log of the build that was followed.
+followed = re.search(r"build (\d+) of ", lines[0])
+build = int(followed.group(1)) if followed else 0
+server = orch.api("GET", f"/api/v1/logs?package={bad}&build={build}").json()
+sw.check(server["build"] == build and server["result"] == "failure" and server["complete"],
+         f"build={build} reads that build's log ({server.get('build')}, {server.get('result')})")
 sw.check(printed == server["text"], "--follow printed the failed build's whole log")
 sw.check(failure_log.strip() in printed, "the log holds everything the build wrote")
 
 # Ended builds' logs are compressed on disk and served decompressed.
-build = server["build"]
 logs_dir = os.path.join(orch.data_dir, "logs")
 sw.check(os.path.exists(os.path.join(logs_dir, f"{build}.log.zst"))
          and not os.path.exists(os.path.join(logs_dir, f"{build}.log")), "the ended build's log is compressed")
 sw.check(server["compressed"] and server["size"] == len(printed.encode()), "and served decompressed")
 sw.check(os.path.getsize(os.path.join(logs_dir, f"{build}.log.zst")) < len(failure_log) // 4, "compression pays")
-tail = orch.api("GET", f"/api/v1/logs?package={bad}&tail=100").json()
+tail = orch.api("GET", f"/api/v1/logs?package={bad}&build={build}&tail=100").json()
 sw.check(tail["text"] == printed.encode()[-100:].decode(errors="replace") and tail["complete"],
          "tail=N gives the log's last N bytes")
 

@@ -2,6 +2,9 @@
 
 #include <fstream>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include "core/fs.hpp"
 #include "roles/orch/coordinator_fixture.hpp"
 #include "roles/orch/log_store.hpp"
@@ -95,10 +98,9 @@ TEST_CASE("log store: the sweep compresses ended builds' logs and removes the ol
   const double now = 1'800'000'000;
   for (int64_t build = 1; build <= 4; ++build) {
     write_log(logs.live_path(build), log_text(200) + std::to_string(build));
-    const auto when = std::chrono::system_clock::time_point(
-      std::chrono::seconds(static_cast<int64_t>(now) - 3600 * (10 - build))); // 1 is the oldest
-    std::filesystem::last_write_time(logs.live_path(build),
-                                     std::chrono::clock_cast<std::filesystem::file_time_type::clock>(when));
+    const timespec when{static_cast<time_t>(now) - 3600 * (10 - build), 0}; // 1 is the oldest
+    const timespec times[2] = {when, when};
+    REQUIRE(::utimensat(AT_FDCWD, logs.live_path(build).c_str(), times, 0) == 0);
   }
   write_log(dir / "notes.txt", "not a log");
   // Build 4 is running, build 1 is a blocked package's latest: both stay; 2 is the oldest other.
