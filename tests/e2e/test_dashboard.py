@@ -70,7 +70,8 @@ def wait_page(browser, predicate, what, timeout=120):
 
 # --- read-only, from the orchestrator ---------------------------------------------------------
 viewer = watch(orch.url, "viewer")
-first = wait_page(viewer, lambda text: "d1" in text and "d2" in text and "building" in text,
+first = wait_page(viewer, lambda text: "d1" in text and "d2" in text and "building" in text
+                  and viewer.evaluate("document.body.dataset.ready") == "yes",
                   "the page shows both drones building")
 shot = viewer.screenshot(os.path.join(OUTPUT, "dashboard.png"))
 print(f"screenshot: {shot}")
