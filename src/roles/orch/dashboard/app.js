@@ -351,12 +351,18 @@ async function act(action, body) {
   scheduleRefresh();
 }
 
-function updateAdmin() {
-  for (const button of document.querySelectorAll("[data-admin]")) {
-    button.disabled = !state.token;
-    button.title = state.token ? "" : "needs the admin token";
+// The actions are enabled only for the admin token (the orchestrator says whose a token is).
+async function updateAdmin() {
+  let admin = false;
+  if (state.token) {
+    const answer = await api("/api/v1/whoami");
+    admin = answer.ok && answer.body && answer.body.role === "admin";
   }
-  $("token").placeholder = state.token ? "set for this tab" : "not set: read-only";
+  for (const button of document.querySelectorAll("[data-admin]")) {
+    button.disabled = !admin;
+    button.title = admin ? "" : "needs the admin token";
+  }
+  $("token").placeholder = !state.token ? "not set: read-only" : admin ? "admin, for this tab" : "set: read-only";
 }
 
 function wire() {
