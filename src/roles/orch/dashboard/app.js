@@ -51,7 +51,9 @@ async function api(path, options = {}) {
   if (options.body !== undefined) headers["Content-Type"] = "application/json";
   try {
     const response = await fetch(path, {
-      method: options.method || "GET", headers, cache: "no-store",
+      // No browser credentials: the token goes in the header, and a refused read must not make the
+      // browser ask for a password (the orchestrator's 401 carries a Basic challenge for Portage).
+      method: options.method || "GET", headers, cache: "no-store", credentials: "omit",
       body: options.body === undefined ? undefined : JSON.stringify(options.body),
     });
     let body = null;
