@@ -350,6 +350,10 @@ async function act(action, body) {
     reset: () => "reset: " + b.returned + " package(s) back in the queue; built packages kept",
   };
   result.textContent = said[action]();
+  if ((action === "pause" || action === "resume") && state.status) {
+    state.status.paused = !!b.paused; // shown at once; the status follows
+    renderStatus();
+  }
   scheduleRefresh();
 }
 
