@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 PACKAGES="g++ cmake ninja-build pkg-config git python3 ca-certificates \
   libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libfmt-dev libsqlitecpp-dev libsqlite3-dev \
   libcurl4-openssl-dev libxxhash-dev doctest-dev libzstd-dev liblzma-dev libbz2-dev zlib1g-dev \
-  libssl-dev libncurses-dev tmux clang-format-14 libgpgme-dev gnupg prometheus \
+  libssl-dev libncurses-dev tmux clang-format-14 libgpgme-dev gnupg prometheus chromium \
   clang-16 libc++-16-dev libc++abi-16-dev libclang-rt-16-dev"
 
 missing=""

@@ -65,6 +65,10 @@ constexpr KeyDef k_keys[] = {
    "Wrong credentials one client address may send in a minute before it is answered 429 (0: no limit)"},
   {"gateway.log", string, "", "Also append the gateway's log to this file"},
 
+  // --- build logs (kept by the orchestrator) ---
+  {"logs.keep_days", integer, "30", "Build logs older than this many days are removed (0: no age limit)"},
+  {"logs.max_bytes", bytes, "1G", "Build logs are removed oldest first past this total (0: no size limit)"},
+
   // --- orchestrator ---
   {"orch.listen", string, "127.0.0.1:7070", "Address the orchestrator listens on (port 0: any free port)"},
   {"orch.public_url", string, "", "URL clients and drones reach this orchestrator at (default: from listen)"},

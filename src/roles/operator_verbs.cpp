@@ -299,7 +299,8 @@ int run_fix_blocked(const VerbContext& context, const FixBlockedOptions& options
     }
     if (strings::trim(log).empty()) {
       // No tail in the reports: the latest build log the orchestrator keeps.
-      if (auto logs = client.get_json(profile_path("/api/v1/logs?package=" + url_encode(cpv), profile)); logs) {
+      if (auto logs = client.get_json(profile_path("/api/v1/logs?tail=65536&package=" + url_encode(cpv), profile));
+          logs) {
         log = logs->value("text", std::string());
       }
     }

@@ -5,7 +5,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <thread>
 
 #include <CLI/CLI.hpp>
 
@@ -104,6 +103,8 @@ int run_drones(const VerbContext& context, const DronesOptions& options)
 
 // --- logs / history ---------------------------------------------------------------------------
 
+constexpr int k_follow_wait = 25; // seconds one `logs --follow` request may wait on the server
+
 struct LogsOptions {
   std::string subject; // DRONE or CAT/PKG-VER
   bool follow = false;
@@ -120,31 +121,42 @@ int run_logs(const VerbContext& context, const LogsOptions& options)
     query = "drone=" + url_encode(subject);
   }
   auto client = make_client(context.config);
+  if (!options.follow) {
+    const auto reply = must(client.get_json(profile_path(fmt::format("/api/v1/logs?{}", query), options.profile)));
+    fmt::print("{}", reply.value("text", std::string()));
+    return exit_code::k_ok;
+  }
+  // --follow: the server answers when bytes arrive or the build ends (a long-poll, no polling
+  // here); the first build seen is followed to its end (a package not built yet: its first).
+  net::CallOptions call;
+  call.timeout = std::chrono::seconds(k_follow_wait + 30);
   uint64_t offset = 0;
-  std::string path;
+  int64_t build = 0;
   while (true) {
-    const auto reply =
-      must(client.get_json(profile_path(fmt::format("/api/v1/logs?{}&offset={}", query, offset), options.profile)));
-    const auto current = reply.value("path", std::string());
-    if (!path.empty() && current != path) {
-      // A newer build started: follow its log from the start.
-      offset = 0;
-      path = current;
-      fmt::print("\n==> {} <==\n", current);
-      std::fflush(stdout);
-      continue;
+    auto path = fmt::format("/api/v1/logs?{}&offset={}&wait={}", query, offset, k_follow_wait);
+    if (build > 0) {
+      path += fmt::format("&build={}", build);
     }
-    path = current;
+    const auto reply = must(client.get_json(profile_path(path, options.profile), call));
+    if (!reply.contains("build") || !reply["build"].is_number_integer()) {
+      continue; // no build yet: ask again (the server waited)
+    }
+    build = reply["build"].get<int64_t>();
     const auto text = reply.value("text", std::string());
     fmt::print("{}", text);
     std::fflush(stdout);
     offset = reply.value("next_offset", offset + text.size());
-    if (!options.follow) {
+    if (!reply.value("complete", false)) {
+      continue;
+    }
+    const auto result = reply.value("result", std::string());
+    if (result == "success") {
       return exit_code::k_ok;
     }
-    if (text.empty()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    }
+    const auto reason = reply.value("reason", std::string());
+    print_error(fmt::format("build {} of {} on {} ended: {}{}", build, reply.value("package", std::string()),
+                            reply.value("drone", std::string()), result, reason.empty() ? "" : " (" + reason + ")"));
+    return exit_code::k_failure;
   }
 }
 
@@ -356,7 +368,8 @@ void add_view_verbs(std::vector<Verb>& verbs)
     [](CLI::App& app, ConfigFlags& flags, LogsOptions& options) {
       add_client_flags(app, flags);
       app.add_option("subject", options.subject, "DRONE or CAT/PKG-VER")->required();
-      app.add_flag("-f,--follow", options.follow, "Keep printing as the log grows (Ctrl-C ends)");
+      app.add_flag("-f,--follow", options.follow,
+                   "Keep printing as the log grows; end when the build ends (exit 1 if it failed)");
       add_profile_option(app, options.profile, "Builds of this profile (default: default)");
     },
     run_logs));

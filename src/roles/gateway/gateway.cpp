@@ -185,6 +185,9 @@ void Gateway::add_routes()
     limited(request, response, [&] { m_proxy.forward_stream(request, response, body); });
   };
   m_server.get(api, buffered); // HEAD too
+  // The orchestrator's web dashboard: its page and files.
+  m_server.get("/", buffered);
+  m_server.get("/dashboard/.*", buffered);
   // Bodies are read only once the caller is known (Proxy::admit_body).
   m_server.del_stream(api, net::ServerOptions{}.max_body_bytes, streamed);
   m_server.post_stream(api, net::ServerOptions{}.max_body_bytes, streamed);

@@ -57,7 +57,10 @@ net::HeaderList forwarded_request_headers(const httplib::Headers& headers)
 bool is_forwarded_response_header(std::string_view name)
 {
   const auto key = lower(name);
-  return key == "www-authenticate" || key == "retry-after" || key.starts_with("x-swarm-");
+  // The dashboard's security headers pass too.
+  return key == "www-authenticate" || key == "retry-after" || key.starts_with("x-swarm-") ||
+         key == "content-security-policy" || key == "x-content-type-options" || key == "x-frame-options" ||
+         key == "referrer-policy" || key == "cache-control";
 }
 
 std::chrono::milliseconds upstream_timeout(std::string_view wait_param)
@@ -96,11 +99,14 @@ bool is_idempotent(std::string_view method)
 
 Result<std::string> upstream_target(std::string_view decoded_path, std::string_view raw_target)
 {
-  // Only origin-form targets ("/api/…?…"): an absolute-form one would name another host.
-  if (!raw_target.starts_with("/api/") || !decoded_path.starts_with("/api/")) {
+  // Only origin-form targets ("/api/…?…", and the dashboard's "/" and "/dashboard/…"): an
+  // absolute-form one would name another host.
+  const auto raw_path = raw_target.substr(0, raw_target.find('?'));
+  const auto dashboard = [](std::string_view path) { return path == "/" || path.starts_with("/dashboard/"); };
+  const bool api = raw_target.starts_with("/api/") && decoded_path.starts_with("/api/");
+  if (!api && !(dashboard(raw_path) && dashboard(decoded_path))) {
     return fail(ErrorKind::not_found, "no such endpoint: {}", decoded_path);
   }
-  const auto raw_path = raw_target.substr(0, raw_target.find('?'));
   // Dot segments would let "/api/../staging/…" reach a path outside the API once normalised
   // upstream, carrying the caller's credentials there.
   if (has_dot_segment(decoded_path) || has_dot_segment(raw_path)) {

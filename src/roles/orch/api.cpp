@@ -74,6 +74,10 @@ std::vector<Route> route_table(const ApiOptions& options)
     {get, "/api/v1/events", reader, 0, h::events},
     {get, "/api/v1/builds", reader, 0, h::builds},
     {get, "/api/v1/logs", reader, 0, h::logs},
+    {get, "/api/v1/plan/levels", reader, 0, h::plan_view},
+    // the web dashboard (its data comes from the views above)
+    {get, "/()", anyone, 0, h::dashboard},
+    {get, "/dashboard/(app\\.js|style\\.css)", anyone, 0, h::dashboard},
     // releases
     {get, "/api/v1/verify", admin, 0, h::verify},
     {post, "/api/v1/releases/finalize", admin, k_json_limit, h::finalize},

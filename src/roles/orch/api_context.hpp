@@ -19,6 +19,7 @@
 
 #include "net/http_server.hpp"
 #include "roles/orch/api.hpp"
+#include "roles/orch/log_store.hpp"
 #include "roles/orch/release.hpp"
 
 namespace swarm::roles::orch {
@@ -87,11 +88,14 @@ private:
 // What every handler shares.
 class Api {
 public:
-  Api(Coordinator& coordinator_, ApiOptions options_) : coordinator(coordinator_), options(std::move(options_)) {}
+  Api(Coordinator& coordinator_, ApiOptions options_)
+      : coordinator(coordinator_), options(std::move(options_)), logs(options.data_dir / "logs")
+  {}
 
   Coordinator& coordinator;
   const ApiOptions options;
   Observability* observability = nullptr; // metrics and webhooks, when the daemon has them
+  const LogStore logs; // build logs (data_dir/logs, as the coordinator writes them)
 
   json info() const;
   // The releases of a profile (created on first use).
@@ -174,6 +178,7 @@ void package(Api& api, const Call& call);
 void events(Api& api, const Call& call);
 void builds(Api& api, const Call& call);
 void logs(Api& api, const Call& call);
+void plan_view(Api& api, const Call& call);
 void staging_index(Api& api, const Call& call);
 void staging_file(Api& api, const Call& call);
 void production_file(Api& api, const Call& call);
@@ -189,6 +194,14 @@ void verify(Api& api, const Call& call);
 void finalize(Api& api, const Call& call);
 void releases(Api& api, const Call& call);
 void rollback(Api& api, const Call& call);
+// api_dashboard.cpp: the web dashboard's embedded page
+void dashboard(Api& api, const Call& call);
+
+// api_views.cpp: waits for news (Coordinator::wait_news) up to the request's "wait" seconds
+// (capped at `most`), holding a long-poll place; `ready` is asked first and after every piece
+// of news, and the wait ends as soon as it answers true. Without a place (the cap), or without
+// "wait", it does not wait. A "wait" that is not a number of seconds is a Fatal 400.
+void long_poll(Api& api, const Call& call, double most, const std::function<bool()>& ready);
 } // namespace handlers
 
 } // namespace swarm::roles::orch

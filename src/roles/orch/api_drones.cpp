@@ -12,6 +12,7 @@
 
 #include "core/fs.hpp"
 #include "core/hash.hpp"
+#include "core/log.hpp"
 #include "core/random.hpp"
 #include "core/strings.hpp"
 #include "core/unique_fd.hpp"
@@ -29,6 +30,20 @@ namespace {
 
 constexpr uint64_t k_log_file_limit = 64u << 20;
 constexpr size_t k_log_tail_limit = 256u << 10;
+
+// A build has ended: its log (`live`, BUILD.log) is compressed. A failure leaves the plain log,
+// which the retention sweep compresses later.
+void compress_ended_log(Api& api, const std::filesystem::path& live)
+{
+  const auto build = strings::parse_int(live.stem().string());
+  if (!build) {
+    return;
+  }
+  if (auto packed = api.logs.compress(*build); !packed) {
+    LOG_WARN("cannot compress the log of build {}: {}", *build, packed.error().message);
+  }
+  api.coordinator.announce_news();
+}
 
 std::string lower(std::string text)
 {
@@ -296,9 +311,14 @@ void report(Api& api, const Call& call)
   if (report.log_tail.size() > k_log_tail_limit) {
     report.log_tail = report.log_tail.substr(report.log_tail.size() - k_log_tail_limit);
   }
+  // The log's path before the report (the lease is the drone's until then).
+  auto log = api.coordinator.log_path(call.match(1), call.caller.drone);
   auto reply = api.coordinator.report(call.match(1), call.caller.drone, report);
   if (api.observability && reply && !reply->duplicate) {
     api.observability->on_report(report.result == net::BuildResult::success, report.duration_seconds);
+  }
+  if (reply && log) {
+    compress_ended_log(api, *log);
   }
   call.reply(reply);
 }
@@ -315,6 +335,9 @@ void append_log(Api& api, const Call& call)
   }
   std::error_code ec;
   std::filesystem::create_directories(path->parent_path(), ec);
+  if (auto packed = *path; std::filesystem::exists(packed += ".zst", ec)) {
+    return call.reply(json{{"stored", false}, {"reason", "the build has ended"}});
+  }
   const auto size = std::filesystem::file_size(*path, ec);
   if (!ec && size > k_log_file_limit) {
     return call.reply(json{{"stored", false}, {"reason", "log limit reached"}});
@@ -327,6 +350,7 @@ void append_log(Api& api, const Call& call)
   if (written < 0 && (errno == ENOSPC || errno == EDQUOT)) {
     return reply_no_space(api, call, path->parent_path().string(), {ErrorKind::io, std::strerror(errno)});
   }
+  api.coordinator.announce_news(); // wakes `swarm logs --follow` and the dashboard
   call.reply(json{{"stored", written == static_cast<ssize_t>(text->size())}});
 }
 
@@ -350,9 +374,13 @@ void build_profile(Api& api, const Call& call)
 
 void return_lease(Api& api, const Call& call)
 {
+  auto log = api.coordinator.log_path(call.match(1), call.caller.drone);
   auto result = api.coordinator.return_lease(call.match(1), call.caller.drone);
   if (!result) {
     return call.fail(result.error());
+  }
+  if (log) {
+    compress_ended_log(api, *log);
   }
   call.reply(json{{"returned", true}});
 }

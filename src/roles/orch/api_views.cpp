@@ -3,6 +3,7 @@
 #include "roles/orch/api_context.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@ namespace swarm::roles::orch::handlers {
 namespace {
 
 constexpr uint64_t k_log_read_limit = 4u << 20;
+constexpr double k_view_wait_limit = 60; // the longest a view's long-poll waits
 
 // The profile of a binhost route: its first capture, empty for the default profile's URLs.
 std::string binhost_profile(const Call& call)
@@ -50,6 +52,40 @@ size_t limit_param(const Call& call, int64_t fallback, int64_t most)
 }
 
 } // namespace
+
+void long_poll(Api& api, const Call& call, double most, const std::function<bool()>& ready)
+{
+  if (!call.request.has_param("wait")) {
+    ready();
+    return;
+  }
+  const auto text = call.param("wait");
+  const auto wait = strings::parse_double(text);
+  if (!wait || !(*wait >= 0 && *wait <= 86400)) {
+    throw Fatal{
+      Error{ErrorKind::invalid, fmt::format("wait must be a number of seconds, not \"{}\"", text.substr(0, 64))}};
+  }
+  auto seen = api.coordinator.news();
+  if (ready() || *wait <= 0 || !api.enter_long_poll()) {
+    return;
+  }
+  struct Leave {
+    Api& api;
+    ~Leave() { api.leave_long_poll(); }
+  } leave{api};
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(std::min(*wait, most));
+  while (true) {
+    const auto left = std::chrono::duration<double>(deadline - std::chrono::steady_clock::now()).count();
+    if (left <= 0) {
+      return;
+    }
+    // News wakes the wait; a change without news (a lease expiring) is seen within a second.
+    seen = api.coordinator.wait_news(seen, std::min(left, 1.0));
+    if (ready()) {
+      return;
+    }
+  }
+}
 
 void healthz(Api& api, const Call& call)
 {
@@ -131,7 +167,17 @@ void package(Api& api, const Call& call)
 void events(Api& api, const Call& call)
 {
   const auto since = int_param(call, "since", 0, 0);
-  call.reply(api.coordinator.events_view(since, limit_param(call, 500, 5000)));
+  const auto limit = limit_param(call, 500, 5000);
+  auto view = api.coordinator.events_view(since, limit);
+  // With "wait": a long-poll until there is an event after `since`.
+  long_poll(api, call, k_view_wait_limit, [&] {
+    if (!view["events"].empty()) {
+      return true;
+    }
+    view = api.coordinator.events_view(since, limit);
+    return !view["events"].empty();
+  });
+  call.reply(view);
 }
 
 void builds(Api& api, const Call& call)
@@ -140,28 +186,82 @@ void builds(Api& api, const Call& call)
                                                          call.param("drone"), limit_param(call, 100, 10000))}});
 }
 
+// The latest build log of a package or a drone (or the build named by "build"), decompressed,
+// from "offset" (or its last "tail" bytes). With "wait": a long-poll until bytes past the offset
+// arrive or the build ends. "complete" says the build has ended and this reply reaches the end
+// of its log; "result" and "reason" say how it ended.
 void logs(Api& api, const Call& call)
 {
-  auto path = api.coordinator.latest_log(api.profile_param(call), call.param("package"), call.param("drone"));
-  if (!path) {
-    return call.fail(path.error());
-  }
-  const auto offset = static_cast<uint64_t>(int_param(call, "offset", 0, 0));
-  std::string text;
-  if (UniqueFd fd(::open(path->c_str(), O_RDONLY | O_CLOEXEC)); fd) {
-    char buffer[65536];
-    auto position = static_cast<off_t>(offset);
-    while (text.size() < k_log_read_limit) {
-      const auto n = ::pread(fd.get(), buffer, sizeof buffer, position);
-      if (n <= 0) {
-        break;
-      }
-      text.append(buffer, static_cast<size_t>(n));
-      position += n;
+  const auto profile = api.profile_param(call);
+  const auto package = call.param("package");
+  const auto drone = call.param("drone");
+  const auto pinned = int_param(call, "build", 0, 1);
+  auto offset = static_cast<uint64_t>(int_param(call, "offset", 0, 0));
+  const bool tail = call.request.has_param("tail");
+  const auto tail_bytes = static_cast<uint64_t>(int_param(call, "tail", 0, 0));
+  Result<Coordinator::BuildRef> ref = fail(ErrorKind::not_found, "no build yet");
+  Result<LogStore::Slice> slice = LogStore::Slice{};
+  const auto look = [&] {
+    ref = api.coordinator.latest_build(profile, package, drone, pinned);
+    if (!ref) {
+      return;
     }
+    slice = api.logs.read(ref->build, 0, 0); // the size
+    if (slice && tail) {
+      offset = slice->size > tail_bytes ? slice->size - tail_bytes : 0;
+    }
+    if (slice && slice->size > offset) {
+      slice = api.logs.read(ref->build, offset, k_log_read_limit);
+    }
+  };
+  look();
+  const bool waiting_for_a_build = !ref && ref.error().message == "no build yet";
+  if (!ref && !waiting_for_a_build) {
+    return call.fail(ref.error());
   }
-  call.reply(json{
-    {"path", path->filename().string()}, {"offset", offset}, {"next_offset", offset + text.size()}, {"text", text}});
+  // A package not built yet has no log; with "wait" the reply waits for its first build.
+  long_poll(api, call, k_view_wait_limit, [&] {
+    if (ref && slice && (slice->size > offset || ref->ended > 0)) {
+      return true;
+    }
+    look();
+    return ref && slice && (slice->size > offset || ref->ended > 0);
+  });
+  if (!ref) {
+    if (!call.request.has_param("wait")) {
+      return call.fail(ref.error());
+    }
+    return call.reply(json{{"build", nullptr},
+                           {"path", ""},
+                           {"offset", offset},
+                           {"next_offset", offset},
+                           {"text", ""},
+                           {"complete", false},
+                           {"result", "waiting"}});
+  }
+  if (!slice) {
+    return call.fail(slice.error());
+  }
+  const auto next = offset + slice->text.size();
+  const bool ended = ref->ended > 0;
+  call.reply(json{{"build", ref->build},
+                  {"package", ref->package},
+                  {"drone", ref->drone},
+                  {"path", fmt::format("{}.log", ref->build)},
+                  {"offset", offset},
+                  {"next_offset", next},
+                  {"size", slice->size},
+                  {"text", std::move(slice->text)},
+                  {"stored", slice->exists},
+                  {"compressed", slice->compressed},
+                  {"complete", ended && next >= slice->size},
+                  {"result", ref->result},
+                  {"reason", ref->reason}});
+}
+
+void plan_view(Api& api, const Call& call)
+{
+  call.reply(api.coordinator.plan_view(api.profile_param(call)));
 }
 
 void staging_index(Api& api, const Call& call)

@@ -50,6 +50,29 @@ void Coordinator::shutdown()
     m_shutdown = true;
   }
   m_changed.notify_all();
+  announce_news();
+}
+
+uint64_t Coordinator::news()
+{
+  std::lock_guard lock(m_news_mutex);
+  return m_news;
+}
+
+uint64_t Coordinator::wait_news(uint64_t seen, double seconds)
+{
+  std::unique_lock lock(m_news_mutex);
+  m_news_changed.wait_for(lock, std::chrono::duration<double>(std::max(0.0, seconds)), [&] { return m_news != seen; });
+  return m_news;
+}
+
+void Coordinator::announce_news()
+{
+  {
+    std::lock_guard lock(m_news_mutex);
+    ++m_news;
+  }
+  m_news_changed.notify_all();
 }
 
 Result<> Coordinator::ready()
@@ -211,6 +234,9 @@ Result<> Coordinator::transact(const std::function<void(Transition&)>& body)
   if (tx.wake) {
     m_last_wake = std::chrono::steady_clock::now();
     m_changed.notify_all();
+  }
+  if (!tx.events.empty()) {
+    announce_news();
   }
   return {};
 }

@@ -18,6 +18,7 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -185,6 +186,37 @@ public:
   Result<std::filesystem::path> latest_log(const std::string& profile, const std::string& package,
                                            const std::string& drone);
   bool paused();
+  // A profile's plan by dependency level (views_plan.cpp): per level the counts by state, the
+  // blocked packages and why, and what each waiting package waits for.
+  nlohmann::json plan_view(const std::string& profile);
+
+  // --- news: long-polls wait for something new (an event, log bytes) ---
+  // A count that grows with every committed transition that logged events and every log append.
+  uint64_t news();
+  // Waits until the count passes `seen`, `seconds` pass or the coordinator shuts down; the count.
+  uint64_t wait_news(uint64_t seen, double seconds);
+  void announce_news();
+
+  // --- build logs (log_store.hpp) ---
+  struct BuildRef {
+    int64_t build = 0;
+    std::string package; // CAT/PF
+    std::string drone;
+    std::string result; // running, success, failure, expired, returned, cancelled
+    std::string reason;
+    double ended = 0; // 0 while running
+  };
+  // The latest build of a package or a drone (or both), or with `build` that build (it must be
+  // of that package or drone): not_found when there is none.
+  Result<BuildRef> latest_build(const std::string& profile, const std::string& package, const std::string& drone,
+                                int64_t build = 0);
+  // Builds whose logs the retention keeps: those of open leases (`running`) and the latest build
+  // of every blocked package (`keep`).
+  struct LogKeepers {
+    std::set<int64_t> running;
+    std::set<int64_t> keep;
+  };
+  LogKeepers log_keepers();
   // Everything held in memory that is also stored, canonically: equal to the same of a fresh
   // load from the database (tests compare the two after injected write failures).
   nlohmann::json state_dump();
@@ -261,6 +293,9 @@ private:
   std::chrono::steady_clock::time_point m_last_wake{}; // of the latest transition that woke claims
   bool m_loaded = false;
   bool m_shutdown = false;
+  std::mutex m_news_mutex; // after m_mutex when both are taken
+  std::condition_variable m_news_changed;
+  uint64_t m_news = 0;
   bool m_stale = false; // a reload after a failed transaction failed too: reload before use
 
   PlanState m_plan;

@@ -20,6 +20,7 @@
 #include "roles/orch/coordinator.hpp"
 #include "roles/orch/signing.hpp"
 #include "roles/orch/observability.hpp"
+#include "roles/orch/log_store.hpp"
 #include "roles/orch/store.hpp"
 #include "roles/verbs.hpp"
 
@@ -295,13 +296,25 @@ int run_daemon(const config::Config& config)
   std::condition_variable wake;
   const double maintenance_interval = std::max(0.05, config.get_seconds("orch.maintenance_interval"));
   const double tick_interval = std::clamp(config.get_seconds("orch.lease_ttl") / 4, 0.05, 1.0);
+  const LogStore logs(data_dir / "logs");
+  LogRetention log_retention;
+  log_retention.keep_days = static_cast<double>(config.get_int("logs.keep_days"));
+  log_retention.max_bytes = config.get_bytes("logs.max_bytes");
   std::thread periodic([&] {
     auto next_maintenance = std::chrono::steady_clock::now();
+    auto next_log_sweep = std::chrono::steady_clock::now();
     while (!stopping) {
       try {
         coordinator.tick();
         if (std::chrono::steady_clock::now() >= next_maintenance) {
           coordinator.maintenance();
+          if (std::chrono::steady_clock::now() >= next_log_sweep) {
+            const auto keepers = coordinator.log_keepers();
+            logs.sweep(keepers.running, keepers.keep,
+                       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(),
+                       log_retention);
+            next_log_sweep = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+          }
           next_maintenance =
             std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                                  std::chrono::duration<double>(maintenance_interval));

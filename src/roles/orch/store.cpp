@@ -696,6 +696,39 @@ std::vector<std::pair<int64_t, double>> Store::load_success_durations()
   return out;
 }
 
+namespace {
+
+BuildRow read_build_row(SQLite::Statement& q)
+{
+  BuildRow row;
+  int c = 0;
+  row.id = q.getColumn(c++).getInt64();
+  row.package = q.getColumn(c++).getInt64();
+  row.drone = q.getColumn(c++).getInt64();
+  row.lease = q.getColumn(c++).getString();
+  row.started = q.getColumn(c++).getDouble();
+  row.ended = q.getColumn(c++).getDouble();
+  row.result = q.getColumn(c++).getString();
+  row.duration = q.getColumn(c++).getDouble();
+  row.reason = q.getColumn(c++).getString();
+  row.log_tail = q.getColumn(c++).getString();
+  return row;
+}
+
+} // namespace
+
+std::optional<BuildRow> Store::get_build(int64_t id)
+{
+  auto& q = statement(
+    "SELECT id, package, drone, lease, started, ended, result, duration, reason, log_tail FROM builds WHERE id = ?1");
+  const ResetOnExit reset_q{q};
+  q.bind(1, id);
+  if (q.executeStep()) {
+    return read_build_row(q);
+  }
+  return std::nullopt;
+}
+
 std::vector<BuildRow> Store::list_builds(int64_t package, int64_t drone, size_t limit)
 {
   std::vector<BuildRow> out;
@@ -707,19 +740,7 @@ std::vector<BuildRow> Store::list_builds(int64_t package, int64_t drone, size_t 
   q.bind(2, drone);
   q.bind(3, static_cast<int64_t>(limit));
   while (q.executeStep()) {
-    BuildRow row;
-    int c = 0;
-    row.id = q.getColumn(c++).getInt64();
-    row.package = q.getColumn(c++).getInt64();
-    row.drone = q.getColumn(c++).getInt64();
-    row.lease = q.getColumn(c++).getString();
-    row.started = q.getColumn(c++).getDouble();
-    row.ended = q.getColumn(c++).getDouble();
-    row.result = q.getColumn(c++).getString();
-    row.duration = q.getColumn(c++).getDouble();
-    row.reason = q.getColumn(c++).getString();
-    row.log_tail = q.getColumn(c++).getString();
-    out.push_back(std::move(row));
+    out.push_back(read_build_row(q));
   }
   return out;
 }

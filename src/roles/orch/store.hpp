@@ -74,6 +74,7 @@ public:
   // (package id, duration) of every successful build, oldest first: the history of durations.
   std::vector<std::pair<int64_t, double>> load_success_durations();
   std::vector<BuildRow> list_builds(int64_t package, int64_t drone, size_t limit);
+  std::optional<BuildRow> get_build(int64_t id);
 
   int64_t add_event(EventRow& row);
   std::vector<EventRow> list_events(int64_t since, size_t limit);

@@ -98,6 +98,12 @@ TEST_CASE("proxy: the upstream target is the raw path and query below /api/")
   CHECK_FALSE(upstream_target("/api/../production/", "/api/%2E%2E/production/"));
   CHECK_FALSE(upstream_target("/api/./v1/status", "/api/./v1/status"));
   CHECK_FALSE(upstream_target("/api/v1/status", "http://elsewhere/api/v1/status"));
+  // The dashboard's page and files, and nothing else outside /api/.
+  CHECK(upstream_target("/", "/").value_or("") == "/");
+  CHECK(upstream_target("/dashboard/app.js", "/dashboard/app.js").value_or("") == "/dashboard/app.js");
+  CHECK_FALSE(upstream_target("/dashboard/../staging/x/Packages", "/dashboard/../staging/x/Packages"));
+  CHECK_FALSE(upstream_target("/staging/x/Packages", "/staging/x/Packages"));
+  CHECK_FALSE(upstream_target("/", "http://elsewhere/"));
   CHECK_FALSE(upstream_target("/healthz", "/healthz"));
   // A dot inside a segment is fine.
   CHECK(upstream_target("/api/v1/packages/dev-libs/foo-1.2", "/api/v1/packages/dev-libs/foo-1.2"));
