@@ -5,7 +5,7 @@
 # FUZZ_TARGETS="atom version" limits the run to those targets. New interesting inputs go to
 # BUILD_DIR/work/<target> (the seeds in tests/fuzz/corpus stay as they are); crash inputs to
 # BUILD_DIR/crashes/<target>/, printed at the end. Exit status: 0 when no target crashed, 1 when
-# one did, 2 on a build failure, 77 when clang-16 is not installed (ctest counts that as skipped).
+# one did, 2 on a build failure or when clang-16 is not installed (tools/setup.sh installs it).
 set -eu
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -21,7 +21,7 @@ esac
 compiler=${FUZZ_CXX:-clang++-16}
 if ! command -v "$compiler" >/dev/null 2>&1; then
   echo "swarm: fuzz.sh: $compiler not found (tools/setup.sh installs clang-16 and libc++-16)" >&2
-  exit 77
+  exit 2
 fi
 launcher=""
 if command -v ccache >/dev/null 2>&1; then
