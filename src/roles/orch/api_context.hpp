@@ -95,7 +95,7 @@ public:
   Coordinator& coordinator;
   const ApiOptions options;
   Observability* observability = nullptr; // metrics and webhooks, when the daemon has them
-  const LogStore logs; // build logs (data_dir/logs, as the coordinator writes them)
+  const LogStore logs;                    // build logs (data_dir/logs, as the coordinator writes them)
 
   json info() const;
   // The releases of a profile (created on first use).

@@ -21,8 +21,8 @@
 #include "portage/gpkg.hpp"
 #include "portage/packages_index.hpp"
 #include "roles/orch/coordinator.hpp"
-#include "roles/orch/signing.hpp"
 #include "roles/orch/observability.hpp"
+#include "roles/orch/signing.hpp"
 
 namespace swarm::roles::orch {
 

@@ -17,8 +17,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <shared_mutex>
 #include <set>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -183,8 +183,6 @@ public:
   nlohmann::json events_view(int64_t since, size_t limit);
   nlohmann::json builds_view(const std::string& profile, const std::string& package, const std::string& drone,
                              size_t limit);
-  Result<std::filesystem::path> latest_log(const std::string& profile, const std::string& package,
-                                           const std::string& drone);
   bool paused();
   // A profile's plan by dependency level (views_plan.cpp): per level the counts by state, the
   // blocked packages and why, and what each waiting package waits for.

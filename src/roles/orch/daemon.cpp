@@ -18,9 +18,9 @@
 #include "net/url.hpp"
 #include "roles/orch/api.hpp"
 #include "roles/orch/coordinator.hpp"
-#include "roles/orch/signing.hpp"
-#include "roles/orch/observability.hpp"
 #include "roles/orch/log_store.hpp"
+#include "roles/orch/observability.hpp"
+#include "roles/orch/signing.hpp"
 #include "roles/orch/store.hpp"
 #include "roles/verbs.hpp"
 

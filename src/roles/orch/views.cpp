@@ -357,33 +357,6 @@ json Coordinator::builds_view(const std::string& profile, const std::string& pac
   return out;
 }
 
-Result<std::filesystem::path> Coordinator::latest_log(const std::string& profile, const std::string& package,
-                                                      const std::string& drone)
-{
-  std::lock_guard lock(m_mutex);
-  int64_t package_id = 0;
-  int64_t drone_id = 0;
-  if (!package.empty()) {
-    const auto* row = m_plan.find(profile, package);
-    if (!row) {
-      return fail(ErrorKind::not_found, "no package {}", package);
-    }
-    package_id = row->id;
-  }
-  if (!drone.empty()) {
-    const auto* found = m_drones.find(std::string_view(drone));
-    if (!found) {
-      return fail(ErrorKind::not_found, "no drone {}", drone);
-    }
-    drone_id = found->row.id;
-  }
-  const auto builds = m_store.list_builds(package_id, drone_id, 1);
-  if (builds.empty()) {
-    return fail(ErrorKind::not_found, "no build yet");
-  }
-  return m_options.logs_dir / fmt::format("{}.log", builds.front().id);
-}
-
 json Coordinator::state_dump()
 {
   std::lock_guard lock(m_mutex);
