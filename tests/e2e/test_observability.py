@@ -111,6 +111,7 @@ def series(samples, name):
 def main():
     sw = Swarm("observability")
     receiver = Receiver()
+    everything = Receiver()  # subscribed to every event
 
     # A bad webhook configuration is refused with one line, before the orchestrator starts.
     bad = os.path.join(sw.dir, "bad.conf")
@@ -126,6 +127,10 @@ def main():
 url = {receiver.url}/hook
 events = plan-complete, package-blocked
 header = X-Swarm-Secret: {SECRET}
+
+[webhook.all]
+url = {everything.url}/all
+events = *
 """)
     orch = sw.start_orch("orch", extra=["--config", config, "--package-failure-drones", "1"])
     sw.secrets.append(SECRET)
@@ -136,7 +141,8 @@ header = X-Swarm-Secret: {SECRET}
     doomed = dependants_closure(plan, [culprit])
     expected_received = len(plan["packages"]) - 1 - len(doomed)
     plan_file = sw.write_plan(plan)
-    drone = sw.start_drone(gateway, "d1", sw.enroll(orch, "d1"), plan_file, slots=2, fail=culprit, time_scale=0.01,
+    d1_token = sw.enroll(orch, "d1")
+    drone = sw.start_drone(gateway, "d1", d1_token, plan_file, slots=2, fail=culprit, time_scale=0.01,
                            extra=["--listen", "127.0.0.1:0"])
     drone_url = "http://127.0.0.1:" + drone.wait_for_line(r"drone listening on 127\.0\.0\.1:(\d+)").group(1)
     # Registered (ready) before there is work: its claims wait, and the plan wakes them.
@@ -253,6 +259,27 @@ header = X-Swarm-Secret: {SECRET}
     first = seen[0]
     sw.check(first["status"] == 500 and any(r["status"] == 200 and r["body"] == first["body"] for r in seen[1:]),
              "the delivery answered 500 was retried and then delivered")
+
+    # --- every other event, to the receiver subscribed to all of them -------------------------
+    def arrived(event):
+        return [r["body"] for r in everything.seen() if r["status"] == 200 and r["body"]["event"] == event]
+    admin = ["--url", orch.url, "--token-file", orch.admin_token_file]
+    verify = subprocess.run([harness.SWARM, "verify", *admin, "--threshold", "0", "--json"], capture_output=True,
+                            text=True, timeout=60)
+    sw.check(verify.returncode != 0, f"verify with threshold 0 fails on the blocked package ({verify.returncode})")
+    sw.wait_until(lambda: arrived("verify-failed"), 60, "verify-failed delivered")
+    final = subprocess.run([harness.SWARM, "finalize", *admin, "--yes", "--force", "--json"], capture_output=True,
+                           text=True, timeout=60)
+    sw.check(final.returncode == 0, f"finalize --force publishes ({final.stderr.strip()[-200:]})")
+    sw.wait_until(lambda: arrived("release-finalized"), 60, "release-finalized delivered")
+    sw.check(arrived("release-finalized")[0]["profile"] == "default", "release-finalized names its profile")
+    drone.kill()
+    sw.wait_until(lambda: any(b["details"]["drone"] == "d1" for b in arrived("drone-offline")), 60,
+                  "drone-offline delivered for the killed drone")
+    sw.start_drone(gateway, "d1", d1_token, plan_file, slots=2, time_scale=0.01)
+    sw.wait_until(lambda: any(b["details"]["drone"] == "d1" for b in arrived("drone-back")), 60,
+                  "drone-back delivered when it returns")
+    sw.check(arrived("plan-complete") and arrived("package-blocked"), "`*` receives the plan events too")
     sw.finish()
 
 
