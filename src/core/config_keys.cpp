@@ -13,6 +13,7 @@ using enum KeyType;
 constexpr KeyDef k_keys[] = {
   // --- command-line client (operator verbs, cron) ---
   {"client.url", string, "http://127.0.0.1:7000", "Gateway (or orchestrator) URL the operator verbs talk to"},
+  {"client.ca", string, "", "PEM CA bundle to verify an https:// client.url with (empty: the system's)"},
   {"client.token", string, "", "Admin token for control verbs (or the orchestrator's data_dir/admin.token)", true},
   {"client.token_file", string, "", "File holding the token (first line); safer than client.token on a command line"},
   {"client.timeout", seconds, "30s", "Timeout of one API call"},
@@ -28,6 +29,7 @@ constexpr KeyDef k_keys[] = {
 
   // --- drone ---
   {"drone.url", string, "http://127.0.0.1:7000", "Gateway or orchestrator URL"},
+  {"drone.ca", string, "", "PEM CA bundle to verify an https:// drone.url with (empty: the system's)"},
   {"drone.name", string, "", "Drone name (default: the host name)"},
   {"drone.token", string, "", "This drone's token, from `swarm drone enroll NAME`", true},
   {"drone.token_file", string, "", "File holding this drone's token (first line, mode 0600)"},
@@ -58,6 +60,9 @@ constexpr KeyDef k_keys[] = {
   {"gateway.orchestrators", list, "http://127.0.0.1:7070",
    "Orchestrators as 'URL [PRIORITY]', comma-separated; higher priority wins, default by order"},
   {"gateway.health_interval", seconds, "2s", "Health-check interval"},
+  {"gateway.ca", string, "", "PEM CA bundle to verify https:// orchestrators with (empty: the system's)"},
+  {"gateway.tls_cert", string, "", "PEM certificate: serve HTTPS"},
+  {"gateway.tls_key", string, "", "PEM private key for gateway.tls_cert"},
   {"gateway.health_timeout", seconds, "1s", "Health-check timeout"},
   {"gateway.threads", integer, "128", "Server threads (each proxied long-poll holds one)"},
   {"gateway.max_connections_per_client", integer, "256", "Open connections one client address may hold (0: any)"},

@@ -133,6 +133,7 @@ int run_client_setup(const VerbContext& context, const ClientSetupOptions& optio
   const auto gateway = options.gateway.empty() ? config.get("client.url") : options.gateway;
   net::ClientOptions client_options;
   client_options.base_url = gateway;
+  client_options.ca_file = config.get("client.ca");
   client_options.timeout =
     std::chrono::milliseconds(static_cast<int64_t>(config.get_seconds("client.timeout") * 1000.0));
   net::HttpClient client(client_options);

@@ -50,6 +50,7 @@ void add_drone_options(CLI::App& app, ConfigFlags& flags)
   bind_config_flag(app, flags, "--name", "drone.name");
   bind_config_flag(app, flags, "--token", "drone.token");
   bind_config_flag(app, flags, "--token-file", "drone.token_file");
+  bind_config_flag(app, flags, "--ca", "drone.ca");
   bind_config_flag(app, flags, "--slots", "drone.slots");
   bind_config_flag(app, flags, "--jobs", "drone.jobs");
   bind_config_flag(app, flags, "--spool", "drone.spool");
@@ -319,7 +320,7 @@ int run_drone(const VerbContext& context)
     return exit_code::k_failure;
   }
   Builder builder(runner, build);
-  HttpOrchApi api(url, token);
+  HttpOrchApi api(url, token, config.get("drone.ca"));
   DroneMetrics metrics;
   AgentHooks hooks;
   hooks.metrics = &metrics;

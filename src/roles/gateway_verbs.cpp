@@ -17,6 +17,9 @@ void add_gateway_verbs(std::vector<Verb>& verbs)
                      bind_config_flag(app, flags, "--health-timeout", "gateway.health_timeout");
                      bind_config_flag(app, flags, "--threads", "gateway.threads");
                      bind_config_flag(app, flags, "--auth-failure-limit", "gateway.auth_failure_limit");
+                     bind_config_flag(app, flags, "--tls-cert", "gateway.tls_cert");
+                     bind_config_flag(app, flags, "--tls-key", "gateway.tls_key");
+                     bind_config_flag(app, flags, "--ca", "gateway.ca");
                      bind_config_flag(app, flags, "--log", "gateway.log");
                    },
                    [](const VerbContext& context) { return gateway::run_gateway(context.config); }});

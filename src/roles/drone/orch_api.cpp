@@ -26,11 +26,12 @@ Answer answer_from(const net::Response& response)
   return answer;
 }
 
-net::ClientOptions client_options(std::string base_url, std::string token)
+net::ClientOptions client_options(std::string base_url, std::string token, std::string ca_file)
 {
   net::ClientOptions options;
   options.base_url = std::move(base_url);
   options.token = std::move(token);
+  options.ca_file = std::move(ca_file);
   return options;
 }
 
@@ -46,8 +47,8 @@ Result<net::Registration> registration_from_json(const json& object)
   return read_message<net::Registration>(object);
 }
 
-HttpOrchApi::HttpOrchApi(std::string base_url, std::string token)
-    : m_client(client_options(std::move(base_url), std::move(token)))
+HttpOrchApi::HttpOrchApi(std::string base_url, std::string token, std::string ca_file)
+    : m_client(client_options(std::move(base_url), std::move(token), std::move(ca_file)))
 {}
 
 Result<Answer> HttpOrchApi::post_json(const std::string& path, const json& body,

@@ -80,7 +80,8 @@ public:
 class HttpOrchApi final : public OrchApi {
 public:
   // `base_url`: the gateway or orchestrator. The token is sent as a bearer token and never logged.
-  HttpOrchApi(std::string base_url, std::string token);
+  // ca_file: PEM CA bundle for an https:// orchestrator or gateway ("": the system's).
+  HttpOrchApi(std::string base_url, std::string token, std::string ca_file = "");
 
   Result<Answer> register_drone(const net::RegisterRequest& request) override;
   Result<Answer> heartbeat(const net::HeartbeatRequest& request) override;

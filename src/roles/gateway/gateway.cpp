@@ -42,6 +42,7 @@ std::vector<net::HttpClient> make_upstreams(const GatewayOptions& options)
   for (const auto& spec : options.orchestrators) {
     net::ClientOptions client;
     client.base_url = spec.url;
+    client.ca_file = options.ca_file;
     // No token of our own: each call carries its caller's Authorization header.
     client.timeout = k_default_upstream_timeout;
     client.connect_timeout = std::max(options.health_timeout, std::chrono::milliseconds{1'000});
@@ -55,6 +56,8 @@ net::ServerOptions server_options(const GatewayOptions& options)
   net::ServerOptions out;
   out.threads = options.threads;
   out.max_connections_per_client = options.max_connections_per_client;
+  out.tls_cert_file = options.tls_cert_file;
+  out.tls_key_file = options.tls_key_file;
   return out;
 }
 
@@ -90,6 +93,12 @@ Result<GatewayOptions> gateway_options(const config::Config& config)
   out.max_connections_per_client =
     static_cast<size_t>(std::max<int64_t>(0, config.get_int("gateway.max_connections_per_client")));
   out.auth_failure_limit = static_cast<int>(std::max<int64_t>(0, config.get_int("gateway.auth_failure_limit")));
+  out.ca_file = config.get("gateway.ca");
+  out.tls_cert_file = config.get("gateway.tls_cert");
+  out.tls_key_file = config.get("gateway.tls_key");
+  if (out.tls_cert_file.empty() != out.tls_key_file.empty()) {
+    return fail(ErrorKind::invalid, "gateway.tls_cert and gateway.tls_key go together");
+  }
   return out;
 }
 

@@ -32,6 +32,8 @@ struct GatewayOptions {
   int threads = 128;
   size_t max_connections_per_client = 256; // 0: any
   int auth_failure_limit = 10;             // wrong credentials per client address and minute (0: any)
+  std::string ca_file;                     // verifies https:// orchestrators ("": the system's CAs)
+  std::string tls_cert_file, tls_key_file; // serve HTTPS when set
 };
 
 // The gateway.* keys checked and converted; invalid with a one-line message otherwise.

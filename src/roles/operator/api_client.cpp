@@ -22,6 +22,7 @@ void add_client_flags(CLI::App& app, ConfigFlags& flags)
   bind_config_flag(app, flags, "--url", "client.url");
   bind_config_flag(app, flags, "--token", "client.token");
   bind_config_flag(app, flags, "--token-file", "client.token_file");
+  bind_config_flag(app, flags, "--ca", "client.ca");
   bind_config_flag(app, flags, "--timeout", "client.timeout");
   bind_config_flag(app, flags, "--orch-data-dir", "client.orch_data_dir");
 }
@@ -56,6 +57,7 @@ net::HttpClient make_client(const config::Config& config)
 {
   net::ClientOptions options;
   options.base_url = config.get("client.url");
+  options.ca_file = config.get("client.ca");
   options.token = admin_token(config);
   options.timeout = std::chrono::milliseconds(static_cast<int64_t>(config.get_seconds("client.timeout") * 1000.0));
   return net::HttpClient(std::move(options));
