@@ -123,6 +123,9 @@ def main():
 
     config = os.path.join(sw.dir, "orch.conf")
     harness.write_file(config, f"""
+[orch]
+disk_low = 1000000G
+
 [webhook.ops]
 url = {receiver.url}/hook
 events = plan-complete, package-blocked
@@ -279,6 +282,15 @@ events = *
     sw.start_drone(gateway, "d1", d1_token, plan_file, slots=2, time_scale=0.01)
     sw.wait_until(lambda: any(b["details"]["drone"] == "d1" for b in arrived("drone-back")), 60,
                   "drone-back delivered when it returns")
+    grounded = subprocess.run([harness.SWARM, "ground", "d1", *admin, "--yes"], capture_output=True, text=True,
+                              timeout=60)
+    sw.check(grounded.returncode == 0, f"swarm ground d1 ({grounded.stderr.strip()[-200:]})")
+    sw.wait_until(lambda: any(b["details"]["drone"] == "d1" for b in arrived("drone-grounded")), 60,
+                  "drone-grounded delivered")
+    sw.wait_until(lambda: arrived("disk-low"), 60, "disk-low delivered (staging has less free space than 1000000G)")
+    low = arrived("disk-low")[0]["details"]
+    sw.check(low["threshold_bytes"] == 1000000 * 2**30 and 0 < low["free_bytes"] < low["threshold_bytes"],
+             f"disk-low says how much is free and the threshold: {low}")
     sw.check(arrived("plan-complete") and arrived("package-blocked"), "`*` receives the plan events too")
     sw.finish()
 
