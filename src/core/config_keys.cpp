@@ -114,8 +114,8 @@ constexpr KeyDef k_keys[] = {
    "Addresses of gateways whose X-Forwarded-For names the client (for orch.auth_failure_limit)"},
   {"orch.log", string, "", "Also append the orchestrator's log to this file"},
   {"orch.disk_low", bytes, "5G", "Staging free space below this fires the disk-low webhook event"},
-  {"orch.no_release_days", integer, "7",
-   "Fire the no-release webhook event (at most daily) when no release was finalized for this many days (0: never)"},
+  {"orch.no_release_after", seconds, "7d",
+   "Fire the no-release webhook event (at most daily) when no release was finalized for this long (0: never)"},
   {"orch.webhook_queue", integer, "1000", "Webhook deliveries waiting at most; past it the oldest is dropped"},
 
   // --- webhooks, one [webhook.NAME] section each (orchestrator) ---

@@ -125,6 +125,7 @@ def main():
     harness.write_file(config, f"""
 [orch]
 disk_low = 1000000G
+no_release_after = 1s
 
 [webhook.ops]
 url = {receiver.url}/hook
@@ -291,6 +292,11 @@ events = *
     low = arrived("disk-low")[0]["details"]
     sw.check(low["threshold_bytes"] == 1000000 * 2**30 and 0 < low["free_bytes"] < low["threshold_bytes"],
              f"disk-low says how much is free and the threshold: {low}")
+    # The release above is more than 1 s old at the next periodic check (every 30 s).
+    sw.wait_until(lambda: arrived("no-release"), 90, "no-release delivered (no_release_after = 1s)")
+    quiet = arrived("no-release")[0]["details"]
+    sw.check(quiet["last_release"] is not None and len(arrived("no-release")) == 1,
+             f"no-release names the latest release, once: {quiet}")
     sw.check(arrived("plan-complete") and arrived("package-blocked"), "`*` receives the plan events too")
     sw.finish()
 

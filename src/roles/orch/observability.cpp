@@ -45,11 +45,11 @@ Result<ObservabilityOptions> observability_options(const config::Config& config)
   ObservabilityOptions out;
   out.data_dir = config.get("orch.data_dir");
   out.disk_low = config.get_bytes("orch.disk_low");
-  const auto days = config.get_int("orch.no_release_days");
-  if (days < 0 || days > 3650) {
-    return fail(ErrorKind::invalid, "orch.no_release_days must be between 0 and 3650, not {}", days);
+  const auto after = config.get_seconds("orch.no_release_after");
+  if (after < 0 || after > 3650 * k_day) {
+    return fail(ErrorKind::invalid, "orch.no_release_after must be between 0 and 3650d, not {}s", after);
   }
-  out.no_release_days = static_cast<int>(days);
+  out.no_release_after = after;
   const auto queue = config.get_int("orch.webhook_queue");
   if (queue < 1 || queue > 1'000'000) {
     return fail(ErrorKind::invalid, "orch.webhook_queue must be between 1 and 1000000, not {}", queue);
@@ -378,7 +378,7 @@ void Observability::check_disk()
 
 void Observability::check_releases()
 {
-  if (m_options.no_release_days <= 0) {
+  if (m_options.no_release_after <= 0) {
     return;
   }
   LastReleases last_release;
@@ -392,12 +392,12 @@ void Observability::check_releases()
   }
   const double since = last.value_or(m_started_at);
   const double now = epoch_now();
-  if (now - since < m_options.no_release_days * k_day || now - m_last_no_release < k_day) {
+  if (now - since < m_options.no_release_after || now - m_last_no_release < k_day) {
     return;
   }
   m_last_no_release = now;
   notify("no-release", "",
-         json{{"days", m_options.no_release_days},
+         json{{"days", m_options.no_release_after / k_day},
               {"last_release", last ? json(webhook_time(*last)) : json(nullptr)},
               {"since", webhook_time(since)}});
 }

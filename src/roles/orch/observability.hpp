@@ -42,7 +42,7 @@ struct ObservabilityOptions {
   std::filesystem::path data_dir;                   // staging lives here: its free space is watched
   std::string orchestrator_url;                     // named in each webhook body
   uint64_t disk_low = 5ull << 30;                   // free staging bytes under which disk-low fires
-  int no_release_days = 7;                          // 0: never
+  double no_release_after = 7 * 86400.0;            // seconds; 0: never
   std::chrono::milliseconds check_interval{30'000}; // disk and release checks
   std::vector<net::WebhookTarget> webhooks;
   net::WebhookOptions webhook_options;
