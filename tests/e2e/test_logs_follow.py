@@ -25,7 +25,7 @@ failure_log = "".join(f"{bad}: compiling unit {i}.c ... error: expected ';' befo
 with open(os.path.join(fail_logs, category, pf + ".log"), "w") as f:
     f.write(failure_log)
 
-conn = ["--url", orch.url, "--token", orch.admin_token]
+conn = ["--url", orch.url, "--token-file", orch.admin_token_file]
 followers = {}
 for cpv in (good, bad):
     out = open(os.path.join(sw.dir, f"follow-{cpv.replace('/', '_')}.out"), "w+b")
