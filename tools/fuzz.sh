@@ -2,7 +2,8 @@
 # Builds the libFuzzer targets (fuzz/CMakeLists.txt, clang-16 with libc++, ASan+UBSan) and runs
 # each over its seed corpus and past crashes for SECONDS (default 15), one target at a time.
 #   tools/fuzz.sh [SECONDS] [BUILD_DIR]      (BUILD_DIR default: build/fuzz)
-# FUZZ_TARGETS="atom version" limits the run to those targets. New interesting inputs go to
+# FUZZ_TARGETS="atom version" limits the run to those targets; FUZZ_SEED and FUZZ_RUNS fix the
+# libFuzzer seed and cap the inputs per target (repeatable runs, as ctest's). New interesting inputs go to
 # BUILD_DIR/work/<target> (the seeds in tests/fuzz/corpus stay as they are); crash inputs to
 # BUILD_DIR/crashes/<target>/, printed at the end. Exit status: 0 when no target crashed, 1 when
 # one did, 2 on a build failure or when clang-16 is not installed (tools/setup.sh installs it).
@@ -63,7 +64,10 @@ for target in $targets; do
   if [ -d "$root/tests/fuzz/regressions/$target" ]; then
     set -- "$@" "$root/tests/fuzz/regressions/$target"
   fi
+  # FUZZ_SEED and FUZZ_RUNS (ctest sets both) make a run repeatable: the same mutations each time,
+  # at most FUZZ_RUNS inputs within the SECONDS; exploring is for runs without them.
   if "$build_dir/fuzz_$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    ${FUZZ_SEED:+-seed=$FUZZ_SEED} ${FUZZ_RUNS:+-runs=$FUZZ_RUNS} \
     -artifact_prefix="$crashes/" -print_final_stats=1 "$@" >"$log" 2>&1; then
     echo "fuzz: $target: ok ($(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$') runs)"
   else

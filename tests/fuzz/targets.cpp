@@ -129,6 +129,9 @@ void fuzz_tar_round_trip(const std::vector<portage::TarEntry>& entries)
     }
     written.push_back(&entry);
   }
+  if (written.empty()) {
+    return; // an archive of no members is refused by the reader on purpose (a GPKG never is one)
+  }
   fuzz_require(static_cast<bool>(writer.finish()), "tar writer: finish failed");
   stream::StringSource source(sink.data());
   auto reread = portage::read_tar_entries(source, sink.data().size());
