@@ -233,6 +233,19 @@ void DroneAgent::deliver_tracked(LeaseState state, const std::shared_ptr<Active>
       (void)m_spool.remove(id);
     }
   };
+  // A failed attempt to retry: warned about once, then a backoff pause. False when the pause was
+  // interrupted (the caller stops; a cancelled lease's result is dropped).
+  const auto retry_later = [&](Backoff& backoff, bool& warned, std::string_view what, const auto& result) {
+    if (!warned) {
+      LOG_WARN("lease {}: {} failed ({}); retrying with backoff", id, what, describe(result));
+      warned = true;
+    }
+    if (!pause(backoff.next(), interrupted)) {
+      give_up_if_cancelled();
+      return false;
+    }
+    return true;
+  };
 
   if (state.phase == LeasePhase::built) {
     Backoff backoff;
@@ -268,12 +281,7 @@ void DroneAgent::deliver_tracked(LeaseState state, const std::shared_ptr<Active>
         if (m_hooks.metrics) {
           m_hooks.metrics->upload("retry");
         }
-        if (!warned) {
-          LOG_WARN("lease {}: upload failed ({}); retrying with backoff", id, describe(result));
-          warned = true;
-        }
-        if (!pause(backoff.next(), interrupted)) {
-          give_up_if_cancelled();
+        if (!retry_later(backoff, warned, "upload", result)) {
           return;
         }
         continue;
@@ -325,12 +333,7 @@ void DroneAgent::deliver_tracked(LeaseState state, const std::shared_ptr<Active>
       return;
     }
     if (verdict == Verdict::retry) {
-      if (!warned) {
-        LOG_WARN("lease {}: report failed ({}); retrying with backoff", id, describe(result));
-        warned = true;
-      }
-      if (!pause(backoff.next(), interrupted)) {
-        give_up_if_cancelled();
+      if (!retry_later(backoff, warned, "report", result)) {
         return;
       }
       continue;
