@@ -31,6 +31,9 @@
 
 namespace swarm::roles {
 
+// Named, so that the using-directive stays here when a unity batch joins this file's anonymous
+// namespace with its neighbours'.
+namespace drone_verbs {
 namespace {
 
 using namespace drone;
@@ -402,9 +405,11 @@ int run_drone_root(const DroneRootOptions& options)
 }
 
 } // namespace
+} // namespace drone_verbs
 
 void add_drone_verbs(std::vector<Verb>& verbs)
 {
+  using namespace drone_verbs;
   verbs.push_back({"drone",
                    "Run a build drone: claim packages from the orchestrator, build them with emerge, upload them",
                    add_drone_options, run_drone});

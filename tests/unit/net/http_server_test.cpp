@@ -20,15 +20,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-HttpClient client_for(const TestServer& server, std::string token = "")
-{
-  ClientOptions options;
-  options.base_url = server.url();
-  options.token = std::move(token);
-  options.timeout = 5s;
-  return HttpClient(options);
-}
-
 CallOptions raw_call()
 {
   CallOptions call;
@@ -58,7 +49,7 @@ TEST_CASE("http_server: JSON round trip and port 0 gives the real port")
   CHECK(server.server.port() == server.port);
   CHECK_FALSE(server.server.is_tls());
 
-  const auto client = client_for(server);
+  const auto client = server.client();
   auto answer = client.post_json("/api/echo", {{"name", "drone-1"}, {"slots", 4}});
   REQUIRE(answer.has_value());
   CHECK((*answer)["name"] == "drone-1");
@@ -80,7 +71,7 @@ TEST_CASE("http_server: every ErrorKind survives the round trip")
     error_response(response, Error{kind.value_or(ErrorKind::internal), "it went wrong: " + request.matches[1].str()});
   });
   server.start();
-  const auto client = client_for(server);
+  const auto client = server.client();
   for (const ErrorKind kind :
        {ErrorKind::invalid, ErrorKind::unauthorized, ErrorKind::forbidden, ErrorKind::not_found, ErrorKind::conflict,
         ErrorKind::too_large, ErrorKind::io, ErrorKind::unavailable, ErrorKind::internal}) {
@@ -105,7 +96,7 @@ TEST_CASE("http_server: unknown routes answer JSON 404 without reading bodies")
 {
   TestServer server;
   server.start();
-  const auto client = client_for(server);
+  const auto client = server.client();
   auto get = client.get_json("/nope");
   REQUIRE_FALSE(get.has_value());
   CHECK(get.error().kind == ErrorKind::not_found);
@@ -134,7 +125,7 @@ TEST_CASE("http_server: an exception in a handler is a logged JSON 500 and the s
     json_response(response, 200, {{"status", "ok"}});
   });
   server.start();
-  const auto client = client_for(server);
+  const auto client = server.client();
   for (int i = 0; i < 3; ++i) {
     auto raw = client.request("GET", "/throw", {}, {}, raw_call());
     REQUIRE(raw.has_value());
@@ -166,11 +157,11 @@ TEST_CASE("http_server: Bearer and Basic credentials are extracted")
   });
   server.start();
 
-  auto bearer = client_for(server, "tok-123").get_json("/whoami");
+  auto bearer = server.client("tok-123").get_json("/whoami");
   REQUIRE(bearer.has_value());
   CHECK(*bearer == json{{"scheme", "bearer"}, {"user", ""}, {"token", "tok-123"}});
 
-  const auto anonymous = client_for(server);
+  const auto anonymous = server.client();
   // "drone-1:pa:ss" in base64: the password may itself contain ':'.
   auto basic = anonymous.request("GET", "/whoami", {}, {{"Authorization", "Basic ZHJvbmUtMTpwYTpzcw=="}});
   REQUIRE(basic.has_value());
@@ -222,7 +213,7 @@ TEST_CASE("http_server: streamed bodies obey their limit with 413")
     json_response(response, 200, {{"status", "ok"}});
   });
   server.start();
-  const auto client = client_for(server);
+  const auto client = server.client();
 
   CHECK(client.request("PUT", "/upload", std::string(1000, 'a'))->json().value()["size"] == 1000);
   CHECK(received == 1000);
@@ -287,7 +278,7 @@ TEST_CASE("http_server: a large announced body is refused before it is sent")
   // curl announces bodies over 1 MiB with "Expect: 100-continue"; the server answers 413 at
   // once, the handler never runs and curl never sends the body.
   const auto started = std::chrono::steady_clock::now();
-  const auto client = client_for(server);
+  const auto client = server.client();
   fs::TempDir dir("swarm-http");
   {
     auto writer = fs::AtomicFileWriter::create(dir / "big");
@@ -315,7 +306,7 @@ TEST_CASE("http_server: buffered bodies are limited by max_body_bytes")
     json_response(response, 200, {{"size", request.body.size()}});
   });
   server.start();
-  const auto client = client_for(server);
+  const auto client = server.client();
   CHECK(client.request("POST", "/json", std::string(100, 'x'))->json().value()["size"] == 100);
   auto refused = client.request("POST", "/json", std::string(101, 'x'));
   REQUIRE_FALSE(refused.has_value());
@@ -340,7 +331,7 @@ TEST_CASE("http_server: peer address, and a long-poll holds one pool thread only
     json_response(response, 200, {{"peer", peer_address(request)}});
   });
   server.start();
-  const auto client = client_for(server);
+  const auto client = server.client();
   auto poll = std::async(std::launch::async, [&] { return client.get_json("/claim"); });
   waiting.get_future().wait();
   auto peer = client.get_json("/peer");
@@ -364,7 +355,7 @@ TEST_CASE("http_server: a port in use is an error, stop is clean and idempotent"
 
   first.server.stop();
   first.server.stop();
-  const auto client = client_for(first);
+  const auto client = first.client();
   auto refused = client.get_json("/");
   REQUIRE_FALSE(refused.has_value());
   CHECK(refused.error().kind == ErrorKind::unavailable);

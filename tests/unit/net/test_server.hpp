@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/strings.hpp"
+#include "net/http_client.hpp"
 #include "net/http_server.hpp"
 
 namespace swarm::net::test {
@@ -32,6 +33,15 @@ struct TestServer {
   }
 
   std::string url(std::string_view path = "") const { return fmt::format("http://127.0.0.1:{}{}", port, path); }
+
+  // A client of this server sending `token` (none when empty).
+  HttpClient client(std::string token = "") const
+  {
+    ClientOptions options;
+    options.base_url = url();
+    options.token = std::move(token);
+    return HttpClient(options);
+  }
 };
 
 // Sends `request_text` as is and returns everything the server answers until it closes.

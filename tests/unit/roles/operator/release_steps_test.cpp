@@ -20,14 +20,6 @@ json drone_on_tree(const std::string& name, const std::string& state, bool onlin
   return {{"name", name}, {"state", state}, {"online", online}, {"tree_timestamp", tree}};
 }
 
-net::HttpClient client_for(const net::test::TestServer& server)
-{
-  net::ClientOptions options;
-  options.base_url = server.url();
-  options.token = "admin";
-  return net::HttpClient(options);
-}
-
 portage::Plan one_package_plan()
 {
   portage::Plan plan;
@@ -117,7 +109,7 @@ TEST_CASE("release steps: fresh submits the plan as a replacement and reads the 
                         {"extra", "ignored"}});
   });
   server.start();
-  const auto client = client_for(server);
+  const auto client = server.client("admin");
   portage::BuildProfile build_profile;
   build_profile.settings["CFLAGS"] = "-O2 -pipe";
   const auto reply = submit_fresh_plan(client, one_package_plan(), "desktop", &build_profile);
@@ -143,7 +135,7 @@ TEST_CASE("release steps: an answer that is not the protocol's message is an err
     net::json_response(response, 200, {{"packages", "many"}});
   });
   server.start();
-  const auto client = client_for(server);
+  const auto client = server.client("admin");
   net::PlanRequest add;
   add.mode = net::PlanMode::add;
   const auto reply = submit_plan(client, one_package_plan(), add);
@@ -165,7 +157,7 @@ TEST_CASE("release steps: verify asks with the threshold given, else the orchest
        {"findings", json::array()}});
   });
   server.start();
-  const auto client = client_for(server);
+  const auto client = server.client("admin");
   CHECK(verify_staging(client, std::nullopt).value()["threshold"] == 15);
   CHECK(verify_staging(client, 30).value()["threshold"] == 30);
 }
@@ -191,7 +183,7 @@ TEST_CASE("release steps: finalize sends force and threshold; a refusal is an ou
     }
   });
   server.start();
-  const auto client = client_for(server);
+  const auto client = server.client("admin");
 
   const auto refused = finalize_release(client, net::FinalizeRequest{});
   REQUIRE(refused);
