@@ -300,8 +300,8 @@ void Gateway::binhost(const httplib::Request& request, httplib::Response& respon
   // from an orchestrator it may not even reach (and keeps them across a failover).
   const bool through_gateway = !m_options.tls_cert_file.empty();
   if (through_gateway) {
-    url = fmt::format("https://{}/production", gateway_authority(request.get_header_value("Host"), m_options.host,
-                                                                 m_server.port()));
+    url = fmt::format("https://{}/production",
+                      gateway_authority(request.get_header_value("Host"), m_options.host, m_server.port()));
   }
   // Another profile's production lies under /p/NAME/ of the same orchestrator: the rule the
   // orchestrator's own URLs follow (roles/orch/profiles.hpp). Whether the profile has a release yet

@@ -122,9 +122,8 @@ Result<size_t> check_pem_certificates(std::string_view text)
   constexpr std::string_view begin = "-----BEGIN CERTIFICATE-----";
   constexpr std::string_view end = "-----END CERTIFICATE-----";
   const auto is_base64 = [](std::string_view line) {
-    return std::all_of(line.begin(), line.end(), [](unsigned char c) {
-      return std::isalnum(c) || c == '+' || c == '/' || c == '=';
-    });
+    return std::all_of(line.begin(), line.end(),
+                       [](unsigned char c) { return std::isalnum(c) || c == '+' || c == '/' || c == '='; });
   };
   size_t count = 0;
   bool inside = false;

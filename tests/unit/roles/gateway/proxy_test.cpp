@@ -112,8 +112,9 @@ TEST_CASE("proxy: the upstream target is the raw path and query below /api/")
 TEST_CASE("proxy: binhost file targets are production paths without dot segments")
 {
   CHECK(binhost_file_target("/production/Packages", "/production/Packages?x=1").value() == "/production/Packages");
-  CHECK(binhost_file_target("/p/desktop/production/cat/a-1.gpkg.tar", "/p/desktop/production/cat/a-1.gpkg.tar")
-          .value() == "/p/desktop/production/cat/a-1.gpkg.tar");
+  CHECK(
+    binhost_file_target("/p/desktop/production/cat/a-1.gpkg.tar", "/p/desktop/production/cat/a-1.gpkg.tar").value() ==
+    "/p/desktop/production/cat/a-1.gpkg.tar");
   CHECK(binhost_file_target("/staging/x/Packages", "/staging/x/Packages").error().kind == ErrorKind::not_found);
   CHECK(binhost_file_target("/p//production/x", "/p//production/x").error().kind == ErrorKind::not_found);
   CHECK(binhost_file_target("/p/x/staging/y", "/p/x/staging/y").error().kind == ErrorKind::not_found);
