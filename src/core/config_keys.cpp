@@ -21,6 +21,11 @@ constexpr KeyDef k_keys[] = {
   {"client.gnupg_home", string, "/etc/portage/gnupg",
    "Portage's binpkg verification keyring (BINPKG_GPG_VERIFY_GPG_HOME): `swarm client setup` adds a signed binhost's "
    "key"},
+  {"client.ca_store_dir", string, "/usr/local/share/ca-certificates",
+   "Trust-anchor directory `swarm client setup` puts client.ca in for Portage's https:// binhost fetches (empty: "
+   "leave the system's CA store alone)"},
+  {"client.update_ca_certificates", string, "update-ca-certificates",
+   "The command that rebuilds the system's CA store from client.ca_store_dir (a name looked up in PATH, or a path)"},
   {"client.emerge", string, "/usr/bin/emerge", "Portage's emerge, for `fresh`, `build-local` and `client update`"},
   {"client.portageq", string, "/usr/bin/portageq",
    "Portage's portageq, for the build profile `fresh` and `client check` capture and `client update`'s checks"},

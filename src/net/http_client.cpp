@@ -435,11 +435,12 @@ Result<Response> HttpClient::put_file(std::string_view path, const std::filesyst
 }
 
 Result<Response> HttpClient::get_to_sink(std::string_view url, const std::function<Result<>(std::string_view)>& sink,
-                                         const CallOptions& call) const
+                                         const CallOptions& call, const HeaderList& headers) const
 {
   Transfer transfer;
   transfer.method = "GET";
   transfer.url = url_for(url);
+  transfer.headers = headers;
   transfer.call = call;
   transfer.sink = &sink;
   transfer.total_timeout = false;

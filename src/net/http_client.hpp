@@ -90,9 +90,9 @@ public:
                                const ProgressCallback& progress = {}, const CallOptions& call = {}) const;
 
   // GET streamed chunk by chunk to `sink` (a 2xx body only; an error answer is handled as in
-  // request()). A sink error aborts the transfer and is returned.
+  // request()). A sink error aborts the transfer and is returned. `headers` are sent as given.
   Result<Response> get_to_sink(std::string_view url, const std::function<Result<>(std::string_view)>& sink,
-                               const CallOptions& call = {}) const;
+                               const CallOptions& call = {}, const HeaderList& headers = {}) const;
 
   const std::string& base_url() const { return m_options.base_url; }
   // base_url joined with `path`, or `path` itself when it is an absolute URL.

@@ -4,6 +4,8 @@
 // and `client check` compares this machine's configuration with the profile's.
 
 #include <cstdio>
+#include <cstdlib>
+#include <optional>
 
 #include <sys/stat.h>
 
@@ -127,10 +129,59 @@ std::vector<std::string> install_binhost_keys(const std::filesystem::path& home,
   return fingerprints;
 }
 
+// client.ca's text, checked to be PEM certificates before anything is sent or written.
+std::string read_client_ca(const std::string& file)
+{
+  auto text = fs::read_file(file, 1u << 20);
+  if (!text) {
+    throw_error(ErrorKind::invalid, fmt::format("cannot read the CA file {}: {}", file, text.error().message));
+  }
+  if (auto checked = check_pem_certificates(*text); !checked) {
+    throw_error(ErrorKind::invalid, fmt::format("{} is not a PEM CA certificate: {}", file, checked.error().message));
+  }
+  return *text;
+}
+
+struct CaAnchor {
+  std::filesystem::path path;
+  bool changed = false; // written now (new or different), not already there
+  std::string command;  // what rebuilt the system's CA store
+};
+
+// Portage fetches an https:// binhost with the system's CA store (its index with Python's
+// urllib, the packages with wget): the CA goes into the trust-anchor directory, and the store is
+// rebuilt from it. Run again, it finds the same file and rebuilds the store again (harmless).
+CaAnchor install_ca_anchor(const std::filesystem::path& directory, const std::string& name, const std::string& text,
+                           const std::string& command)
+{
+  CaAnchor out;
+  out.path = directory / name;
+  out.command = command;
+  std::error_code ec;
+  const bool existed = std::filesystem::is_directory(directory, ec);
+  must_do(fs::make_dirs(directory));
+  if (!existed) {
+    ::chmod(directory.c_str(), 0755);
+  }
+  auto old = fs::read_file(out.path, 1u << 20);
+  out.changed = !old || *old != text;
+  if (out.changed) {
+    must_do(fs::write_file_atomic(out.path, text, 0644));
+  }
+  auto outcome = must(subprocess::run_capture({command}));
+  if (!outcome.success()) {
+    throw_error(ErrorKind::io, fmt::format("`{}` failed ({}) after {} was written: {}", command, outcome.describe(),
+                                           out.path.string(), strings::trim(outcome.output).substr(0, 400)));
+  }
+  return out;
+}
+
 int run_client_setup(const VerbContext& context, const ClientSetupOptions& options)
 {
   const auto& config = context.config;
   const auto gateway = options.gateway.empty() ? config.get("client.url") : options.gateway;
+  const auto ca_file = config.get("client.ca");
+  const auto ca_text = ca_file.empty() ? std::string() : read_client_ca(ca_file);
   net::ClientOptions client_options;
   client_options.base_url = gateway;
   client_options.ca_file = config.get("client.ca");
@@ -140,6 +191,25 @@ int run_client_setup(const VerbContext& context, const ClientSetupOptions& optio
   const auto url = binhost_url_for(client, gateway, options.profile);
   const auto keys = binhost_keys(client, gateway);
   const auto text = must(binrepos_conf_text(url, gateway, options.profile, !keys.empty()));
+
+  // An https:// binhost verified with client.ca: Portage needs that CA in the system's store.
+  const std::filesystem::path ca_store = config.get("client.ca_store_dir");
+  const bool https_binhost = url.starts_with("https://");
+  const bool install_ca = https_binhost && !ca_text.empty() && !ca_store.empty();
+  std::string update_command;
+  if (install_ca) {
+    const auto wanted = config.get("client.update_ca_certificates");
+    const char* path_variable = std::getenv("PATH");
+    auto found = find_program(wanted, path_variable ? path_variable : "");
+    if (!found) {
+      throw_error(ErrorKind::unavailable,
+                  fmt::format("cannot find `{}`, which makes Portage trust {} (it fetches {} with the system's CA "
+                              "store): install ca-certificates, name the command with --update-ca-certificates, or "
+                              "add the CA to the system's store yourself and pass --ca-store-dir ''",
+                              wanted, ca_file, url));
+    }
+    update_command = *found;
+  }
 
   // A profile without a release has no index yet: Portage would find no binhost there.
   std::string warning;
@@ -167,6 +237,11 @@ int run_client_setup(const VerbContext& context, const ClientSetupOptions& optio
   if (!keys.empty()) {
     fingerprints = install_binhost_keys(gnupg_home, keys);
   }
+  // And the CA: binrepos.conf never names an https:// binhost Portage cannot verify.
+  std::optional<CaAnchor> anchor;
+  if (install_ca) {
+    anchor = install_ca_anchor(ca_store, ca_anchor_name(url), ca_text, update_command);
+  }
   must_do(fs::make_dirs(path.parent_path()));
   must_do(fs::write_file_atomic(path, text, 0644));
   if (!warning.empty()) {
@@ -180,6 +255,11 @@ int run_client_setup(const VerbContext& context, const ClientSetupOptions& optio
                     {"verify_signature", !keys.empty()},
                     {"gnupg_home", keys.empty() ? json(nullptr) : json(gnupg_home.string())},
                     {"keys", fingerprints},
+                    {"ca_anchor", anchor ? json{{"path", anchor->path.string()},
+                                                {"ca", ca_file},
+                                                {"changed", anchor->changed},
+                                                {"command", anchor->command}}
+                                         : json(nullptr)},
                     {"warnings", warning.empty() ? json::array() : json::array({warning})}});
   } else {
     fmt::print("wrote {} (binhost {})\n", path.string(), url);
@@ -188,6 +268,13 @@ int run_client_setup(const VerbContext& context, const ClientSetupOptions& optio
     } else {
       fmt::print("Portage verifies its signatures: trusted key(s) {} in {}\n", strings::join(fingerprints, ", "),
                  gnupg_home.string());
+    }
+    if (anchor) {
+      fmt::print("Portage fetches it over https trusting {}: {} {} the system's CA store ({} ran)\n", ca_file,
+                 anchor->path.string(), anchor->changed ? "added to" : "already in", anchor->command);
+    } else if (https_binhost && !ca_text.empty()) {
+      fmt::print("client.ca_store_dir is empty: the system's CA store must trust {} for Portage's https fetches\n",
+                 ca_file);
     }
     fmt::print("next: swarm client update\n");
   }
@@ -369,6 +456,8 @@ void add_client_verbs(std::vector<Verb>& verbs)
       add_json_flag(app, options.json);
       bind_config_flag(app, flags, "--binrepos-conf", "client.binrepos_conf");
       bind_config_flag(app, flags, "--gnupg-home", "client.gnupg_home");
+      bind_config_flag(app, flags, "--ca-store-dir", "client.ca_store_dir");
+      bind_config_flag(app, flags, "--update-ca-certificates", "client.update_ca_certificates");
       app.add_option("--gateway", options.gateway, "Gateway (or orchestrator) URL (default client.url)");
       add_profile_option(app, options.profile, "The profile whose binhost to use (default: default)");
     },

@@ -341,6 +341,15 @@ class Swarm:
         return orch.api("GET", f"/api/v1/events?since={since}", timeout=10).json()["events"]
 
 
+def private_mounts_argv(binds, argv):
+    """argv run in a private mount namespace (root, util-linux `unshare`) in which each (source,
+    target) of `binds` is bind-mounted over target: what argv writes there lands in source, and
+    the host's own files stay as they are. The namespace ends with argv."""
+    script = 'while [ "$1" != -- ]; do mount --bind "$1" "$2"; shift 2; done; shift; exec "$@"'
+    flat = [path for pair in binds for path in pair]
+    return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-ec", script, "sh", *flat, "--", *argv]
+
+
 def write_file(path, text):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:

@@ -2,7 +2,8 @@
 binhost the gateway (or an orchestrator) hands out, `swarm client update` runs emerge --pretend,
 refuses when Portage would drop a world atom, installs from binaries only, passes a failing
 install's exit code through and checks the VDB afterwards, `swarm info` finds gateway, orchestrators,
-binhost and data dir; every operator verb has --help."""
+binhost and data dir; every operator verb has --help; through an HTTPS gateway `client setup --ca`
+installs the CA for Portage."""
 
 import json
 import os
@@ -11,6 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import FAKE_PORTAGEQ, SWARM, Swarm, write_file  # noqa: E402
+from tls_certs import make_ca, make_server_cert  # noqa: E402
 
 VERBS = ["fresh", "submit", "queue add", "fix-blocked", "unblock", "reset", "balance", "pause", "resume", "ground",
          "unground", "drones", "logs", "sync-verify", "info", "history", "build-local", "client setup",
@@ -110,7 +112,69 @@ exit ${{FAKE_EXIT:-0}}
     sw.check(len(data.get("orchestrators", [])) == 1, "info lists the orchestrators")
     text = run("info", "--url", gateway, "--token-file", orch.admin_token_file).stdout
     sw.check("staging binhost:" in text and orch.data_dir in text, "info prints where everything is")
+    https_setup(sw, orch)
     sw.finish()
+
+
+def https_setup(sw, orch):
+    """`client setup --ca` through an HTTPS gateway: the binhost URL is the gateway's https one, and
+    the CA goes into a (throw-away) trust-anchor directory for Portage, then the store-rebuilding
+    command runs (a fake that records its calls); a file that is not a PEM certificate, or a
+    missing command, stops setup before anything is written."""
+    pki = os.path.join(sw.dir, "pki")
+    os.makedirs(pki)
+    ca = make_ca(pki, "ca")
+    cert, key = make_server_cert(pki, "ca")
+    proc = sw.spawn("gateway-tls", [SWARM, "gateway", "--listen", "127.0.0.1:0", "--orchestrators", orch.url,
+                                    "--health-interval", "0.3s", "--tls-cert", cert, "--tls-key", key])
+    gateway = "https://127.0.0.1:{}".format(proc.wait_for_line(r"gateway ready on 127\.0\.0\.1:(\d+)").group(1))
+    store = os.path.join(sw.dir, "ca-store")
+    calls = os.path.join(sw.dir, "update-calls.txt")
+    update = os.path.join(sw.dir, "update-ca-certificates")
+    write_file(update, f'#!/bin/sh\necho "ran $*" >> "{calls}"\necho "1 added, 0 removed; done."\n')
+    os.chmod(update, 0o755)
+    conf = os.path.join(sw.dir, "tls", "binrepos.conf", "swarm.conf")
+    common = ["client", "setup", "--gateway", gateway, "--binrepos-conf", conf, "--ca-store-dir", store,
+              "--update-ca-certificates", update]
+
+    for what, content in (("a private key", open(os.path.join(pki, "ca.key")).read()),
+                          ("text", "hello\n"), ("a certificate and its key",
+                                                open(ca).read() + open(os.path.join(pki, "ca.key")).read())):
+        bad_ca = os.path.join(pki, "bad.pem")
+        write_file(bad_ca, content)
+        bad = run(*common, "--ca", bad_ca)
+        lines = bad.stderr.strip().splitlines()
+        sw.check(bad.returncode != 0 and len(lines) == 1 and lines[0].startswith("swarm:")
+                 and "is not a PEM CA certificate" in lines[0], f"--ca with {what} is refused in one line ({lines})")
+        sw.check(not os.path.exists(conf) and not os.path.exists(store) and not os.path.exists(calls),
+                 f"and nothing is written ({what})")
+    missing = run(*common[:-1], os.path.join(sw.dir, "no-such-update-ca-certificates"), "--ca", ca)
+    lines = missing.stderr.strip().splitlines()
+    sw.check(missing.returncode != 0 and len(lines) == 1 and "cannot find" in lines[0]
+             and "--ca-store-dir ''" in lines[0], f"a missing update-ca-certificates says what to do ({lines})")
+    sw.check(not os.path.exists(conf) and not os.path.exists(store), "and nothing is written")
+
+    first = run(*common, "--ca", ca, "--json")
+    reply = json.loads(first.stdout) if first.returncode == 0 else {}
+    anchor = os.path.join(store, "swarm-127.0.0.1.crt")
+    sw.check(reply.get("binhost_url") == f"{gateway}/production"
+             and reply.get("ca_anchor") == {"path": anchor, "ca": ca, "changed": True, "command": update},
+             f"client setup --ca through the https gateway installs the CA ({first.stderr.strip()[-300:]} {reply})")
+    with open(anchor) as f, open(ca) as g:
+        sw.check(f.read() == g.read() and oct(os.stat(anchor).st_mode & 0o777) == "0o644",
+                 "the trust anchor is the CA, world-readable")
+    with open(conf) as f:
+        sw.check(f"sync-uri = {gateway}/production\n" in f.read(), "binrepos.conf names the https binhost")
+    again = run(*common, "--ca", ca)
+    sw.check(again.returncode == 0 and "already in the system's CA store" in again.stdout,
+             f"setting up again finds the CA installed ({again.stdout.strip()[-300:]})")
+    with open(calls) as f:
+        sw.check(f.read().splitlines() == ["ran ", "ran "], "the store was rebuilt each time")
+    sw.check(sorted(os.listdir(store)) == ["swarm-127.0.0.1.crt"], "one anchor, no temporary left behind")
+    plain = run("client", "setup", "--gateway", gateway, "--binrepos-conf", conf + ".plain", "--ca", ca, "--json",
+                "--ca-store-dir", "")
+    sw.check(plain.returncode == 0 and json.loads(plain.stdout).get("ca_anchor") is None,
+             "--ca-store-dir '' leaves the store alone")
 
 
 if __name__ == "__main__":

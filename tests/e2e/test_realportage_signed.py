@@ -10,10 +10,16 @@
 - a binhost serving the same packages changed after signing, with an index consistent with the
   changed files, is refused by Portage: spell re-packed with other content and re-signed with a
   foreign key, tls with one byte of its image changed under the original signatures. Nothing of
-  either is installed.
+  either is installed;
+- over https (issue 10): a gateway serving TLS with a throw-away CA fronts the orchestrator; a
+  client set up by `swarm client setup --gateway https://… --ca CA` (the CA installed into the
+  system's trust store, in a private mount namespace over throw-away copies of it) installs the
+  release with the real emerge through the gateway; one without the CA in its store is refused
+  by Portage (certificate verify failed) and installs nothing. The host's store is left as it was.
 
 Needs root, gpg and ../shared/realportage (or SWARM_REALPORTAGE); without them it says why and
-passes."""
+passes. The https part also needs unshare, openssl and update-ca-certificates (else it says why and
+is left out)."""
 
 import hashlib
 import io
@@ -21,9 +27,11 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tarfile
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import realportage as rp  # noqa: E402
@@ -33,7 +41,9 @@ if shutil.which("gpg") is None or shutil.which("zstd") is None:
     print("skip: gpg and zstd are needed")
     sys.exit(0)
 
+import harness  # noqa: E402
 from harness import SWARM, Swarm, http  # noqa: E402
+from tls_certs import make_ca, make_server_cert  # noqa: E402
 from release_helpers import parse_packages  # noqa: E402
 
 WORLD = ["sw/tls", "sw/spell"]
@@ -108,6 +118,142 @@ install = rp.emerge(good, "--getbinpkgonly", "--update", "--deep", "--newuse", "
 sw.check(install.returncode == 0 and rp.vdb_cpvs(good) == EXPECTED,
          f"a verifying client installs the signed packages ({rp.vdb_cpvs(good)} {install.stdout[-1500:]}"
          f"{install.stderr[-800:]})")
+
+# --- the same release over https, through a gateway with a throw-away CA (issue 10) --------------
+TRUST_STORE = ["/etc/ssl/certs", "/usr/local/share/ca-certificates", "/etc/ca-certificates/update.d"]
+
+
+def tls_skip_reason():
+    for tool in ("unshare", "openssl", "update-ca-certificates"):
+        if shutil.which(tool, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin") is None:
+            return f"{tool} is missing"
+    for directory in TRUST_STORE:
+        if not os.path.isdir(directory):
+            return f"{directory} does not exist (the client's trust store is mounted over it)"
+    return None
+
+
+def host_trust_state():
+    """What this test must leave as it found it: the host's CA bundle and trust anchors."""
+    state = {}
+    for directory in TRUST_STORE[:2]:
+        state[directory] = sorted(os.listdir(directory))
+    with open("/etc/ssl/certs/ca-certificates.crt", "rb") as f:
+        state["bundle"] = hashlib.sha256(f.read()).hexdigest()
+    return state
+
+
+def trust_view(name):
+    """Throw-away copies of the trust store, bind-mounted over the real one in the client's
+    private mount namespace: update-ca-certificates writes there (hooks: none)."""
+    base = os.path.join(T, "trust-" + name)
+    binds = []
+    for i, directory in enumerate(TRUST_STORE):
+        copy = os.path.join(base, str(i))
+        if i < 2:
+            shutil.copytree(directory, copy, symlinks=True)
+        else:
+            os.makedirs(copy)
+        binds.append((copy, directory))
+    return binds
+
+
+def gateway_production_gets(url, context):
+    """GETs of the gateway's binhost files answered 200, from its /metrics."""
+    with urllib.request.urlopen(url + "/metrics", context=context, timeout=30) as response:
+        text = response.read().decode()
+    total = 0
+    for line in text.splitlines():
+        if (line.startswith("swarm_http_requests_total{") and 'route="/production/.*"' in line
+                and 'method="GET"' in line and 'code="200"' in line):
+            total += int(float(line.rsplit(" ", 1)[1]))
+    return total
+
+
+def tls_client(name, gateway_url, ca, binds, *extra):
+    """A fresh prefix set up by `swarm client setup --gateway https://… --ca CA` in the private
+    mount namespace of `binds`; returns it and the setup's --json answer."""
+    prefix_dir = rp.prefix(KIT, os.path.join(T, name), repo, "--world", *WORLD)
+    conf = os.path.join(prefix_dir, "etc", "portage", "binrepos.conf", "swarm.conf")
+    setup = run(*harness.private_mounts_argv(binds, [
+        SWARM, "client", "setup", "--gateway", gateway_url, "--ca", ca, "--binrepos-conf", conf, "--gnupg-home",
+        os.path.join(prefix_dir, "etc", "portage", "gnupg"), "--json", *extra]))
+    reply = json.loads(setup.stdout) if setup.returncode == 0 else {}
+    sw.check(setup.returncode == 0 and reply.get("keys") == [fingerprint],
+             f"{name}: client setup over https ({setup.returncode} {setup.stderr[-400:]})")
+    with open(conf) as f:
+        sync = [line for line in f.read().split("\n") if line.startswith("sync-uri")]
+    sw.check(sync == [f"sync-uri = {gateway_url}/production"],
+             f"{name}: binrepos.conf points Portage at the gateway over https ({sync})")
+    return prefix_dir, reply
+
+
+def emerge_in(binds, prefix_dir):
+    return run(*harness.private_mounts_argv(binds, [os.path.join(prefix_dir, "bin", "emerge"), "--getbinpkgonly",
+                                                     "--update", "--deep", "--newuse", "@world"]))
+
+
+tls_skip = tls_skip_reason()
+if tls_skip:
+    print(f"skip (the https client part): {tls_skip}")
+else:
+    host_before = host_trust_state()
+    pki = os.path.join(T, "pki")
+    os.makedirs(pki)
+    ca = make_ca(pki, "ca")
+    cert, key = make_server_cert(pki, "ca")
+    gateway_proc = sw.spawn("gateway", [SWARM, "gateway", "--listen", "127.0.0.1:0", "--orchestrators", orch.url,
+                                        "--health-interval", "0.3s", "--tls-cert", cert, "--tls-key", key])
+    gateway_url = "https://127.0.0.1:{}".format(
+        gateway_proc.wait_for_line(r"gateway ready on 127\.0\.0\.1:(\d+)").group(1))
+    tls = ssl.create_default_context(cafile=ca)
+
+    def gateway_ready():
+        with urllib.request.urlopen(gateway_url + "/readyz", context=tls, timeout=10) as response:
+            return response.status == 200
+    sw.wait_until(gateway_ready, 30, "the https gateway is ready")
+
+    # A client whose system store does not trust the CA (--ca-store-dir ''): the swarm verbs
+    # verify the gateway with --ca, but Portage refuses its certificate.
+    untrusted_binds = trust_view("untrusted")
+    untrusted, reply = tls_client("tls-untrusted", gateway_url, ca, untrusted_binds, "--ca-store-dir", "")
+    sw.check(reply.get("ca_anchor", "missing") is None, f"--ca-store-dir '' installs no CA ({reply.get('ca_anchor')})")
+    before = gateway_production_gets(gateway_url, tls)
+    refused = emerge_in(untrusted_binds, untrusted)
+    said = refused.stdout + refused.stderr
+    sw.check(rp.vdb_cpvs(untrusted) == [] and "CERTIFICATE_VERIFY_FAILED" in said
+             and f"Error fetching binhost package info from '{gateway_url}/production'" in said,
+             f"Portage refuses the gateway's certificate without the CA; nothing installed ({said[-1500:]})")
+    sw.check(gateway_production_gets(gateway_url, tls) == before,
+             "no binhost file was served to the client that refused the certificate")
+
+    # A client set up with the CA: it goes into the (throw-away) system store, Portage trusts it.
+    trusted_binds = trust_view("trusted")
+    trusted, reply = tls_client("tls-trusted", gateway_url, ca, trusted_binds)
+    anchor = reply.get("ca_anchor") or {}
+    anchor_copy = os.path.join(trusted_binds[1][0], "swarm-127.0.0.1.crt")
+    sw.check(anchor.get("path") == "/usr/local/share/ca-certificates/swarm-127.0.0.1.crt" and anchor.get("changed")
+             and anchor.get("command", "").endswith("update-ca-certificates") and os.path.isfile(anchor_copy)
+             and oct(os.stat(anchor_copy).st_mode & 0o777) == "0o644",
+             f"client setup installs the CA as a trust anchor and runs update-ca-certificates ({anchor})")
+    with open(ca) as f:
+        ca_body = "".join(f.read().split("-----")[2].split())
+    with open(os.path.join(trusted_binds[0][0], "ca-certificates.crt")) as f:
+        sw.check(ca_body in "".join(f.read().split()), "the CA is in the (throw-away) system bundle")
+    _, again = tls_client("tls-trusted-again", gateway_url, ca, trusted_binds)
+    sw.check((again.get("ca_anchor") or {}).get("changed") is False,
+             f"setting up again finds the CA installed ({again.get('ca_anchor')})")
+    before = gateway_production_gets(gateway_url, tls)
+    installed = emerge_in(trusted_binds, trusted)
+    sw.check(installed.returncode == 0 and rp.vdb_cpvs(trusted) == EXPECTED,
+             f"a client trusting the CA installs the signed release over https ({rp.vdb_cpvs(trusted)} "
+             f"{installed.stdout[-1500:]}{installed.stderr[-800:]})")
+    served = gateway_production_gets(gateway_url, tls) - before
+    sw.check(served >= 1 + len(EXPECTED),
+             f"the index and both packages came through the gateway over TLS ({served} GETs answered)")
+    sw.check(host_trust_state() == host_before, "the host's trust store is as it was")
+    gateway_proc.signal(signal.SIGTERM)
+    gateway_proc.wait(60)
 
 # --- packages changed after signing, served with a consistent index ------------------------------
 production = os.path.join(data_dir, "production")

@@ -10,6 +10,7 @@ orchestrator with --ca. Then:
 2. A drone with --ca registers through the HTTPS gateway and builds a plan (fake builder); one
    with the rogue CA never registers.
 3. Plain HTTP to the TLS port gets no API answer.
+4. The HTTPS gateway hands out its own https:// binhost URL and serves the binhost's files.
 """
 
 import json
@@ -17,35 +18,13 @@ import os
 import ssl
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import SWARM, Swarm, make_plan  # noqa: E402
-
-
-def openssl(*args, cwd):
-    result = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
-    if result.returncode != 0:
-        raise AssertionError(f"openssl {' '.join(args)}: {result.stderr}")
-
-
-def make_ca(directory, name):
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", f"{name}.key", "-out", f"{name}.pem", "-days", "2", "-subj", f"/CN=swarm test {name}",
-            cwd=directory)
-    return os.path.join(directory, f"{name}.pem")
-
-
-def make_server_cert(directory, ca):
-    harness.write_file(os.path.join(directory, "server.ext"),
-                       "subjectAltName = IP:127.0.0.1\nbasicConstraints = CA:FALSE\n"
-                       "keyUsage = digitalSignature\nextendedKeyUsage = serverAuth\n")
-    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "server.key",
-            "-out", "server.csr", "-subj", "/CN=127.0.0.1", cwd=directory)
-    openssl("x509", "-req", "-in", "server.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key", "-CAcreateserial",
-            "-out", "server.pem", "-days", "2", "-extfile", "server.ext", cwd=directory)
-    return os.path.join(directory, "server.pem"), os.path.join(directory, "server.key")
+from tls_certs import make_ca, make_server_cert  # noqa: E402
 
 
 def get(url, cafile, token=None):
@@ -81,6 +60,19 @@ def main():
     gateway_url = f"https://127.0.0.1:{gateway_port}"
     sw.wait_until(lambda: get(gateway_url + "/readyz", ca)[0] == 200, 30,
                   "the gateway ready: it verified the orchestrator's certificate with --ca")
+
+    # --- served over HTTPS, the gateway hands out its own binhost URL and serves it --------------
+    status, binhost = get(gateway_url + "/binhost", ca)
+    sw.check(status == 200 and binhost["url"] == gateway_url + "/production" and binhost["through_gateway"],
+             f"the https gateway hands out its own binhost URL ({binhost})")
+    status, desktop = get(gateway_url + "/binhost?profile=desktop", ca)
+    sw.check(desktop["url"] == gateway_url + "/p/desktop/production", f"and a profile's below /p/ ({desktop})")
+    try:
+        get(gateway_url + "/production/Packages", ca)
+        index = 200
+    except urllib.error.HTTPError as error:
+        index = error.code
+    sw.check(index == 404, f"the binhost's files come from the orchestrator (no release yet: 404, got {index})")
 
     # --- the CLI verifies the server ------------------------------------------------------------
     def verb(url, *extra):

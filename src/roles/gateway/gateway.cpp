@@ -1,6 +1,7 @@
 #include "roles/gateway/gateway.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <csignal>
 
 #include <pthread.h>
@@ -62,6 +63,18 @@ net::ServerOptions server_options(const GatewayOptions& options)
 }
 
 } // namespace
+
+std::string gateway_authority(std::string_view host_header, const std::string& listen_host, int port)
+{
+  const auto valid = !host_header.empty() && host_header.size() <= 255 &&
+                     std::all_of(host_header.begin(), host_header.end(), [](unsigned char c) {
+                       return std::isalnum(c) || c == '.' || c == '-' || c == ':' || c == '[' || c == ']';
+                     });
+  if (valid) {
+    return std::string(host_header);
+  }
+  return net::url::format_host_port(listen_host, port);
+}
 
 Result<GatewayOptions> gateway_options(const config::Config& config)
 {
@@ -185,6 +198,13 @@ void Gateway::add_routes()
   m_server.get("/status", [this](const httplib::Request&, httplib::Response& response) { status(response); });
   m_server.get("/binhost",
                [this](const httplib::Request& request, httplib::Response& response) { binhost(request, response); });
+  // The production binhosts, from the active orchestrator: what /binhost hands out when this
+  // gateway serves HTTPS.
+  const auto files = [this](const httplib::Request& request, httplib::Response& response) {
+    limited(request, response, [&] { m_proxy.forward_file(request, response); });
+  };
+  m_server.get("/production/.*", files);
+  m_server.get("/p/[^/]+/production/.*", files);
 
   const std::string api = "/api/.*";
   const auto buffered = [this](const httplib::Request& request, httplib::Response& response) {
@@ -275,11 +295,22 @@ void Gateway::binhost(const httplib::Request& request, httplib::Response& respon
   if (url.empty()) {
     url = net::url::join(active->url, "/production/");
   }
+  // Served over HTTPS, the gateway hands out its own URL and serves the files itself: a client
+  // that verified the gateway's certificate fetches its packages the same way, not in plain HTTP
+  // from an orchestrator it may not even reach (and keeps them across a failover).
+  const bool through_gateway = !m_options.tls_cert_file.empty();
+  if (through_gateway) {
+    url = fmt::format("https://{}/production",
+                      gateway_authority(request.get_header_value("Host"), m_options.host, m_server.port()));
+  }
   // Another profile's production lies under /p/NAME/ of the same orchestrator: the rule the
   // orchestrator's own URLs follow (roles/orch/profiles.hpp). Whether the profile has a release yet
   // only the orchestrator knows; `swarm client setup` checks the URL.
   net::json_response(response, 200,
-                     {{"url", orch::profile_url(url, profile)}, {"profile", profile}, {"orchestrator", active->url}});
+                     {{"url", orch::profile_url(url, profile)},
+                      {"profile", profile},
+                      {"orchestrator", active->url},
+                      {"through_gateway", through_gateway}});
 }
 
 Result<int> Gateway::start()

@@ -2,12 +2,14 @@
 // The gateway daemon: stateless front of one or more orchestrators. Serves /healthz, /readyz
 // (503 while no orchestrator is healthy), /metrics, /status
 // (every orchestrator's health), /binhost[?profile=NAME] (the active orchestrator's production
-// binhost URL for a swarm profile) and proxies /api/* to the active orchestrator
+// binhost URL for a swarm profile; the gateway's own when it serves HTTPS), the production
+// binhosts (/production/…, /p/NAME/production/…) and proxies /api/* to the active orchestrator
 // (roles/gateway/proxy.hpp).
 
 #include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/config.hpp"
@@ -36,6 +38,10 @@ struct GatewayOptions {
   std::string tls_cert_file, tls_key_file; // serve HTTPS when set
 };
 
+// host[:port] of the URL a client reached the gateway at: its Host header when that is a plain
+// host and port, else the listen address (`listen_host`:`port`).
+std::string gateway_authority(std::string_view host_header, const std::string& listen_host, int port);
+
 // The gateway.* keys checked and converted; invalid with a one-line message otherwise.
 Result<GatewayOptions> gateway_options(const config::Config& config);
 
@@ -62,7 +68,8 @@ private:
   void collect_metrics();
   void status(httplib::Response& response) const;
   // GET /binhost[?profile=NAME]: the active orchestrator's production URL for the profile
-  // (default: `default`); 400 for a malformed name, 503 without a healthy orchestrator.
+  // (default: `default`), or with TLS the gateway's own (https://HOST/production, served through
+  // it); 400 for a malformed name, 503 without a healthy orchestrator.
   void binhost(const httplib::Request& request, httplib::Response& response) const;
   // /api/* through the proxy, unless the client's address sent too many wrong credentials.
   template <class Forward>

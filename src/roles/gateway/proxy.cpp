@@ -1,10 +1,15 @@
 #include "roles/gateway/proxy.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstdlib>
+#include <memory>
 #include <optional>
 
 #include <cerrno>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -12,6 +17,7 @@
 #include "core/hash.hpp"
 #include "core/log.hpp"
 #include "core/strings.hpp"
+#include "core/unique_fd.hpp"
 
 namespace swarm::roles::gateway {
 
@@ -113,6 +119,48 @@ Result<std::string> upstream_target(std::string_view decoded_path, std::string_v
     return fail(ErrorKind::invalid, "path with '.' or '..' segments: {}", decoded_path);
   }
   return std::string(raw_target);
+}
+
+Result<std::string> binhost_file_target(std::string_view decoded_path, std::string_view raw_target)
+{
+  const auto raw_path = raw_target.substr(0, raw_target.find('?'));
+  const auto binhost = [](std::string_view path) {
+    if (path.starts_with("/production/")) {
+      return true;
+    }
+    if (!path.starts_with("/p/")) {
+      return false;
+    }
+    const auto slash = path.find('/', 3);
+    return slash != std::string_view::npos && slash > 3 && path.substr(slash).starts_with("/production/");
+  };
+  if (!binhost(raw_path) || !binhost(decoded_path)) {
+    return fail(ErrorKind::not_found, "no such endpoint: {}", decoded_path);
+  }
+  if (has_dot_segment(decoded_path) || has_dot_segment(raw_path)) {
+    return fail(ErrorKind::invalid, "path with '.' or '..' segments: {}", decoded_path);
+  }
+  return std::string(raw_path);
+}
+
+net::HeaderList forwarded_file_request_headers(const httplib::Headers& headers)
+{
+  net::HeaderList out;
+  for (const auto& [name, value] : headers) {
+    const auto key = lower(name);
+    if (key == "authorization" || key == "accept" || key == "if-modified-since" || key == "if-range" ||
+        key == "range") {
+      out.emplace_back(name, value);
+    }
+  }
+  return out;
+}
+
+bool is_forwarded_file_response_header(std::string_view name)
+{
+  const auto key = lower(name);
+  return is_forwarded_response_header(name) || key == "last-modified" || key == "content-range" ||
+         key == "accept-ranges" || key == "etag";
 }
 
 // A request body: in memory, or (large uploads) in a spool file removed when this goes away.
@@ -333,6 +381,131 @@ void Proxy::send(const httplib::Request& request, httplib::Response& response, c
     if (attempt + 1 == attempts) {
       unavailable(response, fmt::format("orchestrator {} unreachable: {}", active->url, error.message));
       return;
+    }
+  }
+}
+
+namespace {
+
+// An unlinked file in `directory` that holds one answer's body while it is sent on.
+Result<UniqueFd> binhost_spool_file(const std::filesystem::path& directory)
+{
+  std::string name = (directory / "binhost.XXXXXX").string();
+  UniqueFd fd(::mkostemp(name.data(), O_CLOEXEC));
+  if (!fd) {
+    return fail(ErrorKind::io, "cannot create a spool file in {}: {}", directory.string(), fs::errno_text(errno));
+  }
+  ::unlink(name.c_str());
+  return fd;
+}
+
+Result<> write_spool(int fd, std::string_view data)
+{
+  while (!data.empty()) {
+    const ssize_t wrote = ::write(fd, data.data(), data.size());
+    if (wrote < 0 && errno == EINTR) {
+      continue;
+    }
+    if (wrote <= 0) {
+      return fail(ErrorKind::io, "cannot write the gateway's spool: {}", fs::errno_text(errno));
+    }
+    data.remove_prefix(static_cast<size_t>(wrote));
+  }
+  return {};
+}
+
+} // namespace
+
+void Proxy::forward_file(const httplib::Request& request, httplib::Response& response) const
+{
+  auto target = binhost_file_target(request.path, request.target);
+  if (!target) {
+    net::error_response(response, target.error());
+    return;
+  }
+  auto headers = forwarded_file_request_headers(request.headers);
+  headers.emplace_back("X-Forwarded-For", request.remote_addr);
+  net::CallOptions call;
+  call.on_http_error = net::OnHttpError::return_response;
+  const bool head = request.method == "HEAD";
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const auto active = m_monitor.active();
+    if (!active) {
+      unavailable(response, "no healthy orchestrator");
+      return;
+    }
+    const auto& upstream = m_upstreams.at(active->index);
+    std::shared_ptr<UniqueFd> spool;
+    Result<net::Response> answer = fail(ErrorKind::internal, "not sent");
+    if (head) {
+      answer = upstream.request("HEAD", *target, {}, headers, call);
+    } else {
+      auto file = binhost_spool_file(m_spool_dir);
+      if (!file) {
+        LOG_ERROR("{}", file.error().message);
+        net::error_response(response, file.error());
+        return;
+      }
+      spool = std::make_shared<UniqueFd>(std::move(*file));
+      const std::function<Result<>(std::string_view)> sink = [&](std::string_view chunk) {
+        return write_spool(spool->get(), chunk);
+      };
+      answer = upstream.get_to_sink(*target, sink, call, headers);
+    }
+    if (answer) {
+      response.status = answer->status;
+      for (const auto& [name, value] : answer->headers) {
+        if (is_forwarded_file_response_header(name)) {
+          response.set_header(name, value);
+        }
+      }
+      auto content_type = answer->header("Content-Type");
+      if (content_type.empty()) {
+        content_type = "application/octet-stream";
+      }
+      if (!answer->ok()) {
+        response.set_content(std::move(answer->body), content_type);
+        return;
+      }
+      // HEAD: the length a GET would send, no body (the server never calls the provider).
+      uint64_t length = 0;
+      if (head) {
+        length = strings::parse_uint(answer->header("Content-Length")).value_or(0);
+      } else {
+        const off_t end = ::lseek(spool->get(), 0, SEEK_END);
+        length = end > 0 ? static_cast<uint64_t>(end) : 0;
+      }
+      if (length == 0) {
+        response.set_content("", content_type);
+        return;
+      }
+      response.set_content_provider(
+        static_cast<size_t>(length), content_type, [spool](size_t position, size_t left, httplib::DataSink& out) {
+          if (!spool) {
+            return false;
+          }
+          std::array<char, 64 * 1024> buffer;
+          ssize_t got = 0;
+          do {
+            got = ::pread(spool->get(), buffer.data(), std::min(left, buffer.size()), static_cast<off_t>(position));
+          } while (got < 0 && errno == EINTR);
+          return got > 0 && out.write(buffer.data(), static_cast<size_t>(got));
+        });
+      return;
+    }
+    const auto& error = answer.error();
+    if (error.kind != ErrorKind::unavailable) {
+      LOG_WARN("binhost {} {} via {}: {}", request.method, request.path, active->url, error.message);
+      net::json_response(
+        response, 502,
+        {{"error", fmt::format("orchestrator {}: {}", active->url, error.message)}, {"kind", "unavailable"}});
+      return;
+    }
+    LOG_WARN("binhost {} {}: orchestrator {} unreachable: {}", request.method, request.path, active->url,
+             error.message);
+    m_monitor.mark_down(active->index, error.message);
+    if (attempt == 1) {
+      unavailable(response, fmt::format("orchestrator {} unreachable: {}", active->url, error.message));
     }
   }
 }

@@ -58,6 +58,20 @@ bool is_idempotent(std::string_view method);
 // and hold no "." or ".." segment (`decoded_path` is the server's decoded path, checked too).
 Result<std::string> upstream_target(std::string_view decoded_path, std::string_view raw_target);
 
+// The upstream path of a binhost file the gateway serves (GET/HEAD of a production binhost:
+// /production/… or /p/PROFILE/production/…): the raw request path without its query, which must
+// hold no "." or ".." segment (`decoded_path`, the server's decoded path, is checked too).
+Result<std::string> binhost_file_target(std::string_view decoded_path, std::string_view raw_target);
+
+// The request headers a binhost file request sends upstream: Authorization (Portage's Basic
+// credentials for a private binhost), the conditional and range headers (If-Modified-Since,
+// If-Range, Range) and Accept.
+net::HeaderList forwarded_file_request_headers(const httplib::Headers& headers);
+
+// True for the answer headers of a binhost file passed back besides Content-Type: those of
+// is_forwarded_response_header and Last-Modified, Content-Range, Accept-Ranges, ETag.
+bool is_forwarded_file_response_header(std::string_view name);
+
 class Proxy {
 public:
   // `upstreams[i]` talks to orchestrator i of `monitor`; spool files go to `spool_dir`. At most
@@ -70,6 +84,10 @@ public:
   void forward(const httplib::Request& request, httplib::Response& response) const;
   // A call with a streamed body (POST, PUT, PATCH).
   void forward_stream(const httplib::Request& request, httplib::Response& response, net::RequestBody& body) const;
+  // GET or HEAD of a production binhost file from the active orchestrator (a client that reached
+  // the gateway over HTTPS fetches its binhost through it). The body is spooled to an unlinked
+  // file in the spool directory and streamed from there: a package may be gigabytes.
+  void forward_file(const httplib::Request& request, httplib::Response& response) const;
 
 private:
   struct Body;

@@ -1,9 +1,16 @@
 #include "roles/operator/client_side.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include "core/strings.hpp"
 #include "net/protocol.hpp"
+#include "net/url.hpp"
 #include "portage/atom.hpp"
 #include "portage/version.hpp"
 #include "roles/orch/profiles.hpp"
@@ -108,6 +115,98 @@ std::optional<std::string> binrepos_conf_profile(std::string_view text)
 std::string profile_binhost_url(const std::string& default_production_url, const std::string& profile)
 {
   return orch::profile_url(default_production_url, profile);
+}
+
+Result<size_t> check_pem_certificates(std::string_view text)
+{
+  constexpr std::string_view begin = "-----BEGIN CERTIFICATE-----";
+  constexpr std::string_view end = "-----END CERTIFICATE-----";
+  const auto is_base64 = [](std::string_view line) {
+    return std::all_of(line.begin(), line.end(),
+                       [](unsigned char c) { return std::isalnum(c) || c == '+' || c == '/' || c == '='; });
+  };
+  size_t count = 0;
+  bool inside = false;
+  std::string body;
+  size_t number = 0;
+  for (const auto& raw : strings::split(text, '\n')) {
+    ++number;
+    const auto line = strings::trim(raw);
+    if (!inside) {
+      if (line == begin) {
+        inside = true;
+        body.clear();
+      } else if (line.starts_with("-----BEGIN ")) {
+        return fail(ErrorKind::invalid, "line {} starts a {}, not a certificate", number,
+                    std::string(line.substr(11, line.find("-----", 11) - 11)));
+      } else if (!line.empty() && !line.starts_with('#')) {
+        return fail(ErrorKind::invalid, "line {} is outside any BEGIN/END CERTIFICATE block", number);
+      }
+      continue;
+    }
+    if (line == end) {
+      // DER starts with a SEQUENCE (0x30): base64 "M…".
+      if (body.empty() || body.size() % 4 != 0 || body.front() != 'M') {
+        return fail(ErrorKind::invalid, "the certificate ending on line {} is not base64 DER", number);
+      }
+      ++count;
+      inside = false;
+    } else if (is_base64(line)) {
+      body.append(line);
+    } else {
+      return fail(ErrorKind::invalid, "line {} of a certificate is not base64", number);
+    }
+  }
+  if (inside) {
+    return fail(ErrorKind::invalid, "a certificate has no END CERTIFICATE line");
+  }
+  if (count == 0) {
+    return fail(ErrorKind::invalid, "no PEM certificate (-----BEGIN CERTIFICATE-----) in it");
+  }
+  return count;
+}
+
+std::string ca_anchor_name(std::string_view gateway_url)
+{
+  const auto parsed = net::url::parse(gateway_url);
+  std::string host = parsed ? parsed->host : std::string();
+  if (host.empty()) {
+    host = "gateway";
+  }
+  for (auto& c : host) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_')) {
+      c = '_';
+    }
+  }
+  return "swarm-" + host + ".crt";
+}
+
+std::optional<std::string> find_program(std::string_view program, std::string_view path)
+{
+  if (program.empty()) {
+    return std::nullopt;
+  }
+  const auto executable = [](const std::string& candidate) {
+    std::error_code ec;
+    return std::filesystem::is_regular_file(candidate, ec) && ::access(candidate.c_str(), X_OK) == 0;
+  };
+  if (program.find('/') != std::string_view::npos) {
+    return executable(std::string(program)) ? std::optional<std::string>(program) : std::nullopt;
+  }
+  auto directories = strings::split(path, ':');
+  for (const auto* sbin : {"/usr/local/sbin", "/usr/sbin", "/sbin"}) {
+    directories.emplace_back(sbin);
+  }
+  for (const auto& directory : directories) {
+    if (directory.empty()) {
+      continue;
+    }
+    const auto candidate = (std::filesystem::path(directory) / program).string();
+    if (executable(candidate)) {
+      return candidate;
+    }
+  }
+  return std::nullopt;
 }
 
 Result<std::string> cpv_argument(std::string_view text)

@@ -46,6 +46,20 @@ std::optional<std::string> binrepos_conf_profile(std::string_view text);
 // (`/production` → `/p/PROFILE/production`), for an orchestrator asked directly.
 std::string profile_binhost_url(const std::string& default_production_url, const std::string& profile);
 
+// The number of certificates in a PEM file's text: one or more BEGIN/END CERTIFICATE blocks of
+// base64 DER, nothing else but blank lines and comments outside them (no private key). An
+// invalid error saying what is wrong otherwise.
+Result<size_t> check_pem_certificates(std::string_view text);
+
+// The trust-anchor file name `client setup --ca` installs a gateway's CA as:
+// "swarm-HOST.crt" (HOST of `gateway_url`, characters other than A-Z a-z 0-9 . - _ as "_"), so
+// that setting up again against the same gateway replaces the file.
+std::string ca_anchor_name(std::string_view gateway_url);
+
+// `program` when it holds a "/", else the first executable PATH (`path`) entry holding it; the
+// sbin directories are searched after PATH (a root tool is often outside a user's PATH).
+std::optional<std::string> find_program(std::string_view program, std::string_view path);
+
 // "=cat/pkg-1.0" or "cat/pkg-1.0" → "cat/pkg-1.0"; an invalid error otherwise.
 Result<std::string> cpv_argument(std::string_view text);
 

@@ -6,6 +6,7 @@
 
 #include "core/config.hpp"
 #include "core/fs.hpp"
+#include "net/file_serving.hpp"
 #include "net/protocol_version.hpp"
 #include "roles/gateway/gateway.hpp"
 
@@ -372,4 +373,87 @@ TEST_CASE("gateway: no byte of a body is read before the caller is authenticated
   CHECK(without_wait("/api/v1/claim?wait=25&x=1") == "/api/v1/claim?wait=0&x=1");
   CHECK(without_wait("/api/v1/claim") == "/api/v1/claim");
   gateway.stop();
+}
+
+TEST_CASE("gateway: serves the active orchestrator's production binhost files: whole, ranges, conditionals, HEAD")
+{
+  fs::TempDir dir("gateway-binhost");
+  std::string content;
+  for (size_t i = 0; i < (3u << 20) + 5; ++i) {
+    content.push_back(static_cast<char>((i * 13 + i / 4096) & 0xff));
+  }
+  REQUIRE(fs::make_dirs(dir / "cat" / "pkg"));
+  REQUIRE(fs::write_file_atomic(dir / "cat" / "pkg" / "pkg-1-1.gpkg.tar", content));
+  REQUIRE(fs::write_file_atomic(dir / "Packages", "PACKAGES: 1\n"));
+  net::HttpServer orch;
+  orch.get("/healthz", [](const httplib::Request&, httplib::Response& response) {
+    net::json_response(response, 200,
+                       {{"status", "ok"},
+                        {"role", "orch"},
+                        {"protocol", net::k_protocol_version},
+                        {"orch_id", "o"},
+                        {"production_url", "http://orch.example:7070/production"}});
+  });
+  net::mount_files(orch, "/production", dir.path());
+  net::mount_files(orch, "/p/desktop/production", dir.path());
+  REQUIRE(orch.bind("127.0.0.1", 0));
+  REQUIRE(orch.listen_in_thread());
+  Gateway gateway(options_for({{fmt::format("http://127.0.0.1:{}", orch.port()), 0}}));
+  REQUIRE(gateway.start());
+  const auto client = client_for(gateway);
+
+  // Without TLS the gateway hands out the orchestrator's URL, as before.
+  auto binhost = json_of(client.request("GET", "/binhost"));
+  CHECK(binhost["url"] == "http://orch.example:7070/production");
+  CHECK(binhost["through_gateway"] == false);
+
+  auto whole = client.request("GET", "/production/cat/pkg/pkg-1-1.gpkg.tar");
+  REQUIRE(whole);
+  CHECK(whole->status == 200);
+  CHECK(whole->body.size() == content.size());
+  CHECK(whole->body == content);
+  const auto last_modified = whole->header("Last-Modified");
+  CHECK_FALSE(last_modified.empty());
+
+  auto index = client.request("GET", "/p/desktop/production/Packages");
+  REQUIRE(index);
+  CHECK(index->status == 200);
+  CHECK(index->body == "PACKAGES: 1\n");
+
+  auto range = client.request("GET", "/production/cat/pkg/pkg-1-1.gpkg.tar", {}, {{"Range", "bytes=10-19"}});
+  REQUIRE(range);
+  CHECK(range->status == 206);
+  CHECK(range->body == content.substr(10, 10));
+  CHECK(range->header("Content-Range") == fmt::format("bytes 10-19/{}", content.size()));
+
+  auto unchanged =
+    client.request("GET", "/production/Packages", {}, {{"If-Modified-Since", last_modified}}, raw_answers());
+  REQUIRE(unchanged);
+  CHECK(unchanged->status == 304);
+  CHECK(unchanged->body.empty());
+
+  auto head = client.request("HEAD", "/production/cat/pkg/pkg-1-1.gpkg.tar");
+  REQUIRE(head);
+  CHECK(head->status == 200);
+  CHECK(head->body.empty());
+  CHECK(head->header("Content-Length") == std::to_string(content.size()));
+
+  auto missing = client.request("GET", "/production/cat/none.gpkg.tar", {}, {}, raw_answers());
+  REQUIRE(missing);
+  CHECK(missing->status == 404);
+  httplib::Client raw_client("127.0.0.1", gateway.port());
+  auto escape = raw_client.Get("/production/../healthz");
+  REQUIRE(escape);
+  CHECK(escape->status == 400);
+  gateway.stop();
+  orch.stop();
+}
+
+TEST_CASE("gateway: the authority of the URL it hands out over TLS")
+{
+  CHECK(gateway_authority("gw.example:7443", "0.0.0.0", 7443) == "gw.example:7443");
+  CHECK(gateway_authority("[::1]:7443", "0.0.0.0", 7443) == "[::1]:7443");
+  CHECK(gateway_authority("", "127.0.0.1", 7443) == "127.0.0.1:7443");
+  CHECK(gateway_authority("evil/path?x", "127.0.0.1", 7443) == "127.0.0.1:7443");
+  CHECK(gateway_authority("a b", "::1", 7443) == "[::1]:7443");
 }

@@ -108,3 +108,38 @@ TEST_CASE("proxy: the upstream target is the raw path and query below /api/")
   // A dot inside a segment is fine.
   CHECK(upstream_target("/api/v1/packages/dev-libs/foo-1.2", "/api/v1/packages/dev-libs/foo-1.2"));
 }
+
+TEST_CASE("proxy: binhost file targets are production paths without dot segments")
+{
+  CHECK(binhost_file_target("/production/Packages", "/production/Packages?x=1").value() == "/production/Packages");
+  CHECK(
+    binhost_file_target("/p/desktop/production/cat/a-1.gpkg.tar", "/p/desktop/production/cat/a-1.gpkg.tar").value() ==
+    "/p/desktop/production/cat/a-1.gpkg.tar");
+  CHECK(binhost_file_target("/staging/x/Packages", "/staging/x/Packages").error().kind == ErrorKind::not_found);
+  CHECK(binhost_file_target("/p//production/x", "/p//production/x").error().kind == ErrorKind::not_found);
+  CHECK(binhost_file_target("/p/x/staging/y", "/p/x/staging/y").error().kind == ErrorKind::not_found);
+  CHECK(binhost_file_target("/production/../api/v1/status", "/production/../api/v1/status").error().kind ==
+        ErrorKind::invalid);
+  CHECK(binhost_file_target("/production/../x", "/production/%2e%2e/x").error().kind == ErrorKind::invalid);
+}
+
+TEST_CASE("proxy: binhost file headers")
+{
+  httplib::Headers headers{{"Authorization", "Basic dTpw"},
+                           {"Range", "bytes=0-9"},
+                           {"If-Modified-Since", "Sun, 06 Nov 1994 08:49:37 GMT"},
+                           {"If-Range", "x"},
+                           {"Cookie", "c=1"},
+                           {"Host", "gw"}};
+  const auto forwarded = forwarded_file_request_headers(headers);
+  CHECK(forwarded.size() == 4);
+  for (const auto& [name, value] : forwarded) {
+    CHECK(name != "Cookie");
+    CHECK(name != "Host");
+  }
+  CHECK(is_forwarded_file_response_header("Last-Modified"));
+  CHECK(is_forwarded_file_response_header("content-range"));
+  CHECK(is_forwarded_file_response_header("WWW-Authenticate"));
+  CHECK_FALSE(is_forwarded_file_response_header("Set-Cookie"));
+  CHECK_FALSE(is_forwarded_file_response_header("Content-Length"));
+}

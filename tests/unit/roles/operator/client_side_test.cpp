@@ -73,3 +73,34 @@ TEST_CASE("client side: a signed binhost's binrepos.conf verifies, and its keys 
         "06B3A311BD775C280D22A9305D90EA06352177F6:6:\nBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB:6:\n");
   CHECK(ultimate_ownertrust("").empty());
 }
+
+TEST_CASE("client side: the CA `client setup --ca` installs must be PEM certificates")
+{
+  const std::string cert = "-----BEGIN CERTIFICATE-----\nMIIBdzCCAR2gAwIBAgIUQkAA\nAAAA\n-----END CERTIFICATE-----\n";
+  CHECK(check_pem_certificates(cert).value() == 1);
+  CHECK(check_pem_certificates("# my CA\n\n" + cert + "\n" + cert).value() == 2);
+  CHECK(check_pem_certificates("").error().message.find("no PEM certificate") != std::string::npos);
+  CHECK(check_pem_certificates("hello\n").error().message.find("outside") != std::string::npos);
+  const auto key = check_pem_certificates("-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----\n");
+  REQUIRE_FALSE(key);
+  CHECK(key.error().message.find("PRIVATE KEY") != std::string::npos);
+  CHECK_FALSE(check_pem_certificates(cert + "-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----\n"));
+  CHECK_FALSE(check_pem_certificates("-----BEGIN CERTIFICATE-----\nMIIB\n"));
+  CHECK_FALSE(check_pem_certificates("-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n"));
+  CHECK_FALSE(check_pem_certificates("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n"));
+  CHECK_FALSE(check_pem_certificates("-----BEGIN CERTIFICATE-----\nQUJD\n-----END CERTIFICATE-----\n"));
+}
+
+TEST_CASE("client side: the CA's trust-anchor name and the command that installs it")
+{
+  CHECK(ca_anchor_name("https://gw.example.org:7443/production") == "swarm-gw.example.org.crt");
+  CHECK(ca_anchor_name("https://127.0.0.1:7443") == "swarm-127.0.0.1.crt");
+  CHECK(ca_anchor_name("https://[::1]:7443/p/x/production") == "swarm-__1.crt");
+  CHECK(ca_anchor_name("not a url") == "swarm-gateway.crt");
+
+  CHECK(find_program("sh", "/nonexistent:/bin:/usr/bin").has_value());
+  CHECK(find_program("/bin/sh", "").value() == "/bin/sh");
+  CHECK_FALSE(find_program("/nonexistent/update-ca-certificates", "/bin"));
+  CHECK_FALSE(find_program("swarm-no-such-command", "/bin:/usr/bin"));
+  CHECK_FALSE(find_program("", "/bin"));
+}
