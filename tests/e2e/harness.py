@@ -36,6 +36,16 @@ TREE = "Tue, 01 Dec 2026 00:00:00 +0000"
 # Sanitizer runs (tools/sanitize.sh) are several times slower: every wait and the orchestrator's
 # liveness timeouts stretch by this factor, so a slow run is not taken for a dead drone.
 TIME_SCALE = float(os.environ.get("SWARM_TEST_TIME_SCALE", "1"))
+# A subprocess's timeout is a safety limit, not an assertion: it stretches the same way, for
+# every test that imports this module (a sanitized `swarm` takes ten times longer to start).
+_subprocess_run = subprocess.run
+
+
+def _run_with_scaled_timeout(*args, timeout=None, **kwargs):
+    return _subprocess_run(*args, timeout=None if timeout is None else timeout * TIME_SCALE, **kwargs)
+
+
+subprocess.run = _run_with_scaled_timeout
 BAD_OUTPUT = re.compile(r"internal error|AddressSanitizer|UndefinedBehaviorSanitizer|ThreadSanitizer|runtime error:")
 
 _CHILDREN = []

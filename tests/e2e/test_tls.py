@@ -77,7 +77,7 @@ def main():
     # --- the CLI verifies the server ------------------------------------------------------------
     def verb(url, *extra):
         return subprocess.run([SWARM, *extra, "--url", url, "--token-file", admin_file],
-                              capture_output=True, text=True, timeout=60 * harness.TIME_SCALE)
+                              capture_output=True, text=True, timeout=60)
 
     for what, url in (("gateway", gateway_url), ("orchestrator", orch_url)):
         good = verb(url, "status", "--json", "--ca", ca)
