@@ -15,6 +15,7 @@ it exits. A child's output is collected on a thread so that a test can assert on
 """
 
 import atexit
+import ctypes
 import json
 import os
 import re
@@ -51,9 +52,39 @@ BAD_OUTPUT = re.compile(r"internal error|AddressSanitizer|UndefinedBehaviorSanit
 _CHILDREN = []
 
 
+# Orphans come back to this process: a build a drone started in a process group of its own
+# outlives a drone killed by SIGKILL, and would run on after the test (PR_SET_CHILD_SUBREAPER).
+try:
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
+except (OSError, AttributeError):
+    pass
+
+
+def _adopted_children():
+    """Processes whose parent is this one, the orphans adopted as subreaper included."""
+    me = str(os.getpid())
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[1] == me:
+                found.append(int(entry))
+    return found
+
+
 def _kill_all():
     for child in _CHILDREN:
         child.kill()
+    for pid in _adopted_children():
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
 
 
 atexit.register(_kill_all)
