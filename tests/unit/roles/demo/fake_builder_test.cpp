@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <map>
+#include <mutex>
 #include <optional>
 
 #include "core/config.hpp"
@@ -239,11 +240,21 @@ TEST_CASE("fake_builder: dependencies come from the binhost of binrepos.conf, ch
   }
   const auto packages = portage::write_packages_index(index, {1700000000});
 
-  std::vector<std::string> auth;
+  // The credentials the binhost saw, written by its worker thread. Read under the lock: the answer
+  // reaches this thread through a socket, which orders it but is invisible to TSan.
+  std::mutex auth_mutex;
+  std::vector<std::string> auth_seen;
+  const auto auth = [&] {
+    std::lock_guard lock(auth_mutex);
+    return auth_seen;
+  };
   net::HttpServer server;
   server.get(R"(/staging/o1/(.*))", [&](const httplib::Request& request, httplib::Response& response) {
     const auto credential = net::credential(request);
-    auth.push_back(credential ? fmt::format("{}:{}", credential->user, credential->token) : "none");
+    {
+      std::lock_guard lock(auth_mutex);
+      auth_seen.push_back(credential ? fmt::format("{}:{}", credential->user, credential->token) : "none");
+    }
     if (!credential || credential->token != "tok") {
       net::error_response(response, Error{ErrorKind::unauthorized, "token required"});
       return;
@@ -281,7 +292,7 @@ TEST_CASE("fake_builder: dependencies come from the binhost of binrepos.conf, ch
   };
   CHECK(run_fake_emerge(with({"=a/y-1", "=a/missing-1"})) == 1); // resolved before anything is installed
   CHECK_FALSE(std::filesystem::exists(fake_vdb_dir(dir / "root", "a/y-1")));
-  CHECK(auth.size() == 1); // the index only
+  CHECK(auth().size() == 1); // the index only
 
   CHECK(run_fake_emerge(with({"=a/y-1"})) == 0);
   const auto vdb = fake_vdb_dir(dir / "root", "a/y-1");
@@ -290,13 +301,13 @@ TEST_CASE("fake_builder: dependencies come from the binhost of binrepos.conf, ch
   CHECK(fs::read_file(vdb / "SLOT").value() == "0\n");
   CHECK(fs::read_file(vdb / "USE").value() == "amd64\n");
   CHECK(fs::read_file(vdb / "BUILD_ID").value() == "3\n");
-  REQUIRE(auth.size() == 3); // Packages and the package, both with the token as HTTP Basic
-  CHECK(auth[1] == "drone:tok");
-  CHECK(auth[2] == "drone:tok");
+  REQUIRE(auth().size() == 3); // Packages and the package, both with the token as HTTP Basic
+  CHECK(auth()[1] == "drone:tok");
+  CHECK(auth()[2] == "drone:tok");
 
   // --noreplace: already installed, nothing fetched.
   CHECK(run_fake_emerge(with({"=a/y-1"})) == 0);
-  CHECK(auth.size() == 3);
+  CHECK(auth().size() == 3);
 
   // SIZE in the index differs from what is served: corrupt.
   CHECK(run_fake_emerge(with({"=a/bad-1"})) == 1);
