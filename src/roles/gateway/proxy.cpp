@@ -367,22 +367,30 @@ void Proxy::send(const httplib::Request& request, httplib::Response& response, c
       response.set_content(std::move(answer->body), content_type.empty() ? "application/octet-stream" : content_type);
       return;
     }
-    const auto& error = answer.error();
-    if (error.kind != ErrorKind::unavailable) {
-      // The orchestrator answered, but not in a way we can pass on (an answer too large to buffer …).
-      LOG_WARN("proxy {} {} via {}: {}", request.method, request.path, active->url, error.message);
-      net::json_response(
-        response, 502,
-        {{"error", fmt::format("orchestrator {}: {}", active->url, error.message)}, {"kind", "unavailable"}});
-      return;
-    }
-    LOG_WARN("proxy {} {}: orchestrator {} unreachable: {}", request.method, request.path, active->url, error.message);
-    m_monitor.mark_down(active->index, error.message);
-    if (attempt + 1 == attempts) {
-      unavailable(response, fmt::format("orchestrator {} unreachable: {}", active->url, error.message));
+    if (!upstream_failed("proxy", request, response, *active, answer.error(), attempt + 1 == attempts)) {
       return;
     }
   }
+}
+
+bool Proxy::upstream_failed(std::string_view what, const httplib::Request& request, httplib::Response& response,
+                            const HealthMonitor::Active& active, const Error& error, bool last_attempt) const
+{
+  if (error.kind != ErrorKind::unavailable) {
+    // The orchestrator answered, but not in a way we can pass on (an answer too large to buffer …).
+    LOG_WARN("{} {} {} via {}: {}", what, request.method, request.path, active.url, error.message);
+    net::json_response(
+      response, 502,
+      {{"error", fmt::format("orchestrator {}: {}", active.url, error.message)}, {"kind", "unavailable"}});
+    return false;
+  }
+  LOG_WARN("{} {} {}: orchestrator {} unreachable: {}", what, request.method, request.path, active.url, error.message);
+  m_monitor.mark_down(active.index, error.message);
+  if (last_attempt) {
+    unavailable(response, fmt::format("orchestrator {} unreachable: {}", active.url, error.message));
+    return false;
+  }
+  return true;
 }
 
 namespace {
@@ -493,19 +501,8 @@ void Proxy::forward_file(const httplib::Request& request, httplib::Response& res
         });
       return;
     }
-    const auto& error = answer.error();
-    if (error.kind != ErrorKind::unavailable) {
-      LOG_WARN("binhost {} {} via {}: {}", request.method, request.path, active->url, error.message);
-      net::json_response(
-        response, 502,
-        {{"error", fmt::format("orchestrator {}: {}", active->url, error.message)}, {"kind", "unavailable"}});
+    if (!upstream_failed("binhost", request, response, *active, answer.error(), attempt == 1)) {
       return;
-    }
-    LOG_WARN("binhost {} {}: orchestrator {} unreachable: {}", request.method, request.path, active->url,
-             error.message);
-    m_monitor.mark_down(active->index, error.message);
-    if (attempt == 1) {
-      unavailable(response, fmt::format("orchestrator {} unreachable: {}", active->url, error.message));
     }
   }
 }

@@ -96,6 +96,11 @@ private:
   // Before a byte of a body is read: the caller's credential must be one the orchestrator
   // accepts (GET /api/v1/whoami, remembered for k_admitted_ttl). False when refused (answered).
   bool admit_body(const httplib::Request& request, httplib::Response& response) const;
+  // A call to `active` failed with `error`: answers 502 when the orchestrator answered in a way
+  // that cannot be passed on, or marks it down (and answers 503 on the last attempt). True when
+  // another attempt may follow. `what` names the route kind in the log.
+  bool upstream_failed(std::string_view what, const httplib::Request& request, httplib::Response& response,
+                       const HealthMonitor::Active& active, const Error& error, bool last_attempt) const;
 
   HealthMonitor& m_monitor;
   const std::vector<net::HttpClient>& m_upstreams;
